@@ -1,0 +1,123 @@
+"""Configuration: every limit and policy of gqlguard in one validated, immutable model.
+
+Sources, lowest precedence first: ``[tool.gqlguard]`` in a pyproject.toml (or any TOML file),
+then ``GQLGUARD_*`` environment variables, then keyword arguments. Lists and maps in the
+environment are JSON (``GQLGUARD_COST_WEIGHTS='{"Query.search": 10}'``).
+
+>>> GuardConfig(max_depth=5).max_depth
+5
+>>> GuardConfig().mode
+'enforce'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["GuardConfig", "load_config"]
+
+Mode = Literal["enforce", "measure"]
+IntrospectionPolicy = Literal["off", "on", "scopes"]
+PersistedMode = Literal["off", "apq", "safelist", "log_unknown"]
+
+
+class GuardConfig(BaseSettings):
+    """Limits and policies. Every limit is inclusive: a document exactly at it passes."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GQLGUARD_",
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    mode: Mode = Field("enforce", description="`measure` never rejects; it reports and logs.")
+    expose_limits: bool = Field(True, description="Report measured value and limit in errors.")
+
+    # Pre-parse limits
+    max_characters: int | None = Field(15_000, ge=0)
+    max_tokens: int | None = Field(1_000, ge=0)
+    max_comments: int | None = Field(1_000, ge=0)
+
+    # Analysis limits
+    max_depth: int | None = Field(10, ge=0)
+    max_aliases: int | None = Field(15, ge=0)
+    max_directives: int | None = Field(50, ge=0)
+    max_fields: int | None = Field(2_000, ge=0)
+    max_root_fields: int | None = Field(None, ge=0)
+    max_operations: int | None = Field(20, ge=0)
+    max_cost: float | None = Field(1_000, ge=0)
+    cost_limit_applies_to: Literal["field_cost", "type_cost"] = "field_cost"
+
+    # Cost model
+    cost_weights: dict[str, float] = Field(default_factory=dict)
+    default_list_size: int = Field(10, ge=0)
+    max_list_size: int | None = Field(None, ge=0)
+    reject_list_size_above_max: bool = False
+    pagination_arguments: tuple[str, ...] = ("first", "last", "limit")
+    mutation_cost: float = Field(10, ge=0)
+    report_cost: bool = True
+
+    # Transport
+    max_batch: int | None = Field(5, ge=0)
+    batching: bool = True
+    max_body_bytes: int = Field(100_000, ge=1)
+
+    # Reconnaissance
+    introspection: IntrospectionPolicy = "off"
+    introspection_scopes: tuple[str, ...] = ()
+    mask_errors: bool = True
+    max_errors: int = Field(5, ge=1)
+
+    # Persisted queries
+    persisted_mode: PersistedMode = "off"
+    persisted_manifest: str | None = None
+
+    # Development conveniences (never on by default)
+    graphiql: bool = False
+
+    @field_validator("pagination_arguments", "introspection_scopes", mode="before")
+    @classmethod
+    def _split_comma_string(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls: Any, init_settings: Any, env_settings: Any, *_: Any, **__: Any
+    ) -> tuple[Any, ...]:
+        # Keyword arguments win over the environment; dotenv and secret files are not read.
+        return (init_settings, env_settings)
+
+
+def _read_toml_table(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("gqlguard", {})
+    else:
+        table = data.get("tool", {}).get("gqlguard", data)
+    return {key: value for key, value in table.items() if key in GuardConfig.model_fields}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> GuardConfig:
+    """Build a config from a TOML file (default: ./pyproject.toml if present), env and kwargs.
+
+    Environment variables override the file; keyword arguments override both.
+    """
+    file_values: dict[str, Any] = {}
+    candidate = Path(path) if path is not None else Path("pyproject.toml")
+    if candidate.is_file():
+        file_values = _read_toml_table(candidate)
+    elif path is not None:
+        raise FileNotFoundError(str(candidate))
+    env_values = GuardConfig().model_dump(exclude_unset=True)
+    merged = {**file_values, **env_values, **overrides}
+    return GuardConfig(**merged)

@@ -1,0 +1,303 @@
+"""The framework-free core: one pipeline from query text to a verdict, cheapest check first.
+
+    pre-parse limits -> operation selection -> analysis pass -> limits -> introspection
+    -> graphql-core validation (suggestions hidden)
+
+Every adapter (graphql-core rules, the Strawberry extension, the Starlette app) calls
+:meth:`Guard.check`. Parsed documents, their validation result and their variable-free
+analysis are cached by query text, so a repeated query pays only for what its variables
+change.
+
+>>> from graphql import build_schema
+>>> guard = Guard(build_schema("type Query { a: Int }"), GuardConfig(max_depth=1))
+>>> guard.check("{ a }").accepted
+True
+>>> [error.code.value for error in guard.check("{ a { b } }").errors]
+['DEPTH_LIMIT_EXCEEDED']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    specified_rules,
+    validate,
+)
+
+from .analysis import Analysis, Analyzer
+from .config import GuardConfig
+from .errors import ErrorCode, GuardError
+from .limits import LIMITS, exceeded_limits
+from .parsing import GuardRejection, parse_document
+
+__all__ = ["Guard", "Verdict", "graphql_schema_of"]
+
+security_log = logging.getLogger("gqlguard.security")
+
+MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
+IntrospectionHook = Callable[[Any], bool]
+
+
+def graphql_schema_of(schema: Any) -> GraphQLSchema:
+    """Accept a graphql-core schema or anything wrapping one (a ``strawberry.Schema``)."""
+    if isinstance(schema, GraphQLSchema):
+        return schema
+    inner = getattr(schema, "_schema", None)
+    if isinstance(inner, GraphQLSchema):
+        return inner
+    raise TypeError("expected a graphql-core GraphQLSchema or a strawberry.Schema")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of :meth:`Guard.check`: accepted, or the errors to answer with."""
+
+    errors: tuple[GuardError, ...]
+    document: DocumentNode | None
+    analysis: Analysis | None
+    expose_limits: bool = True
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors
+
+    def formatted_errors(self) -> list[dict[str, Any]]:
+        return [error.formatted(expose_limits=self.expose_limits) for error in self.errors]
+
+    def graphql_errors(self) -> list[GraphQLError]:
+        return [error.to_graphql_error(expose_limits=self.expose_limits) for error in self.errors]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    document: DocumentNode
+    validation: tuple[GuardError, ...] | None = None
+    static_analyses: dict[str | None, Analysis] | None = None
+
+
+class Guard:
+    """Checks operations against one schema and one configuration."""
+
+    def __init__(
+        self,
+        schema: Any,
+        config: GuardConfig | None = None,
+        *,
+        validation_rules: Sequence[type[ASTValidationRule]] | None = None,
+        introspection_allowed: IntrospectionHook | None = None,
+        document_cache_size: int = 1024,
+    ) -> None:
+        self.schema = graphql_schema_of(schema)
+        self.config = config if config is not None else GuardConfig()
+        self.analyzer = Analyzer(
+            self.schema,
+            cost_weights=self.config.cost_weights,
+            default_list_size=self.config.default_list_size,
+            max_list_size=self.config.max_list_size,
+            reject_list_size_above_max=self.config.reject_list_size_above_max,
+            pagination_arguments=self.config.pagination_arguments,
+            mutation_cost=self.config.mutation_cost,
+        )
+        self.validation_rules = tuple(
+            validation_rules if validation_rules is not None else specified_rules
+        )
+        self.introspection_allowed = introspection_allowed
+        self._cache: OrderedDict[str, _Prepared] = OrderedDict()
+        self._cache_size = document_cache_size
+        self._lock = threading.Lock()
+        self._stop = self._early_stop() if self.config.mode == "enforce" else None
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def check(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        context: Any = None,
+    ) -> Verdict:
+        """Run every static check on one operation; never raises for bad input."""
+        config = self.config
+        try:
+            prepared = self._prepare(query)
+            analysis = self._analysis(prepared, query, variables, operation_name)
+        except GuardRejection as rejection:
+            return self._verdict((rejection.error,), None, None)
+        if analysis.problems:
+            return self._verdict(analysis.problems, prepared.document, analysis)
+        errors = exceeded_limits(analysis, config)
+        if analysis.introspection and not self._introspection_allowed(context):
+            errors.append(
+                GuardError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.")
+            )
+        if not analysis.complete and not errors:  # never happens by design; fail closed
+            errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
+        if errors:
+            if config.mode == "enforce":
+                return self._verdict(tuple(errors), prepared.document, analysis)
+            self._log(errors, analysis, measured_only=True)
+        validation = self._validate(prepared)
+        if validation:
+            return self._verdict(validation, prepared.document, analysis)
+        return Verdict((), prepared.document, analysis, config.expose_limits)
+
+    def analyze(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        breakdown: bool = True,
+    ) -> Analysis:
+        """The full analysis (never stopped early), raising GuardRejection if unparsable."""
+        document = self._prepare(query).document
+        return self.analyzer.analyze(
+            document,
+            variables=variables,
+            operation_name=operation_name,
+            max_operations=None,
+            breakdown=breakdown,
+            characters=len(query),
+        )
+
+    # -- stages --------------------------------------------------------------------------
+
+    def _prepare(self, query: str) -> _Prepared:
+        if not isinstance(query, str):
+            raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
+        prepared = self._cache.get(query)
+        if prepared is not None:
+            return prepared
+        config = self.config
+        document = parse_document(
+            query,
+            max_characters=config.max_characters,
+            max_tokens=config.max_tokens,
+            max_comments=config.max_comments,
+        )
+        prepared = _Prepared(document)
+        with self._lock:
+            self._cache[query] = prepared
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def _analysis(
+        self,
+        prepared: _Prepared,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+    ) -> Analysis:
+        statics = prepared.static_analyses
+        if statics is not None and operation_name in statics:
+            return statics[operation_name]
+        analysis = self.analyzer.analyze(
+            prepared.document,
+            variables=variables,
+            operation_name=operation_name,
+            max_operations=self.config.max_operations,
+            stop=self._stop,
+            characters=len(query),
+        )
+        if not analysis.variable_dependent and analysis.complete:
+            if statics is None:
+                statics = prepared.static_analyses = {}
+            statics[operation_name] = analysis
+        return analysis
+
+    def _validate(self, prepared: _Prepared) -> tuple[GuardError, ...]:
+        if prepared.validation is None:
+            graphql_errors = validate(
+                self.schema,
+                prepared.document,
+                self.validation_rules,
+                max_errors=max(self.config.max_errors, 1) * 4,
+                hide_suggestions=True,
+            )
+            prepared.validation = self._validation_errors(graphql_errors)
+        return prepared.validation
+
+    def _validation_errors(self, graphql_errors: Sequence[GraphQLError]) -> tuple[GuardError, ...]:
+        if not graphql_errors:
+            return ()
+        if self.config.mask_errors:
+            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VALIDATION_MESSAGE),)
+        unique: dict[str, GuardError] = {}
+        for graphql_error in graphql_errors:
+            if graphql_error.message not in unique:
+                unique[graphql_error.message] = GuardError(
+                    ErrorCode.GRAPHQL_VALIDATION_FAILED, graphql_error.message
+                )
+            if len(unique) >= self.config.max_errors:
+                break
+        return tuple(unique.values())
+
+    def _introspection_allowed(self, context: Any) -> bool:
+        policy = self.config.introspection
+        if policy == "on":
+            return True
+        if policy == "scopes" and self.introspection_allowed is not None:
+            try:
+                return bool(self.introspection_allowed(context))
+            except Exception:  # any error while deciding means deny
+                security_log.exception("introspection hook failed; denying")
+                return False
+        return False
+
+    def _early_stop(self) -> Callable[[int, int, int, int, float], bool] | None:
+        config = self.config
+        bounds = {limit.metric: limit.limit_of(config) for limit in LIMITS}
+        depth, aliases = bounds["depth"], bounds["aliases"]
+        fields, directives = bounds["fields"], bounds["directives"]
+        cost = bounds["cost"] if config.cost_limit_applies_to == "field_cost" else None
+        inf = float("inf")
+        max_depth = inf if depth is None else depth
+        max_aliases = inf if aliases is None else aliases
+        max_fields = inf if fields is None else fields
+        max_directives = inf if directives is None else directives
+        max_cost = inf if cost is None else cost
+
+        def stop(d: int, a: int, f: int, di: int, c: float) -> bool:
+            # Every metric only grows as the walk goes up, so a part over a limit is final.
+            return d > max_depth or a > max_aliases or f > max_fields or di > max_directives or (
+                c > max_cost
+            )
+
+        return stop
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def _verdict(
+        self,
+        errors: Sequence[GuardError],
+        document: DocumentNode | None,
+        analysis: Analysis | None,
+    ) -> Verdict:
+        self._log(errors, analysis, measured_only=False)
+        return Verdict(tuple(errors), document, analysis, self.config.expose_limits)
+
+    def _log(
+        self, errors: Sequence[GuardError], analysis: Analysis | None, *, measured_only: bool
+    ) -> None:
+        if not security_log.isEnabledFor(logging.WARNING):
+            return
+        event = {
+            "event": "measured" if measured_only else "rejected",
+            "codes": [error.code.value for error in errors],
+            "measured": {e.code.value: e.measured for e in errors if e.measured is not None},
+            "operation": analysis.operation_name if analysis else None,
+        }
+        security_log.warning(json.dumps(event, sort_keys=True))

@@ -1,0 +1,86 @@
+"""The static limits: one row per protection, all with the same shape.
+
+Each limit reads one metric of an :class:`~gqlguard.analysis.Analysis`, compares it with one
+``max_*`` option of :class:`~gqlguard.config.GuardConfig` (inclusive: equal passes) and
+rejects with one stable code. Adding a protection is adding a row. O(number of limits).
+
+>>> from gqlguard.config import GuardConfig
+>>> [limit.option for limit in LIMITS][:3]
+['max_depth', 'max_aliases', 'max_directives']
+>>> LIMITS[0].check(11, GuardConfig(max_depth=10)).code
+<ErrorCode.DEPTH_LIMIT_EXCEEDED: 'DEPTH_LIMIT_EXCEEDED'>
+>>> LIMITS[0].check(10, GuardConfig(max_depth=10)) is None
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import Analysis
+from .config import GuardConfig
+from .errors import ErrorCode, GuardError
+
+__all__ = ["LIMITS", "Limit", "exceeded_limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    metric: str
+    option: str
+    code: ErrorCode
+    message: str
+
+    def limit_of(self, config: GuardConfig) -> float | None:
+        value: float | None = getattr(config, self.option)
+        return value
+
+    def check(self, measured: float, config: GuardConfig) -> GuardError | None:
+        limit = self.limit_of(config)
+        if limit is None or measured <= limit:
+            return None
+        return GuardError(self.code, self.message, measured=_plain(measured), limit=_plain(limit))
+
+
+def _plain(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else number
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("depth", "max_depth", ErrorCode.DEPTH_LIMIT_EXCEEDED, "Query is too deep."),
+    Limit("aliases", "max_aliases", ErrorCode.ALIAS_LIMIT_EXCEEDED, "Query has too many aliases."),
+    Limit(
+        "directives",
+        "max_directives",
+        ErrorCode.DIRECTIVE_LIMIT_EXCEEDED,
+        "Query has too many directives.",
+    ),
+    Limit("fields", "max_fields", ErrorCode.FIELD_LIMIT_EXCEEDED, "Query selects too many fields."),
+    Limit(
+        "root_fields",
+        "max_root_fields",
+        ErrorCode.FIELD_LIMIT_EXCEEDED,
+        "Query selects too many root fields.",
+    ),
+    Limit(
+        "cost", "max_cost", ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, "Query is too expensive."
+    ),
+)
+
+
+def measured_value(analysis: Analysis, limit: Limit, config: GuardConfig) -> float:
+    if limit.metric == "cost":
+        value: float = getattr(analysis, config.cost_limit_applies_to)
+        return value
+    measured: float = getattr(analysis, limit.metric)
+    return measured
+
+
+def exceeded_limits(analysis: Analysis, config: GuardConfig) -> list[GuardError]:
+    """Every limit the analysis is over, in table order."""
+    errors = []
+    for limit in LIMITS:
+        error = limit.check(measured_value(analysis, limit, config), config)
+        if error is not None:
+            errors.append(error)
+    return errors

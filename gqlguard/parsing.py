@@ -1,0 +1,105 @@
+"""Pre-parse limits: characters, lexical tokens and comments, enforced while parsing.
+
+The character cap is checked before the lexer starts; tokens and comments are counted by
+graphql-core's parser as it reads (``max_lexical_tokens`` / ``max_comments``), so a token flood
+or a megabyte of comments stops at the limit instead of being read to the end. Documents
+nested deeper than the parser's recursion budget are rejected as too deep. O(limit).
+
+>>> parse_document("{ a }", max_characters=10, max_tokens=10, max_comments=10).definitions[0].kind
+'operation_definition'
+>>> try:
+...     parse_document("{ a b c }", max_characters=None, max_tokens=4, max_comments=None)
+... except GuardRejection as rejection:
+...     print(rejection.error.code)
+TOKEN_LIMIT_EXCEEDED
+"""
+
+from __future__ import annotations
+
+from graphql import DocumentNode, GraphQLSyntaxError, Source
+from graphql.language.parser import Parser
+
+from .errors import ErrorCode, GuardError
+
+__all__ = ["GuardRejection", "parse_document"]
+
+
+class GuardRejection(Exception):  # noqa: N818 - it is a rejection, not a bug
+    """Raised inside the pipeline to stop a request; carries the error to report."""
+
+    def __init__(self, error: GuardError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def parse_document(
+    query: str,
+    *,
+    max_characters: int | None,
+    max_tokens: int | None,
+    max_comments: int | None,
+) -> DocumentNode:
+    """Parse ``query`` under the pre-parse limits or raise :class:`GuardRejection`."""
+    if max_characters is not None and len(query) > max_characters:
+        raise GuardRejection(
+            GuardError(
+                ErrorCode.CHARACTER_LIMIT_EXCEEDED,
+                "Document is too long.",
+                measured=len(query),
+                limit=max_characters,
+            )
+        )
+    parser = Parser(
+        Source(query),
+        no_location=False,
+        max_lexical_tokens=max_tokens,
+        max_comments=max_comments,
+    )
+    try:
+        return parser.parse_document()
+    except RecursionError:
+        nested = True
+    except GraphQLSyntaxError as syntax_error:
+        raise GuardRejection(_classify_syntax_error(parser, syntax_error, max_tokens, max_comments))
+    # Raised outside the except block so the huge recursion traceback is not kept alive.
+    assert nested
+    raise GuardRejection(
+        GuardError(ErrorCode.DEPTH_LIMIT_EXCEEDED, "Document is nested too deeply.")
+    )
+
+
+def _classify_syntax_error(
+    parser: Parser,
+    syntax_error: GraphQLSyntaxError,
+    max_tokens: int | None,
+    max_comments: int | None,
+) -> GuardError:
+    # graphql-core reports its limits as syntax errors; its counters (a versioned internal
+    # API, pinned by our graphql-core range) tell which one tripped, without reading text.
+    lexical_tokens: int = parser._lexical_token_counter  # noqa: SLF001
+    comments: int = parser._lexer._comment_count  # noqa: SLF001
+    if max_tokens is not None and lexical_tokens > max_tokens:
+        return GuardError(
+            ErrorCode.TOKEN_LIMIT_EXCEEDED,
+            "Document has too many tokens.",
+            measured=lexical_tokens,
+            limit=max_tokens,
+        )
+    position = syntax_error.positions[0] if syntax_error.positions else -1
+    # The lexer stops *on* the first comment over the limit, before counting it.
+    if (
+        max_comments is not None
+        and comments >= max_comments
+        and parser._lexer.source.body[position : position + 1] == "#"  # noqa: SLF001
+    ):
+        return GuardError(
+            ErrorCode.TOKEN_LIMIT_EXCEEDED,
+            "Document has too many comments.",
+            measured=comments + 1,
+            limit=max_comments,
+            extra={"counted": "comments"},
+        )
+    location = syntax_error.locations[0] if syntax_error.locations else None
+    extra = {"line": location.line, "column": location.column} if location else {}
+    # The syntax message names only punctuation and the token found, never schema names.
+    return GuardError(ErrorCode.GRAPHQL_PARSE_FAILED, syntax_error.message, extra=extra)

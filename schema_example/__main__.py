@@ -1,0 +1,32 @@
+"""``python -m schema_example``: serve the guarded demo on http://127.0.0.1:8000/graphql."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = int(os.environ.get("PORT", "8000"))
+URL = f"http://{HOST}:{PORT}/graphql"
+
+BANNER = f"""
+gqlguard demo on {URL}  (Ctrl-C to stop)
+
+An accepted query:
+  curl -s {URL} -H 'content-type: application/json' \\
+    -d '{{"query":"{{ users(first: 2) {{ edges {{ node {{ name posts(limit: 1) {{ title }} }} }} }} }}"}}'
+
+A rejected attack (11 levels deep: DEPTH_LIMIT_EXCEEDED, no resolver runs):
+  curl -s {URL} -H 'content-type: application/json' \\
+    -d '{{"query":"{{ posts(limit: 1) {{ author {{ posts(limit: 1) {{ author {{ posts(limit: 1) {{ author {{ posts(limit: 1) {{ author {{ posts(limit: 1) {{ author {{ name }} }} }} }} }} }} }} }} }} }} }}"}}'
+"""
+
+
+def main() -> None:
+    print(BANNER, flush=True)
+    uvicorn.run("schema_example.app:app", host=HOST, port=PORT, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
