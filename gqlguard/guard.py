@@ -38,7 +38,7 @@ from graphql import (
 from .analysis import Analysis, Analyzer
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .limits import LIMITS, exceeded_limits
+from .limits import exceeded_limits
 from .parsing import GuardRejection, parse_document
 
 __all__ = ["Guard", "Verdict", "graphql_schema_of"]
@@ -258,23 +258,18 @@ class Guard:
         return False
 
     def _early_stop(self) -> Callable[[int, int, int, int, float], bool] | None:
+        # Only the metrics that can grow exponentially with fragment spreads stop the walk;
+        # depth and aliases stay exact unless one of these explodes first.
         config = self.config
-        bounds = {limit.metric: limit.limit_of(config) for limit in LIMITS}
-        depth, aliases = bounds["depth"], bounds["aliases"]
-        fields, directives = bounds["fields"], bounds["directives"]
-        cost = bounds["cost"] if config.cost_limit_applies_to == "field_cost" else None
-        inf = float("inf")
-        max_depth = inf if depth is None else depth
-        max_aliases = inf if aliases is None else aliases
-        max_fields = inf if fields is None else fields
-        max_directives = inf if directives is None else directives
-        max_cost = inf if cost is None else cost
+        cost = config.max_cost if config.cost_limit_applies_to == "field_cost" else None
+        max_fields = float("inf") if config.max_fields is None else config.max_fields
+        max_cost = float("inf") if cost is None else cost
+        if max_fields == max_cost == float("inf"):
+            return None
 
-        def stop(d: int, a: int, f: int, di: int, c: float) -> bool:
-            # Every metric only grows as the walk goes up, so a part over a limit is final.
-            return d > max_depth or a > max_aliases or f > max_fields or di > max_directives or (
-                c > max_cost
-            )
+        def stop(depth: int, aliases: int, fields: int, directives: int, cost: float) -> bool:
+            # Both only grow as the walk goes up, so a part over a limit is final.
+            return fields > max_fields or cost > max_cost
 
         return stop
 

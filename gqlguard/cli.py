@@ -1,0 +1,134 @@
+"""Command line: ``gqlguard analyze`` (and the subcommands later issues add).
+
+``--schema`` takes an SDL file or ``package.module:attribute`` (a graphql-core or Strawberry
+schema); it defaults to ``schema`` under ``[tool.gqlguard]`` in ./pyproject.toml.
+Exit codes: 0 success, 1 the document was rejected, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLSchema, build_schema
+
+from . import analyze
+from .config import load_config
+from .directives import DIRECTIVES_SDL
+from .guard import graphql_schema_of
+from .parsing import GuardRejection
+
+__all__ = ["load_schema", "main"]
+
+
+class UsageError(Exception):
+    pass
+
+
+def _default_schema_reference() -> str | None:
+    pyproject = Path("pyproject.toml")
+    if not pyproject.is_file():
+        return None
+    with pyproject.open("rb") as handle:
+        reference = tomllib.load(handle).get("tool", {}).get("gqlguard", {}).get("schema")
+    return reference if isinstance(reference, str) else None
+
+
+def load_schema(reference: str | None) -> GraphQLSchema:
+    """Load a schema from an SDL file or ``module:attribute``."""
+    reference = reference or _default_schema_reference()
+    if not reference:
+        raise UsageError("no --schema given and no [tool.gqlguard] schema in pyproject.toml")
+    path = Path(reference)
+    if path.suffix in {".graphql", ".graphqls", ".gql", ".sdl"} or path.is_file():
+        try:
+            sdl = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot read schema file {reference}: {error.strerror}") from None
+        # Declare the gqlguard directives that the SDL uses without declaring them itself.
+        prelude = "\n".join(
+            line
+            for line in DIRECTIVES_SDL.strip().splitlines()
+            if line.split("(")[0].split(" on ")[0] not in sdl
+        )
+        try:
+            return build_schema(prelude + "\n" + sdl)
+        except Exception as error:  # noqa: BLE001 - reported as a usage error
+            raise UsageError(f"invalid schema SDL: {error}") from None
+    module_name, _, attribute = reference.partition(":")
+    if not attribute:
+        raise UsageError("--schema must be an SDL file or package.module:attribute")
+    if "." not in sys.path and "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        target: Any = getattr(importlib.import_module(module_name), attribute)
+        return graphql_schema_of(target)
+    except (ImportError, AttributeError, TypeError) as error:
+        raise UsageError(f"cannot load schema {reference}: {error}") from None
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    schema = load_schema(args.schema)
+    try:
+        query = Path(args.query).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read query file {args.query}: {error.strerror}") from None
+    variables: Any = None
+    if args.variables:
+        try:
+            variables = json.loads(args.variables)
+        except ValueError:
+            raise UsageError("--variables must be a JSON object") from None
+        if not isinstance(variables, dict):
+            raise UsageError("--variables must be a JSON object")
+    config = load_config(args.config) if args.config else load_config()
+    try:
+        result = analyze(schema, query, variables, args.operation, config)
+    except GuardRejection as rejection:
+        report = rejection.error.formatted()
+        print(json.dumps(report) if args.json else f"rejected: {report}")
+        return 1
+    data = result.as_dict()
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+    else:
+        for key, value in data.items():
+            if key != "cost_breakdown":
+                print(f"{key:>16}: {value}")
+        for coordinate, cost in sorted(data["cost_breakdown"].items(), key=lambda kv: -kv[1]):
+            print(f"{'':>16}  {coordinate}: {cost}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gqlguard", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    analyze_parser = commands.add_parser("analyze", help="measure one operation")
+    analyze_parser.add_argument("--schema", help="SDL file or package.module:attribute")
+    analyze_parser.add_argument("--query", required=True, help="file holding the document")
+    analyze_parser.add_argument("--variables", help="variables as a JSON object")
+    analyze_parser.add_argument("--operation", help="operation name")
+    analyze_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
+    analyze_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze_parser.set_defaults(run=_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as error:
+        print(f"gqlguard: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

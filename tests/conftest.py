@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLSchema, build_schema
+from hypothesis import HealthCheck, settings
+
+from gqlguard import DIRECTIVES_SDL, GuardConfig
+from gqlguard.starlette import create_app
+from schema_example.schema import build_schema as build_demo_schema
+
+# CI: derandomized with a fixed budget; `make fuzz` (GQLGUARD_FUZZ=long) runs long and random.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    max_examples=20_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("long" if os.environ.get("GQLGUARD_FUZZ") == "long" else "ci")
+
+LIBRARY_SDL = (
+    DIRECTIVES_SDL
+    + """
+interface Node { id: ID! }
+type Book implements Node { id: ID! title: String author: Author pages: Int @cost(weight: 2) }
+type Author implements Node { id: ID! name: String books(first: Int): [Book!]! }
+union Item = Book | Author
+type Query {
+  book(id: ID!): Book
+  books(limit: Int): [Book!]!
+  items: [Item!]!
+  node(id: ID!): Node
+  authors: [Author!]! @listSize(assumedSize: 4)
+}
+"""
+)
+
+
+@pytest.fixture(scope="session")
+def library() -> GraphQLSchema:
+    return build_schema(LIBRARY_SDL)
+
+
+@pytest.fixture(scope="session")
+def demo_schema() -> Any:
+    return build_demo_schema(GuardConfig())
+
+
+def make_client(config: GuardConfig | None = None) -> httpx.AsyncClient:
+    config = config if config is not None else GuardConfig()
+    app = create_app(build_demo_schema(config), config)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo")
+
+
+@pytest.fixture
+def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Collects ``resolver_calls`` of every request the Starlette endpoint runs."""
+    from gqlguard import starlette as adapter
+
+    seen: list[int] = []
+    original = adapter.GraphQLEndpoint._run
+
+    async def recording(self: Any, request: Any, envelope: Any, allowed: Any) -> Any:
+        captured: dict[str, Any] = {}
+        original_context = self._context
+
+        async def context(req: Any) -> dict[str, Any]:
+            ctx = await original_context(req)
+            captured["ctx"] = ctx
+            return ctx
+
+        self._context = context
+        try:
+            return await original(self, request, envelope, allowed)
+        finally:
+            del self._context
+            if "ctx" in captured:
+                seen.append(captured["ctx"]["resolver_calls"])
+
+    monkeypatch.setattr(adapter.GraphQLEndpoint, "_run", recording)
+    yield seen
