@@ -132,7 +132,7 @@ class _Summary:
 _EMPTY = _Summary()
 
 
-class _StopWalk(Exception):  # noqa: N818 - control flow, not an error
+class _StopWalk(Exception):
     def __init__(self, summary: _Summary) -> None:
         self.summary = summary
 
@@ -193,7 +193,7 @@ class Analyzer:
         cached = self._possible.get(named_type.name)
         if cached is None:
             if is_abstract_type(named_type):
-                possible = self.schema.get_possible_types(named_type)  # type: ignore[arg-type]
+                possible = self.schema.get_possible_types(named_type)
                 cached = tuple(object_type.name for object_type in possible)
             else:
                 cached = (named_type.name,)
@@ -291,7 +291,11 @@ class _Walk:
         if self.root_type is None:
             self._problem(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type not supported.")
             return _EMPTY, True
-        root_key = (id(self.operation.selection_set), self.root_type.name, ())
+        root_key: tuple[int, str, Sized] = (
+            id(self.operation.selection_set),
+            self.root_type.name,
+            (),
+        )
         memo: dict[tuple[int, str, Sized], _Summary] = {}
         active: set[tuple[int, str, Sized]] = {root_key}
         stack = [(root_key, self._summarise(self.operation.selection_set, self.root_type, ()))]
@@ -301,7 +305,7 @@ class _Walk:
             while stack:
                 key, frame = stack[-1]
                 try:
-                    request = frame.send(result)
+                    request = frame.send(result)  # type: ignore[arg-type] # None primes it
                 except StopIteration as finished:
                     summary: _Summary = finished.value
                     memo[key] = summary
@@ -559,7 +563,7 @@ class _Walk:
 
     def _argument_cost(self, info: FieldCostInfo, node: FieldNode) -> float:
         total = 0.0
-        for argument in node.arguments:
+        for argument in node.arguments or ():
             cost = info.argument_costs.get(argument.name.value)
             if cost is None:
                 continue

@@ -59,7 +59,7 @@ def load_schema(reference: str | None) -> GraphQLSchema:
         )
         try:
             return build_schema(prelude + "\n" + sdl)
-        except Exception as error:  # noqa: BLE001 - reported as a usage error
+        except Exception as error:
             raise UsageError(f"invalid schema SDL: {error}") from None
     module_name, _, attribute = reference.partition(":")
     if not attribute:

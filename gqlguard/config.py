@@ -90,7 +90,7 @@ class GuardConfig(BaseSettings):
         return value
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[override]
+    def settings_customise_sources(
         cls, settings_cls: Any, init_settings: Any, env_settings: Any, *_: Any, **__: Any
     ) -> tuple[Any, ...]:
         # Keyword arguments win over the environment; dotenv and secret files are not read.

@@ -42,6 +42,7 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
+from graphql.utilities.coerce_input_value import coerce_default_value
 
 from .directives import directives_of
 
@@ -94,7 +95,7 @@ def _split_path(text: str) -> Path:
 
 def _unwrap_returns_list(type_: GraphQLType) -> bool:
     if is_non_null_type(type_):
-        type_ = type_.of_type  # type: ignore[attr-defined]
+        type_ = type_.of_type
     return is_list_type(type_)
 
 
@@ -201,9 +202,7 @@ class CostModel:
         field: GraphQLField | None = fields.get(field_name)
         return field
 
-    def _argument_costs(
-        self, coordinate: str, definition: GraphQLField
-    ) -> dict[str, ArgumentCost]:
+    def _argument_costs(self, coordinate: str, definition: GraphQLField) -> dict[str, ArgumentCost]:
         costs: dict[str, ArgumentCost] = {}
         for name, argument in definition.args.items():
             weight = self._weights.get(f"{coordinate}({name}:)")
@@ -240,7 +239,7 @@ def _argument_default(definition: GraphQLField, path: Path) -> int | None:
     argument = definition.args.get(path[0])
     if argument is None:
         return None
-    value: Any = argument.default_value
+    value: Any = _default_of(argument)
     input_type: Any = argument.type
     for part in path[1:]:
         named = get_named_type(input_type)
@@ -252,8 +251,14 @@ def _argument_default(definition: GraphQLField, path: Path) -> int | None:
         input_field = getattr(named, "fields", {}).get(part)
         if input_field is None:
             return None
-        value, input_type = input_field.default_value, input_field.type
+        value, input_type = _default_of(input_field), input_field.type
     if value is Undefined or isinstance(value, bool) or not isinstance(value, int):
         return None
     return value
 
+
+def _default_of(input_value: Any) -> Any:
+    try:
+        return coerce_default_value(input_value)
+    except Exception:
+        return Undefined

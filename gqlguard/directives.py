@@ -18,12 +18,12 @@ from graphql import value_from_ast_untyped
 
 __all__ = ["DIRECTIVES_SDL", "GuardDirective", "directives_of"]
 
-DIRECTIVES_SDL = '''
+DIRECTIVES_SDL = """
 directive @cost(weight: Float!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | INPUT_FIELD_DEFINITION | OBJECT | SCALAR | INTERFACE | UNION
 directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION
 directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 directive @requiresScopes(scopes: [[String!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
-'''
+"""
 
 _KNOWN = frozenset({"cost", "listSize", "authenticated", "requiresScopes"})
 _BACKREF = "strawberry-definition"
@@ -43,7 +43,8 @@ def directives_of(element: Any) -> dict[str, dict[str, Any]]:
     definition a framework left in ``extensions``. Unknown directives are ignored.
     """
     found: dict[str, dict[str, Any]] = {}
-    nodes = [getattr(element, "ast_node", None), *(getattr(element, "extension_ast_nodes", ()) or ())]
+    extension_nodes = getattr(element, "extension_ast_nodes", None) or ()
+    nodes = [getattr(element, "ast_node", None), *extension_nodes]
     for node in nodes:
         for directive in getattr(node, "directives", None) or ():
             name = directive.name.value

@@ -62,9 +62,7 @@ LIMITS: tuple[Limit, ...] = (
         ErrorCode.FIELD_LIMIT_EXCEEDED,
         "Query selects too many root fields.",
     ),
-    Limit(
-        "cost", "max_cost", ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, "Query is too expensive."
-    ),
+    Limit("cost", "max_cost", ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, "Query is too expensive."),
 )
 
 

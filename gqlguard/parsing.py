@@ -24,7 +24,7 @@ from .errors import ErrorCode, GuardError
 __all__ = ["GuardRejection", "parse_document"]
 
 
-class GuardRejection(Exception):  # noqa: N818 - it is a rejection, not a bug
+class GuardRejection(Exception):
     """Raised inside the pipeline to stop a request; carries the error to report."""
 
     def __init__(self, error: GuardError) -> None:
@@ -60,7 +60,8 @@ def parse_document(
     except RecursionError:
         nested = True
     except GraphQLSyntaxError as syntax_error:
-        raise GuardRejection(_classify_syntax_error(parser, syntax_error, max_tokens, max_comments))
+        error = _classify_syntax_error(parser, syntax_error, max_tokens, max_comments)
+        raise GuardRejection(error) from None
     # Raised outside the except block so the huge recursion traceback is not kept alive.
     assert nested
     raise GuardRejection(
@@ -76,8 +77,8 @@ def _classify_syntax_error(
 ) -> GuardError:
     # graphql-core reports its limits as syntax errors; its counters (a versioned internal
     # API, pinned by our graphql-core range) tell which one tripped, without reading text.
-    lexical_tokens: int = parser._lexical_token_counter  # noqa: SLF001
-    comments: int = parser._lexer._comment_count  # noqa: SLF001
+    lexical_tokens: int = parser._lexical_token_counter
+    comments: int = parser._lexer._comment_count
     if max_tokens is not None and lexical_tokens > max_tokens:
         return GuardError(
             ErrorCode.TOKEN_LIMIT_EXCEEDED,
@@ -85,12 +86,12 @@ def _classify_syntax_error(
             measured=lexical_tokens,
             limit=max_tokens,
         )
-    position = syntax_error.positions[0] if syntax_error.positions else -1
+    position = next(iter(syntax_error.positions or ()), -1)
     # The lexer stops *on* the first comment over the limit, before counting it.
     if (
         max_comments is not None
         and comments >= max_comments
-        and parser._lexer.source.body[position : position + 1] == "#"  # noqa: SLF001
+        and parser._lexer.source.body[position : position + 1] == "#"
     ):
         return GuardError(
             ErrorCode.TOKEN_LIMIT_EXCEEDED,

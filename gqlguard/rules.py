@@ -56,7 +56,11 @@ _NO_LIMITS: dict[str, Any] = {
 
 def limits_rule(config: GuardConfig | None = None) -> type[ASTValidationRule]:
     """A rule enforcing every analysis limit of ``config`` (and introspection policy)."""
-    config = config if config is not None else GuardConfig()
+    settings = config if config is not None else GuardConfig()
+    return _limits_rule(settings)
+
+
+def _limits_rule(config: GuardConfig) -> type[ASTValidationRule]:
     analyzers: weakref.WeakKeyDictionary[GraphQLSchema, Analyzer] = weakref.WeakKeyDictionary()
 
     def analyzer_for(schema: GraphQLSchema) -> Analyzer:
@@ -85,9 +89,7 @@ def limits_rule(config: GuardConfig | None = None) -> type[ASTValidationRule]:
             return self.SKIP  # everything needed was read in one pass
 
         def _check(self, document: DocumentNode) -> None:
-            operations = [
-                d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-            ]
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             errors: list[GuardError] = []
             if config.max_operations is not None and len(operations) > config.max_operations:
                 errors.append(

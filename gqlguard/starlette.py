@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.exceptions import MissingQueryError
-from strawberry.types.graphql import OperationType
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
@@ -94,11 +94,8 @@ class GraphQLEndpoint:
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
             status = HTTP_STATUS.get(rejected.error.code, 400)
             headers = rejected.headers
-            log.warning(
-                json.dumps(
-                    {"event": "rejected", "code": rejected.error.code.value, "request_id": request_id}
-                )
-            )
+            event = {"event": "rejected", "code": rejected.error.code.value}
+            log.warning(json.dumps({**event, "request_id": request_id}))
         media_type = GRAPHQL_RESPONSE if wants_graphql_response else JSON
         return Response(
             json.dumps(body, separators=(",", ":")),
@@ -257,7 +254,7 @@ class GraphQLEndpoint:
         return body, result.data is None and bool(result.errors)
 
     def _format(self, error: GraphQLError) -> dict[str, Any]:
-        formatted: dict[str, Any] = error.formatted
+        formatted: dict[str, Any] = dict(error.formatted)
         extensions = formatted.get("extensions") or {}
         if "code" in extensions:
             return formatted

@@ -70,7 +70,21 @@ class AuditRow:
     action: str
 
 
-_WORDS = "alpha beta gamma delta graph query field cost depth alias guard shop blog".split()
+_WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "graph",
+    "query",
+    "field",
+    "cost",
+    "depth",
+    "alias",
+    "guard",
+    "shop",
+    "blog",
+]
 
 
 class Store:

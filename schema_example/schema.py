@@ -301,9 +301,9 @@ class PlaceOrderPayload:
     order: Order
 
 
-def _connection_slice(rows: list[Any], first: int | None, after: str | None) -> tuple[
-    list[tuple[int, Any]], bool
-]:
+def _connection_slice(
+    rows: list[Any], first: int | None, after: str | None
+) -> tuple[list[tuple[int, Any]], bool]:
     start = _offset(after)
     size = _page(first, 10)
     chosen = list(enumerate(rows))[start : start + size]

@@ -88,9 +88,9 @@ def test_limits_are_inclusive(library: GraphQLSchema) -> None:
     assert guard.check("{ books { author { name } } }").accepted
     assert not guard.check("{ books { author { books { id } } } }").accepted
     assert guard.check("{ a: books { id } b: books { id } }").accepted
-    assert [e.code for e in guard.check("{ a: books { id } b: books { id } c: books { id } }").errors] == [
-        ErrorCode.ALIAS_LIMIT_EXCEEDED
-    ]
+    assert [
+        e.code for e in guard.check("{ a: books { id } b: books { id } c: books { id } }").errors
+    ] == [ErrorCode.ALIAS_LIMIT_EXCEEDED]
 
 
 def test_rejection_reports_measured_value_and_limit_unless_hidden(library: GraphQLSchema) -> None:
@@ -172,16 +172,14 @@ def test_megabyte_of_comments_is_rejected_before_parsing(library: GraphQLSchema)
         ErrorCode.CHARACTER_LIMIT_EXCEEDED
     ]
     many = "#\n" * 5_000 + "{ books { id } }"
-    assert [e.code for e in Guard(library, GuardConfig(max_characters=None)).check(many).errors] == [
-        ErrorCode.TOKEN_LIMIT_EXCEEDED
-    ]
+    assert [
+        e.code for e in Guard(library, GuardConfig(max_characters=None)).check(many).errors
+    ] == [ErrorCode.TOKEN_LIMIT_EXCEEDED]
 
 
 def test_token_flood_is_rejected(library: GraphQLSchema) -> None:
     query = "{ books { " + "id " * 1_200 + "} }"
-    assert [e.code for e in Guard(library).check(query).errors] == [
-        ErrorCode.TOKEN_LIMIT_EXCEEDED
-    ]
+    assert [e.code for e in Guard(library).check(query).errors] == [ErrorCode.TOKEN_LIMIT_EXCEEDED]
 
 
 def test_fragment_bomb_is_counted_exactly_without_expanding_it(library: GraphQLSchema) -> None:
@@ -194,7 +192,9 @@ def test_fragment_bomb_is_counted_exactly_without_expanding_it(library: GraphQLS
     assert result.depth == 2
 
 
-def test_guard_rejects_fragment_bomb_before_validation(library: GraphQLSchema, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_guard_rejects_fragment_bomb_before_validation(
+    library: GraphQLSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gqlguard.guard as guard_module
 
     def forbidden(*_: object, **__: object) -> list[object]:
@@ -208,7 +208,9 @@ def test_guard_rejects_fragment_bomb_before_validation(library: GraphQLSchema, m
     assert [e.code for e in verdict.errors] == [ErrorCode.FIELD_LIMIT_EXCEEDED]
 
 
-def test_analysis_raises_a_rejection_not_an_exception_for_bad_syntax(library: GraphQLSchema) -> None:
+def test_analysis_raises_a_rejection_not_an_exception_for_bad_syntax(
+    library: GraphQLSchema,
+) -> None:
     with pytest.raises(GuardRejection) as caught:
         analyze(library, "{ books { ")
     assert caught.value.error.code is ErrorCode.GRAPHQL_PARSE_FAILED
