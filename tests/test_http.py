@@ -1,0 +1,146 @@
+"""The demo over HTTP: attacks rejected with documented codes, no resolver run for them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gqlguard import GuardConfig
+
+from .conftest import make_client
+
+DEEP = "{ posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { name } } } } } } } } } } }"
+
+ATTACKS = {
+    "DEPTH_LIMIT_EXCEEDED": DEEP,
+    "ALIAS_LIMIT_EXCEEDED": "{ " + " ".join(f"a{i}: __typename" for i in range(16)) + " }",
+    "DIRECTIVE_LIMIT_EXCEEDED": "{ __typename " + "@include(if: true) " * 51 + "}",
+    "TOKEN_LIMIT_EXCEEDED": "{ posts(limit: 1) { " + "title " * 1_001 + "} }",
+    "CHARACTER_LIMIT_EXCEEDED": "{ posts(limit: 1) { title } }" + " " * 15_000,
+    "COST_ESTIMATED_TOO_EXPENSIVE": "{ users(first: 100) { nodes { posts(limit: 100) { comments(limit: 100) { body } } } } }",
+}
+
+
+@pytest.mark.parametrize(("code", "query"), list(ATTACKS.items()), ids=list(ATTACKS))
+async def test_demo_rejects_attack_with_code_and_runs_no_resolver(
+    code: str, query: str, resolver_calls: list[int]
+) -> None:
+    async with make_client() as client:
+        response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert response.status_code == 200
+    assert isinstance(body, dict)
+    assert [error["extensions"]["code"] for error in body["errors"]] == [code]
+    assert body.get("data") is None
+    assert resolver_calls == [0]
+
+
+async def test_graphql_response_clients_get_400_for_rejections() -> None:
+    async with make_client() as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": DEEP},
+            headers={"accept": "application/graphql-response+json"},
+        )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/graphql-response+json")
+
+
+async def test_accepted_query_runs_and_reports_cost(resolver_calls: list[int]) -> None:
+    async with make_client() as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ users(first: 2) { nodes { name } } }"}
+        )
+    body = response.json()
+    assert body["data"] == {"users": {"nodes": [{"name": "User 1"}, {"name": "User 2"}]}}
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1 + 1 + 2 * 0
+    assert resolver_calls[0] > 0
+
+
+async def test_env_configuration_reaches_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GQLGUARD_MAX_DEPTH", "2")
+    async with make_client(GuardConfig()) as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ posts(limit: 1) { author { name } } }"}
+        )
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "DEPTH_LIMIT_EXCEEDED",
+        "measured": 3,
+        "limit": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "code"),
+    [
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+        ({"content": b"\xff\xfe{}", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+        ({"content": b"[" * 100_001, "headers": {"content-type": "application/json"}}, 413, "PAYLOAD_TOO_LARGE"),
+        ({"content": b"[" * 50_000 + b"]" * 50_000, "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+        ({"data": {"query": "{ __typename }"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({"content": b"query=x", "headers": {"content-type": "text/plain"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({"json": {"query": 5}}, 400, "BAD_REQUEST"),
+        ({"json": {"query": "{ __typename }", "variables": [1]}}, 400, "BAD_REQUEST"),
+        ({"json": {"query": "{ __typename }", "operationName": 3}}, 400, "BAD_REQUEST"),
+        ({"json": [{"query": "{ __typename }"}] * 6}, 400, "BATCH_LIMIT_EXCEEDED"),
+        ({"json": "just a string"}, 400, "BAD_REQUEST"),
+        ({"content": b'{"query": "{ __typename }", "variables": {"n": 1' + b"0" * 5000 + b"}}", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+    ],
+)
+async def test_bad_transport_input_gets_one_coded_error_never_500(
+    request_kwargs: dict[str, object], status: int, code: str
+) -> None:
+    async with make_client() as client:
+        response = await client.post("/graphql", **request_kwargs)  # type: ignore[arg-type]
+    body = json.loads(response.text)
+    assert response.status_code == status
+    assert isinstance(body, dict)
+    assert [error["extensions"]["code"] for error in body["errors"]] == [code]
+    assert "Traceback" not in response.text
+
+
+async def test_mutation_over_get_is_405_and_never_runs(resolver_calls: list[int]) -> None:
+    async with make_client() as client:
+        response = await client.get("/graphql", params={"query": 'mutation { deleteUser(id: "3") }'})
+        check = await client.get("/graphql", params={"query": '{ user(id: "3") { name } }'})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert check.json()["data"] == {"user": {"name": "User 3"}}
+
+
+async def test_security_headers_and_request_id_are_on_every_response() -> None:
+    async with make_client() as client:
+        accepted = await client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "abc-123"}
+        )
+        rejected = await client.post(
+            "/graphql", content=b"<x>", headers={"x-request-id": "bad id\n"}
+        )
+    for response in (accepted, rejected):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-frame-options"] == "DENY"
+    assert accepted.headers["x-request-id"] == "abc-123"
+    assert len(rejected.headers["x-request-id"]) == 32
+
+
+async def test_batch_within_cap_checks_every_element() -> None:
+    async with make_client() as client:
+        response = await client.post(
+            "/graphql", json=[{"query": "{ __typename }"}, {"query": DEEP}]
+        )
+    body = response.json()
+    assert body[0]["data"] == {"__typename": "Query"}
+    assert body[1]["errors"][0]["extensions"]["code"] == "DEPTH_LIMIT_EXCEEDED"
+
+
+async def test_variable_coercion_errors_are_client_errors_without_suggestions() -> None:
+    async with make_client() as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "query($l: Int) { posts(limit: $l) { title } }", "variables": {"l": "x"}},
+        )
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "Did you mean" not in error["message"]
