@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check gqlguard schema_example tests bench
+	$(BIN)/ruff check gqlguard schema_example tests
 	$(BIN)/mypy --strict gqlguard
 
 fuzz: $(STAMP)
