@@ -24,6 +24,7 @@ from strawberry.schema_directive import Location
 
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
+from .response_cost import response_cost
 
 __all__ = ["Authenticated", "Cost", "GuardExtension", "ListSize", "RequiresScopes"]
 
@@ -163,9 +164,16 @@ class _GuardSchemaExtension(SchemaExtension):
         if verdict is None or verdict.analysis is None or not self.factory.config.report_cost:
             return {}
         analysis = verdict.analysis
+        result = getattr(self.execution_context, "result", None)
+        data = getattr(result, "data", None)
+        actual = 0.0
+        if data is not None and verdict.document is not None and verdict.accepted:
+            guard = self.factory.guard_for(self.execution_context.schema, ())
+            actual = response_cost(guard.analyzer, verdict.document, analysis.operation_name, data)
         return {
             "cost": {
                 "requestedQueryCost": _plain(analysis.field_cost),
+                "actualQueryCost": _plain(actual),
                 "maximumAvailable": _plain(self.factory.config.max_cost)
                 if self.factory.config.max_cost is not None
                 else None,

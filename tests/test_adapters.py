@@ -54,7 +54,9 @@ async def test_metrics_agree_across_every_adapter(demo_schema: object) -> None:
 @pytest.mark.parametrize(
     "factory", [rules.depth_limit_rule, rules.alias_limit_rule, rules.field_limit_rule]
 )
-def test_single_limit_rules_are_built_once_and_reusable(demo_schema: object, factory: object) -> None:
+def test_single_limit_rules_are_built_once_and_reusable(
+    demo_schema: object, factory: object
+) -> None:
     rule = factory(1)  # type: ignore[operator]
     document = parse("{ a: posts(limit: 1) { b: title } }")
     first = validate(demo_schema._schema, document, [rule])  # type: ignore[attr-defined]
@@ -63,6 +65,8 @@ def test_single_limit_rules_are_built_once_and_reusable(demo_schema: object, fac
 
 
 async def test_strawberry_async_execution_is_guarded_too(demo_schema: object) -> None:
-    result = await demo_schema.execute("{ " + " ".join(f"a{i}: __typename" for i in range(20)) + " }")  # type: ignore[attr-defined]
+    result = await demo_schema.execute(
+        "{ " + " ".join(f"a{i}: __typename" for i in range(20)) + " }"
+    )  # type: ignore[attr-defined]
     assert result.errors[0].extensions["code"] == "ALIAS_LIMIT_EXCEEDED"
     assert result.data is None

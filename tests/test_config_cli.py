@@ -44,13 +44,32 @@ def test_cli_analyze_json_has_the_documented_keys(
     query = tmp_path / "q.graphql"
     query.write_text("query($n: Int) { users(first: $n) { nodes { name } } }")
     code = main(
-        ["analyze", "--schema", "schema_example.schema:schema", "--query", str(query),
-         "--variables", '{"n": 3}', "--json"]
+        [
+            "analyze",
+            "--schema",
+            "schema_example.schema:schema",
+            "--query",
+            str(query),
+            "--variables",
+            '{"n": 3}',
+            "--json",
+        ]
     )
     data = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert {"depth", "aliases", "directives", "fields", "root_fields", "tokens", "characters",
-            "operations", "field_cost", "type_cost", "cost_breakdown"} <= set(data)
+    assert {
+        "depth",
+        "aliases",
+        "directives",
+        "fields",
+        "root_fields",
+        "tokens",
+        "characters",
+        "operations",
+        "field_cost",
+        "type_cost",
+        "cost_breakdown",
+    } <= set(data)
     assert (data["depth"], data["fields"], data["field_cost"]) == (3, 3, 2)
 
 
@@ -59,7 +78,7 @@ def test_cli_understands_cost_directives_in_sdl(
 ) -> None:
     schema = tmp_path / "schema.graphql"
     schema.write_text(
-        'type User { name: String age: Int @cost(weight: 2.0) }\n'
+        "type User { name: String age: Int @cost(weight: 2.0) }\n"
         'type Query { users(max: Int): [User] @listSize(slicingArguments: ["max"]) }\n'
     )
     query = tmp_path / "q.graphql"
@@ -73,6 +92,11 @@ def test_cli_reports_bad_input_without_traceback(
 ) -> None:
     query = tmp_path / "q.graphql"
     query.write_text("{ users(")
-    assert main(["analyze", "--schema", "schema_example.schema:schema", "--query", str(query), "--json"]) == 1
+    assert (
+        main(
+            ["analyze", "--schema", "schema_example.schema:schema", "--query", str(query), "--json"]
+        )
+        == 1
+    )
     assert json.loads(capsys.readouterr().out)["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
     assert main(["analyze", "--schema", "no.such:thing", "--query", str(query)]) == 2

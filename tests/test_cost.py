@@ -197,3 +197,23 @@ def test_wide_fragments_of_paginated_lists_are_rejected_for_cost_not_depth(
     verdict = Guard(demo_schema).check(query)
     assert [e.code for e in verdict.errors] == [ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE]
     assert verdict.analysis is not None and verdict.analysis.depth <= 10
+
+
+def test_response_cost_counts_what_came_back() -> None:
+    from graphql import parse
+
+    from gqlguard.analysis import Analyzer
+    from gqlguard.response_cost import response_cost
+
+    document = parse("{ users(max: 5) { age } }")
+    data = {"users": [{"age": 1}, {"age": 2}, {"age": 3}]}
+    assert response_cost(Analyzer(IBM), document, None, data) == 7
+
+
+def test_demo_reports_requested_and_actual_cost(demo_schema: object) -> None:
+    result = demo_schema.execute_sync("{ users(first: 3) { nodes { posts(limit: 2) { title } } } }")  # type: ignore[attr-defined]
+    cost_report = result.extensions["cost"]
+    # users 1 + nodes (1 + 3 * posts 5): estimate and, with 3 users returned, the same
+    assert cost_report["requestedQueryCost"] == 1 + 1 + 3 * 5
+    assert cost_report["actualQueryCost"] == 1 + 1 + 3 * 5
+    assert cost_report["maximumAvailable"] == 1000

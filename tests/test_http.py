@@ -74,18 +74,50 @@ async def test_env_configuration_reaches_the_demo(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(
     ("request_kwargs", "status", "code"),
     [
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
-        ({"content": b"\xff\xfe{}", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
-        ({"content": b"[" * 100_001, "headers": {"content-type": "application/json"}}, 413, "PAYLOAD_TOO_LARGE"),
-        ({"content": b"[" * 50_000 + b"]" * 50_000, "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+        (
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            {"content": b"\xff\xfe{}", "headers": {"content-type": "application/json"}},
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            {"content": b"[" * 100_001, "headers": {"content-type": "application/json"}},
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            {
+                "content": b"[" * 50_000 + b"]" * 50_000,
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "BAD_REQUEST",
+        ),
         ({"data": {"query": "{ __typename }"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ({"content": b"query=x", "headers": {"content-type": "text/plain"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            {"content": b"query=x", "headers": {"content-type": "text/plain"}},
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
         ({"json": {"query": 5}}, 400, "BAD_REQUEST"),
         ({"json": {"query": "{ __typename }", "variables": [1]}}, 400, "BAD_REQUEST"),
         ({"json": {"query": "{ __typename }", "operationName": 3}}, 400, "BAD_REQUEST"),
         ({"json": [{"query": "{ __typename }"}] * 6}, 400, "BATCH_LIMIT_EXCEEDED"),
         ({"json": "just a string"}, 400, "BAD_REQUEST"),
-        ({"content": b'{"query": "{ __typename }", "variables": {"n": 1' + b"0" * 5000 + b"}}", "headers": {"content-type": "application/json"}}, 400, "BAD_REQUEST"),
+        (
+            {
+                "content": b'{"query": "{ __typename }", "variables": {"n": 1'
+                + b"0" * 5000
+                + b"}}",
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "BAD_REQUEST",
+        ),
     ],
 )
 async def test_bad_transport_input_gets_one_coded_error_never_500(
@@ -102,7 +134,9 @@ async def test_bad_transport_input_gets_one_coded_error_never_500(
 
 async def test_mutation_over_get_is_405_and_never_runs(resolver_calls: list[int]) -> None:
     async with make_client() as client:
-        response = await client.get("/graphql", params={"query": 'mutation { deleteUser(id: "3") }'})
+        response = await client.get(
+            "/graphql", params={"query": 'mutation { deleteUser(id: "3") }'}
+        )
         check = await client.get("/graphql", params={"query": '{ user(id: "3") { name } }'})
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
@@ -139,7 +173,10 @@ async def test_variable_coercion_errors_are_client_errors_without_suggestions() 
     async with make_client() as client:
         response = await client.post(
             "/graphql",
-            json={"query": "query($l: Int) { posts(limit: $l) { title } }", "variables": {"l": "x"}},
+            json={
+                "query": "query($l: Int) { posts(limit: $l) { title } }",
+                "variables": {"l": "x"},
+            },
         )
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

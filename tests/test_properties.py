@@ -92,7 +92,9 @@ def fragment_dags(draw: st.DrawFn) -> str:
                 for target in draw(st.lists(st.sampled_from(later), max_size=3))
             ]
         definitions.append(f"fragment F{index} on Book {{ {' '.join(body)} }}")
-    root = draw(st.sampled_from(["{ books { ...F0 } }", "{ x: book(id: 1) { ...F0 ... on Book { id } } }"]))
+    root = draw(
+        st.sampled_from(["{ books { ...F0 } }", "{ x: book(id: 1) { ...F0 ... on Book { id } } }"])
+    )
     return root + " " + " ".join(definitions)
 
 
@@ -116,10 +118,21 @@ def test_adding_a_field_never_lowers_any_metric(
 
 
 @given(st.text(max_size=300))
-def test_analysis_of_arbitrary_text_raises_only_rejections(library: GraphQLSchema, text: str) -> None:
+def test_analysis_of_arbitrary_text_raises_only_rejections(
+    library: GraphQLSchema, text: str
+) -> None:
     try:
         result = analyze(library, text, config=UNLIMITED)
     except GuardRejection as rejection:
         assert rejection.error.code.value.isupper()
     else:
         assert result.depth >= 0 and result.field_cost >= 0
+
+
+@given(query=st.data())
+def test_requested_cost_bounds_actual_cost(demo_schema: Any, query: st.DataObject) -> None:
+    text = query.draw(hypothesis_graphql.queries(demo_schema._schema))
+    result = demo_schema.execute_sync(text, context_value={"resolver_calls": 0})
+    cost_report = (result.extensions or {}).get("cost")
+    if cost_report is not None and "actualQueryCost" in cost_report:
+        assert cost_report["requestedQueryCost"] >= cost_report["actualQueryCost"]
