@@ -106,15 +106,18 @@ class Analysis:
             "root_fields": self.root_fields,
             "tokens": self.tokens,
             "characters": self.characters,
-            "field_cost": _plain(self.field_cost),
-            "type_cost": _plain(self.type_cost),
-            "cost_breakdown": {key: _plain(value) for key, value in self.cost_breakdown.items()},
+            "field_cost": plain_number(self.field_cost),
+            "type_cost": plain_number(self.type_cost),
+            "cost_breakdown": {
+                key: plain_number(value) for key, value in self.cost_breakdown.items()
+            },
             "introspection": self.introspection,
             "complete": self.complete,
         }
 
 
-def _plain(number: float) -> float | int:
+def plain_number(number: float) -> float | int:
+    """Integral floats as ints, so JSON shows `11`, not `11.0`."""
     return int(number) if float(number).is_integer() and abs(number) < 2**53 else number
 
 

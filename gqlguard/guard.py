@@ -153,25 +153,6 @@ class Guard:
             return self._verdict(validation, prepared.document, analysis)
         return Verdict((), prepared.document, analysis, config.expose_limits)
 
-    def analyze(
-        self,
-        query: str,
-        variables: Mapping[str, Any] | None = None,
-        operation_name: str | None = None,
-        *,
-        breakdown: bool = True,
-    ) -> Analysis:
-        """The full analysis (never stopped early), raising GuardRejection if unparsable."""
-        document = self._prepare(query).document
-        return self.analyzer.analyze(
-            document,
-            variables=variables,
-            operation_name=operation_name,
-            max_operations=None,
-            breakdown=breakdown,
-            characters=len(query),
-        )
-
     # -- stages --------------------------------------------------------------------------
 
     def _prepare(self, query: str) -> _Prepared:

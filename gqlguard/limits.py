@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import Analysis
+from .analysis import Analysis, plain_number
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 
@@ -39,11 +39,9 @@ class Limit:
         limit = self.limit_of(config)
         if limit is None or measured <= limit:
             return None
-        return GuardError(self.code, self.message, measured=_plain(measured), limit=_plain(limit))
-
-
-def _plain(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number
+        return GuardError(
+            self.code, self.message, measured=plain_number(measured), limit=plain_number(limit)
+        )
 
 
 LIMITS: tuple[Limit, ...] = (

@@ -22,6 +22,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.schema_directive import Location
 
+from .analysis import plain_number
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
 from .response_cost import response_cost
@@ -172,14 +173,10 @@ class _GuardSchemaExtension(SchemaExtension):
             actual = response_cost(guard.analyzer, verdict.document, analysis.operation_name, data)
         return {
             "cost": {
-                "requestedQueryCost": _plain(analysis.field_cost),
-                "actualQueryCost": _plain(actual),
-                "maximumAvailable": _plain(self.factory.config.max_cost)
+                "requestedQueryCost": plain_number(analysis.field_cost),
+                "actualQueryCost": plain_number(actual),
+                "maximumAvailable": plain_number(self.factory.config.max_cost)
                 if self.factory.config.max_cost is not None
                 else None,
             }
         }
-
-
-def _plain(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number
