@@ -24,17 +24,7 @@ from schema_example.schema import build_schema
 SLOW = 5.0  # seconds; a step slower than this once is not repeated
 SCHEMA = build_schema(GuardConfig(), guarded=False)
 GRAPHQL_SCHEMA = SCHEMA._schema
-UNLIMITED = GuardConfig(
-    max_characters=None,
-    max_tokens=None,
-    max_comments=None,
-    max_depth=None,
-    max_aliases=None,
-    max_directives=None,
-    max_fields=None,
-    max_cost=None,
-    max_operations=None,
-)
+UNLIMITED = GuardConfig.unlimited()
 ANALYZER = Guard(GRAPHQL_SCHEMA, UNLIMITED).analyzer
 DEFAULT_GUARD = Guard(GRAPHQL_SCHEMA, GuardConfig(), document_cache_size=0)
 # The nesting attack is checked with the character cap raised, so it reaches the parser.

@@ -82,6 +82,16 @@ class GuardConfig(BaseSettings):
     # Development conveniences (never on by default)
     graphiql: bool = False
 
+    @classmethod
+    def unlimited(cls, **overrides: Any) -> GuardConfig:
+        """Every size limit off: for measuring (benchmarks, tests), never for serving."""
+        limits = {
+            name: None
+            for name in cls.model_fields
+            if name.startswith("max_") and name not in {"max_body_bytes", "max_errors"}
+        }
+        return cls(**{**limits, **overrides})
+
     @field_validator("pagination_arguments", "introspection_scopes", mode="before")
     @classmethod
     def _split_comma_string(cls, value: Any) -> Any:

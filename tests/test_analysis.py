@@ -9,17 +9,7 @@ from graphql import GraphQLSchema
 
 from gqlguard import ErrorCode, Guard, GuardConfig, GuardRejection, analyze
 
-UNLIMITED = GuardConfig(
-    max_characters=None,
-    max_tokens=None,
-    max_comments=None,
-    max_depth=None,
-    max_aliases=None,
-    max_directives=None,
-    max_fields=None,
-    max_cost=None,
-    max_operations=None,
-)
+UNLIMITED = GuardConfig.unlimited()
 
 
 def test_single_field_has_depth_one(library: GraphQLSchema) -> None:
