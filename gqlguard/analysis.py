@@ -90,6 +90,8 @@ class Analysis:
     type_cost: float
     cost_breakdown: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     introspection: bool = False
+    introspection_depth: int = 0
+    introspection_cost: float = 0.0
     variable_dependent: bool = False
     complete: bool = True
     problems: tuple[GuardError, ...] = ()
@@ -112,6 +114,8 @@ class Analysis:
                 key: plain_number(value) for key, value in self.cost_breakdown.items()
             },
             "introspection": self.introspection,
+            "introspection_depth": self.introspection_depth,
+            "introspection_cost": plain_number(self.introspection_cost),
             "complete": self.complete,
         }
 
@@ -129,6 +133,9 @@ class _Summary:
     fields: int = 0
     top_fields: int = 0
     introspection: bool = False
+    # `__schema` / `__type` subtrees are measured apart, against their own limits.
+    introspection_depth: int = 0
+    introspection_cost: float = 0.0
     costs: Costs = field(default_factory=dict)
 
 
@@ -246,6 +253,8 @@ class Analyzer:
             type_cost=type_cost,
             cost_breakdown=MappingProxyType(dict(cost_breakdown or {})),
             introspection=summary.introspection,
+            introspection_depth=summary.introspection_depth,
+            introspection_cost=summary.introspection_cost,
             variable_dependent=walk.variable_dependent,
             complete=complete,
             problems=tuple(walk.problems),
@@ -335,7 +344,11 @@ class _Walk:
         return memo[root_key], True
 
     def _tripped(self, stop: Callable[[int, int, int, int, float], bool], s: _Summary) -> bool:
-        cost = max((entry[0] for entry in s.costs.values()), default=0.0)
+        # Introspection types ("__Type", ...) are costed against their own limit, later.
+        cost = max(
+            (entry[0] for name, entry in s.costs.items() if not name.startswith("__")),
+            default=0.0,
+        )
         return stop(s.depth, s.aliases, s.fields, s.directives, cost)
 
     # -- one selection set ---------------------------------------------------------------
@@ -358,7 +371,8 @@ class _Walk:
                 directives = selection.directives
                 if directives:
                     summary.directives += len(directives)
-                if name in INTROSPECTION_FIELDS:
+                entry_point = name in INTROSPECTION_FIELDS
+                if entry_point:
                     summary.introspection = True
                 info = model.field(context, name) if context is not None else None
                 child: _Summary | None = None
@@ -373,12 +387,15 @@ class _Walk:
                     elif sized:
                         child_sized = _descend(sized, name)
                     child = yield (selection.selection_set, child_type, child_sized)
-                    if child.depth + 1 > summary.depth:
+                    if entry_point:
+                        if child.depth + 1 > summary.introspection_depth:
+                            summary.introspection_depth = child.depth + 1
+                    elif child.depth + 1 > summary.depth:
                         summary.depth = child.depth + 1
                     summary.aliases += child.aliases
                     summary.directives += child.directives
                     summary.fields += child.fields
-                    summary.introspection = summary.introspection or child.introspection
+                    _merge_introspection(summary, child)
                 else:
                     if summary.depth < 1:
                         summary.depth = 1
@@ -406,6 +423,9 @@ class _Walk:
                     child_type_cost = max(entry[1] for entry in child.costs.values())
                 field_cost = own + multiplier * child_field_cost
                 type_cost = multiplier * (info.type_weight + child_type_cost)
+                if entry_point:
+                    summary.introspection_cost += field_cost
+                    continue
                 for entry in costs.values():
                     entry[0] += field_cost
                     entry[1] += type_cost
@@ -608,7 +628,14 @@ def _merge_structure(summary: _Summary, child: _Summary, extra_directives: int) 
     summary.directives += child.directives + extra_directives
     summary.fields += child.fields
     summary.top_fields += child.top_fields
-    summary.introspection = summary.introspection or child.introspection
+    _merge_introspection(summary, child)
+
+
+def _merge_introspection(summary: _Summary, child: _Summary) -> None:
+    if child.introspection:
+        summary.introspection = True
+        summary.introspection_depth = max(summary.introspection_depth, child.introspection_depth)
+        summary.introspection_cost += child.introspection_cost
 
 
 def _descend(sized: Sized, name: str) -> Sized:

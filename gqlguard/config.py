@@ -72,6 +72,10 @@ class GuardConfig(BaseSettings):
     # Reconnaissance
     introspection: IntrospectionPolicy = "off"
     introspection_scopes: tuple[str, ...] = ()
+    # `__schema`/`__type` subtrees: graphql-core's standard introspection query is depth 15,
+    # field cost 14,966 at the default list size; twice that is refused.
+    max_introspection_depth: int | None = Field(15, ge=0)
+    max_introspection_cost: float | None = Field(20_000, ge=0)
     mask_errors: bool = True
     max_errors: int = Field(5, ge=1)
 
@@ -91,6 +95,14 @@ class GuardConfig(BaseSettings):
             if name.startswith("max_") and name not in {"max_body_bytes", "max_errors"}
         }
         return cls(**{**limits, **overrides})
+
+    @classmethod
+    def development(cls, **overrides: Any) -> GuardConfig:
+        """For a developer's machine: readable errors, introspection, GraphiQL.
+
+        Suggestions stay hidden and every limit stays on.
+        """
+        return cls(**{"mask_errors": False, "introspection": "on", "graphiql": True, **overrides})
 
     @field_validator("pagination_arguments", "introspection_scopes", mode="before")
     @classmethod

@@ -34,11 +34,13 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.execution.values import get_variable_values
 
-from .analysis import Analysis, Analyzer
+from .analysis import Analysis, Analyzer, select_operation
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 from .limits import exceeded_limits
+from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 
 __all__ = ["Guard", "Verdict", "graphql_schema_of"]
@@ -148,9 +150,12 @@ class Guard:
             if config.mode == "enforce":
                 return self._verdict(tuple(errors), prepared.document, analysis)
             self._log(errors, analysis, measured_only=True)
-        validation = self._validate(prepared)
+        validation = self._validate(prepared, query)
         if validation:
             return self._verdict(validation, prepared.document, analysis)
+        coercion = self._coerce_variables(prepared.document, query, variables, operation_name)
+        if coercion:
+            return self._verdict(coercion, prepared.document, analysis)
         return Verdict((), prepared.document, analysis, config.expose_limits)
 
     # -- stages --------------------------------------------------------------------------
@@ -199,7 +204,7 @@ class Guard:
             statics[operation_name] = analysis
         return analysis
 
-    def _validate(self, prepared: _Prepared) -> tuple[GuardError, ...]:
+    def _validate(self, prepared: _Prepared, query: str) -> tuple[GuardError, ...]:
         if prepared.validation is None:
             graphql_errors = validate(
                 self.schema,
@@ -208,20 +213,54 @@ class Guard:
                 max_errors=max(self.config.max_errors, 1) * 4,
                 hide_suggestions=True,
             )
-            prepared.validation = self._validation_errors(graphql_errors)
+            prepared.validation = self._validation_errors(graphql_errors, query)
         return prepared.validation
 
-    def _validation_errors(self, graphql_errors: Sequence[GraphQLError]) -> tuple[GuardError, ...]:
+    def _coerce_variables(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+    ) -> tuple[GuardError, ...]:
+        # Coercing here, before execution, is the one place suggestions can be turned off
+        # for variable errors (unknown enum values, input fields) whatever runs the operation.
+        operation, _ = select_operation(document, operation_name, None)
+        if not operation.variable_definitions:
+            return ()
+        if variables is not None and not isinstance(variables, Mapping):
+            return (GuardError(ErrorCode.BAD_REQUEST, "The variables must be an object."),)
+        coerced = get_variable_values(
+            self.schema,
+            operation.variable_definitions,
+            dict(variables or {}),
+            max_errors=self.config.max_errors,
+            hide_suggestions=True,
+        )
+        if not isinstance(coerced, list):
+            return ()
+        if self.config.mask_errors:
+            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VARIABLES_MESSAGE),)
+        return self._deduplicated(coerced, query)
+
+    def _validation_errors(
+        self, graphql_errors: Sequence[GraphQLError], query: str
+    ) -> tuple[GuardError, ...]:
         if not graphql_errors:
             return ()
         if self.config.mask_errors:
             return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VALIDATION_MESSAGE),)
+        return self._deduplicated(graphql_errors, query)
+
+    def _deduplicated(
+        self, graphql_errors: Sequence[GraphQLError], query: str
+    ) -> tuple[GuardError, ...]:
+        sent = names_in(query)
         unique: dict[str, GuardError] = {}
         for graphql_error in graphql_errors:
-            if graphql_error.message not in unique:
-                unique[graphql_error.message] = GuardError(
-                    ErrorCode.GRAPHQL_VALIDATION_FAILED, graphql_error.message
-                )
+            message = redact_unsent_names(graphql_error.message, sent)
+            if message not in unique:
+                unique[message] = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, message)
             if len(unique) >= self.config.max_errors:
                 break
         return tuple(unique.values())

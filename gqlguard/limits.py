@@ -61,6 +61,18 @@ LIMITS: tuple[Limit, ...] = (
         "Query selects too many root fields.",
     ),
     Limit("cost", "max_cost", ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, "Query is too expensive."),
+    Limit(
+        "introspection_depth",
+        "max_introspection_depth",
+        ErrorCode.DEPTH_LIMIT_EXCEEDED,
+        "Introspection is too deep.",
+    ),
+    Limit(
+        "introspection_cost",
+        "max_introspection_cost",
+        ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
+        "Introspection is too expensive.",
+    ),
 )
 
 

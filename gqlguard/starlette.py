@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +29,7 @@ from strawberry.types.graphql import OperationType
 
 from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
+from .masking import mask_execution_errors
 
 __all__ = ["GraphQLEndpoint", "create_app"]
 
@@ -85,6 +85,7 @@ class GraphQLEndpoint:
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
+        request.state.request_id = request_id
         wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         try:
             payload, allowed = await self._read(request)
@@ -218,7 +219,11 @@ class GraphQLEndpoint:
         }
 
     async def _context(self, request: Request) -> dict[str, Any]:
-        context: dict[str, Any] = {"request": request, "resolver_calls": 0}
+        context: dict[str, Any] = {
+            "request": request,
+            "request_id": request.state.request_id,
+            "resolver_calls": 0,
+        }
         if self.context_getter is not None:
             extra = self.context_getter(request)
             if not isinstance(extra, dict):
@@ -247,38 +252,12 @@ class GraphQLEndpoint:
             raise _bad_request("The operation could not be determined.") from None
         body: dict[str, Any] = {}
         if result.errors:
-            body["errors"] = [self._format(error) for error in result.errors]
+            errors = mask_execution_errors(result.errors, self.config, context["request_id"])
+            body["errors"] = [error.formatted for error in errors]
         body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
         return body, result.data is None and bool(result.errors)
-
-    def _format(self, error: GraphQLError) -> dict[str, Any]:
-        formatted: dict[str, Any] = dict(error.formatted)
-        extensions = formatted.get("extensions") or {}
-        if "code" in extensions:
-            return formatted
-        if error.original_error is None or isinstance(error.original_error, GraphQLError):
-            # graphql-core's own request errors (variable coercion): the client's fault.
-            message = (
-                "The variables are not valid for this operation."
-                if self.config.mask_errors
-                else error.message
-            )
-            return {
-                "message": message,
-                "extensions": {"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value},
-            }
-        if True:
-            # An error nobody classified came from a resolver: never show its text.
-            log.error("unexpected error: %s", error.message, exc_info=error.original_error)
-            formatted = {
-                "message": "Unexpected error.",
-                "extensions": {"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
-            }
-            if error.path is not None:
-                formatted["path"] = list(error.path)
-        return formatted
 
 
 def create_app(

@@ -25,6 +25,7 @@ from strawberry.schema_directive import Location
 from .analysis import plain_number
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
+from .masking import mask_execution_errors
 from .response_cost import response_cost
 
 __all__ = ["Authenticated", "Cost", "GuardExtension", "ListSize", "RequiresScopes"]
@@ -160,6 +161,15 @@ class _GuardSchemaExtension(SchemaExtension):
             context.pre_execution_errors = verdict.graphql_errors()
         yield None
 
+    def on_execute(self) -> Iterator[None]:
+        yield None
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = mask_execution_errors(
+                errors, self.factory.config, _request_id(self.execution_context.context)
+            )
+
     def get_results(self) -> dict[str, Any]:
         verdict = self.verdict
         if verdict is None or verdict.analysis is None or not self.factory.config.report_cost:
@@ -180,3 +190,10 @@ class _GuardSchemaExtension(SchemaExtension):
                 else None,
             }
         }
+
+
+def _request_id(context: Any) -> str | None:
+    value = context.get("request_id") if isinstance(context, dict) else None
+    if value is None:
+        value = getattr(context, "request_id", None)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,116 @@
+"""Execution errors as clients may see them: classified, masked, de-duplicated, capped.
+
+Three kinds of error come out of execution:
+
+* errors that already carry a gqlguard code (authorization, rejections): kept as they are;
+* graphql-core's own request errors (variable coercion at execution time): the client's
+  fault, answered with ``GRAPHQL_VALIDATION_FAILED`` and, when masked, a generic message;
+* anything else came from a resolver: never shown. The client gets ``Unexpected error.`` with
+  ``INTERNAL_SERVER_ERROR`` and the error's path; the server log gets the full error and the
+  request id.
+
+At most ``max_errors`` errors of one code are returned: 1,000 failing aliases do not become
+1,000 errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+from graphql import GraphQLError
+
+from .config import GuardConfig
+from .errors import ErrorCode
+
+__all__ = ["MASKED_VARIABLES_MESSAGE", "UNEXPECTED_MESSAGE", "mask_execution_errors"]
+
+log = logging.getLogger("gqlguard.execution")
+
+UNEXPECTED_MESSAGE = "Unexpected error."
+MASKED_VARIABLES_MESSAGE = "The variables are not valid for this operation."
+# graphql-core appends suggestions as a last sentence; defence in depth where a code path
+# does not take `hide_suggestions`.
+_SUGGESTION = re.compile(r"\s*Did you mean [^\n]*\?\s*$")
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+HIDDEN_NAME = "'<hidden>'"
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
+
+
+def names_in(text: str) -> frozenset[str]:
+    return frozenset(_NAME.findall(text))
+
+
+def redact_unsent_names(message: str, sent: frozenset[str]) -> str:
+    """Hide every quoted name in ``message`` that the client did not write itself.
+
+    graphql-core quotes the names it mentions ('User', '[Post!]!'); an unmasked message may
+    repeat the client's own words but never teach it a type, field or argument name
+    (clairvoyance learns return types from "Field 'x' of type 'T' ..." alone).
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if all(name in sent for name in _NAME.findall(match.group(1))):
+            return match.group(0)
+        return HIDDEN_NAME
+
+    return _QUOTED.sub(replace, without_suggestions(message))
+
+
+def mask_execution_errors(
+    errors: Iterable[GraphQLError], config: GuardConfig, request_id: str | None = None
+) -> list[GraphQLError]:
+    """The errors to put in a response, in their original order.
+
+    Only the errors returned are logged, plus one line counting the rest: a thousand
+    failing aliases must not become a thousand tracebacks in the server's log either.
+    """
+    masked: list[GraphQLError] = []
+    per_code: dict[str, int] = {}
+    dropped = 0
+    for error in errors:
+        code = _code_of(error)
+        seen = per_code.get(code, 0)
+        per_code[code] = seen + 1
+        if seen >= config.max_errors:
+            dropped += 1
+            continue
+        masked.append(_masked(error, code, config, request_id))
+    if dropped:
+        log.error("request_id=%s: %d more errors not returned", request_id, dropped)
+    return masked
+
+
+def _code_of(error: GraphQLError) -> str:
+    code = (error.extensions or {}).get("code")
+    if code is not None:
+        return str(code)
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
+    return ErrorCode.INTERNAL_SERVER_ERROR.value
+
+
+def _masked(
+    error: GraphQLError, code: str, config: GuardConfig, request_id: str | None
+) -> GraphQLError:
+    if error.extensions and "code" in error.extensions:
+        return error
+    if code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
+        message = MASKED_VARIABLES_MESSAGE if config.mask_errors else error.message
+        return GraphQLError(without_suggestions(message), extensions={"code": code})
+    log.error(
+        "resolver error request_id=%s path=%s: %s",
+        request_id,
+        error.path,
+        error.message,
+        exc_info=error.original_error,
+    )
+    return GraphQLError(UNEXPECTED_MESSAGE, path=error.path, extensions={"code": code})
