@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fuzz bench manifest clean
+.PHONY: demo test lint fuzz bench token manifest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A development token for the demo: make token SUB=1 SCOPE="users:email"
+SUB ?= 1
+SCOPE ?=
+token: $(STAMP)
+	@GQLGUARD_JWT_SECRET=gqlguard-demo-secret-do-not-use-in-production \
+	GQLGUARD_JWT_ISSUER=gqlguard-demo GQLGUARD_JWT_AUDIENCE=gqlguard-demo \
+	$(BIN)/gqlguard token --sub "$(SUB)" --scope "$(SCOPE)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check gqlguard schema_example tests

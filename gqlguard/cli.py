@@ -23,6 +23,7 @@ from .config import load_config
 from .directives import DIRECTIVES_SDL
 from .guard import graphql_schema_of
 from .parsing import GuardRejection
+from .tokens import mint_token
 
 __all__ = ["load_schema", "main"]
 
@@ -106,6 +107,27 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    config = load_config()
+    secret = args.secret or (config.jwt_secret.get_secret_value() if config.jwt_secret else None)
+    issuer = args.issuer or config.jwt_issuer
+    audience = args.audience or config.jwt_audience
+    if not secret or not issuer or not audience:
+        raise UsageError("give --secret, --issuer and --audience (or GQLGUARD_JWT_*)")
+    print(
+        mint_token(
+            secret,
+            subject=args.sub,
+            scopes=args.scope,
+            issuer=issuer,
+            audience=audience,
+            ttl=args.ttl,
+            scope_claim=config.jwt_scope_claim,
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gqlguard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
     analyze_parser.add_argument("--json", action="store_true", help="print one JSON object")
     analyze_parser.set_defaults(run=_analyze)
+    token_parser = commands.add_parser("token", help="mint an HS256 development token")
+    token_parser.add_argument("--sub", required=True, help="the subject (user id)")
+    token_parser.add_argument("--scope", default="", help='space-separated, e.g. "users:email"')
+    token_parser.add_argument("--secret", help="HS256 secret (default GQLGUARD_JWT_SECRET)")
+    token_parser.add_argument("--issuer", help="default GQLGUARD_JWT_ISSUER")
+    token_parser.add_argument("--audience", help="default GQLGUARD_JWT_AUDIENCE")
+    token_parser.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token_parser.set_defaults(run=_token)
     return parser
 
 

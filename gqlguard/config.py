@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["GuardConfig", "load_config"]
@@ -25,6 +25,7 @@ __all__ = ["GuardConfig", "load_config"]
 Mode = Literal["enforce", "measure"]
 IntrospectionPolicy = Literal["off", "on", "scopes"]
 PersistedMode = Literal["off", "apq", "safelist", "log_unknown"]
+AuthorizationMode = Literal["filter", "reject", "dry_run"]
 
 
 class GuardConfig(BaseSettings):
@@ -79,6 +80,20 @@ class GuardConfig(BaseSettings):
     mask_errors: bool = True
     max_errors: int = Field(5, ge=1)
 
+    # Authorization (@authenticated / @requiresScopes) and JWT principals
+    authorization_mode: AuthorizationMode = "filter"
+    hide_unauthorized_fields: bool = False
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = Field(None, description="PEM text or a path to a PEM file.")
+    jwt_jwks_url: str | None = Field(None, description="https:// URL or a path to a JWKS file.")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: tuple[str, ...] | None = Field(
+        None, description="Default: HS256 with a secret, RS256 and ES256 with public keys."
+    )
+    jwt_leeway: float = Field(10, ge=0, le=300)
+    jwt_scope_claim: str = "scope"
+
     # Persisted queries
     persisted_mode: PersistedMode = "off"
     persisted_manifest: str | None = None
@@ -104,7 +119,21 @@ class GuardConfig(BaseSettings):
         """
         return cls(**{"mask_errors": False, "introspection": "on", "graphiql": True, **overrides})
 
-    @field_validator("pagination_arguments", "introspection_scopes", mode="before")
+    @model_validator(mode="after")
+    def _jwt_is_verifiable(self) -> GuardConfig:
+        keys = [self.jwt_secret, self.jwt_public_key, self.jwt_jwks_url]
+        if any(key is not None for key in keys):
+            if sum(key is not None for key in keys) > 1:
+                raise ValueError("configure one of jwt_secret, jwt_public_key, jwt_jwks_url")
+            if not self.jwt_issuer or not self.jwt_audience:
+                raise ValueError("JWT verification needs jwt_issuer and jwt_audience")
+            if any(a.lower() == "none" for a in self.jwt_algorithms or ()):
+                raise ValueError("the 'none' algorithm is never accepted")
+        return self
+
+    @field_validator(
+        "pagination_arguments", "introspection_scopes", "jwt_algorithms", mode="before"
+    )
     @classmethod
     def _split_comma_string(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):

@@ -37,6 +37,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from .analysis import Analysis, Analyzer, select_operation
+from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 from .limits import exceeded_limits
@@ -49,6 +50,7 @@ security_log = logging.getLogger("gqlguard.security")
 
 MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
 IntrospectionHook = Callable[[Any], bool]
+_DECISIONS_PER_DOCUMENT = 64
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -69,6 +71,7 @@ class Verdict:
     document: DocumentNode | None
     analysis: Analysis | None
     expose_limits: bool = True
+    authorization: Decision = ALLOWED
 
     @property
     def accepted(self) -> bool:
@@ -86,6 +89,7 @@ class _Prepared:
     document: DocumentNode
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
+    decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
 
 
 class Guard:
@@ -115,6 +119,7 @@ class Guard:
             validation_rules if validation_rules is not None else specified_rules
         )
         self.introspection_allowed = introspection_allowed
+        self.authorizer = Authorizer(self.schema)
         self._cache: OrderedDict[str, _Prepared] = OrderedDict()
         self._cache_size = document_cache_size
         self._lock = threading.Lock()
@@ -129,9 +134,16 @@ class Guard:
         operation_name: str | None = None,
         *,
         context: Any = None,
+        principal: Principal | None = None,
     ) -> Verdict:
-        """Run every static check on one operation; never raises for bad input."""
+        """Run every static check on one operation; never raises for bad input.
+
+        ``principal`` (default: anonymous) is checked against ``@authenticated`` and
+        ``@requiresScopes`` after validation; the verdict's ``authorization`` says which
+        fields the adapter must not resolve.
+        """
         config = self.config
+        principal = principal if principal is not None else Principal.anonymous()
         try:
             prepared = self._prepare(query)
             analysis = self._analysis(prepared, query, variables, operation_name)
@@ -140,7 +152,7 @@ class Guard:
         if analysis.problems:
             return self._verdict(analysis.problems, prepared.document, analysis)
         errors = exceeded_limits(analysis, config)
-        if analysis.introspection and not self._introspection_allowed(context):
+        if analysis.introspection and not self._introspection_allowed(context, principal):
             errors.append(
                 GuardError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.")
             )
@@ -156,7 +168,44 @@ class Guard:
         coercion = self._coerce_variables(prepared.document, query, variables, operation_name)
         if coercion:
             return self._verdict(coercion, prepared.document, analysis)
-        return Verdict((), prepared.document, analysis, config.expose_limits)
+        decision = self._authorize(prepared, analysis, principal)
+        if not decision.allowed:
+            self._log_denial(decision, analysis, principal)
+            if config.hide_unauthorized_fields:
+                return self._verdict(self._as_unknown(decision, query), prepared.document, analysis)
+            if config.authorization_mode == "reject":
+                return self._verdict(decision.errors(), prepared.document, analysis)
+        return Verdict((), prepared.document, analysis, config.expose_limits, decision)
+
+    def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
+        if not self.authorizer.has_rules:
+            return ALLOWED
+        key = (
+            analysis.operation_name,
+            principal.authenticated,
+            self.authorizer.relevant_scopes(principal),
+        )
+        decisions = prepared.decisions
+        if decisions is None:
+            decisions = prepared.decisions = {}
+        decision = decisions.get(key)
+        if decision is None:
+            operation, _ = select_operation(prepared.document, analysis.operation_name, None)
+            decision = self.authorizer.decide(prepared.document, operation, principal)
+            if len(decisions) >= _DECISIONS_PER_DOCUMENT:
+                decisions.clear()
+            decisions[key] = decision
+        return decision
+
+    def _as_unknown(self, decision: Decision, query: str) -> tuple[GuardError, ...]:
+        # Exactly what graphql-core says of a field that does not exist, masked the same way.
+        if self.config.mask_errors:
+            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VALIDATION_MESSAGE),)
+        unknown = [
+            GraphQLError(f"Cannot query field '{name}' on type '{parent}'.")
+            for parent, name in decision.fields
+        ]
+        return self._deduplicated(unknown, query)
 
     # -- stages --------------------------------------------------------------------------
 
@@ -265,9 +314,11 @@ class Guard:
                 break
         return tuple(unique.values())
 
-    def _introspection_allowed(self, context: Any) -> bool:
+    def _introspection_allowed(self, context: Any, principal: Principal) -> bool:
         policy = self.config.introspection
         if policy == "on":
+            return True
+        if policy == "scopes" and principal.scopes & set(self.config.introspection_scopes):
             return True
         if policy == "scopes" and self.introspection_allowed is not None:
             try:
@@ -303,6 +354,18 @@ class Guard:
     ) -> Verdict:
         self._log(errors, analysis, measured_only=False)
         return Verdict(tuple(errors), document, analysis, self.config.expose_limits)
+
+    def _log_denial(self, decision: Decision, analysis: Analysis, principal: Principal) -> None:
+        if security_log.isEnabledFor(logging.WARNING):
+            event = {
+                "event": "unauthorized",
+                "mode": self.config.authorization_mode,
+                "code": ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value,
+                "principal": principal.subject,
+                "operation": analysis.operation_name,
+                "paths": [".".join(path) for path in decision.paths],
+            }
+            security_log.warning(json.dumps(event, sort_keys=True))
 
     def _log(
         self, errors: Sequence[GuardError], analysis: Analysis | None, *, measured_only: bool

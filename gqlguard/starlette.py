@@ -27,9 +27,11 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from .authorization import Principal
 from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
 from .masking import mask_execution_errors
+from .tokens import AuthenticationError, JWTAuthenticator
 
 __all__ = ["GraphQLEndpoint", "create_app"]
 
@@ -45,6 +47,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 ContextGetter = Callable[[Request], Awaitable[dict[str, Any]] | dict[str, Any]]
+Authenticate = Callable[[Request], Awaitable[Principal] | Principal]
 
 
 class TransportError(Exception):
@@ -71,10 +74,13 @@ class GraphQLEndpoint:
         config: GuardConfig | None = None,
         *,
         context_getter: ContextGetter | None = None,
+        authenticate: Authenticate | None = None,
     ) -> None:
         self.schema = schema
         self.config = config if config is not None else GuardConfig()
         self.context_getter = context_getter
+        self.authenticate = authenticate
+        self.tokens = JWTAuthenticator(self.config)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -88,6 +94,7 @@ class GraphQLEndpoint:
         request.state.request_id = request_id
         wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         try:
+            request.state.principal = await self._principal(request)
             payload, allowed = await self._read(request)
             body, status = await self._execute(request, payload, allowed, wants_graphql_response)
             headers: dict[str, str] = {}
@@ -106,6 +113,19 @@ class GraphQLEndpoint:
         )
 
     # -- transport ----------------------------------------------------------------------
+
+    async def _principal(self, request: Request) -> Principal:
+        if self.authenticate is not None:
+            principal = self.authenticate(request)
+            if not isinstance(principal, Principal):
+                principal = await principal
+            return principal
+        try:
+            return self.tokens.principal(request.headers.get("authorization"))
+        except AuthenticationError as failed:
+            raise TransportError(
+                failed.error, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
 
     async def _read(self, request: Request) -> tuple[Any, frozenset[OperationType]]:
         if request.method == "GET":
@@ -222,6 +242,7 @@ class GraphQLEndpoint:
         context: dict[str, Any] = {
             "request": request,
             "request_id": request.state.request_id,
+            "principal": request.state.principal,
             "resolver_calls": 0,
         }
         if self.context_getter is not None:
@@ -266,7 +287,14 @@ def create_app(
     *,
     path: str = "/graphql",
     context_getter: ContextGetter | None = None,
+    authenticate: Authenticate | None = None,
 ) -> Starlette:
-    """A Starlette app serving ``schema`` at ``path`` behind the transport stage."""
-    endpoint = GraphQLEndpoint(schema, config, context_getter=context_getter)
+    """A Starlette app serving ``schema`` at ``path`` behind the transport stage.
+
+    Principals come from ``Authorization: Bearer`` JWTs verified per ``config.jwt_*``, or
+    from ``authenticate(request)`` when given (your own authentication).
+    """
+    endpoint = GraphQLEndpoint(
+        schema, config, context_getter=context_getter, authenticate=authenticate
+    )
     return Starlette(routes=[Route(path, endpoint)])

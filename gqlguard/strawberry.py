@@ -11,18 +11,21 @@ with suggestions).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.schema_directive import Location
 
 from .analysis import plain_number
+from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
@@ -99,10 +102,12 @@ class GuardExtension:
         *,
         introspection_allowed: IntrospectionHook | None = None,
         on_verdict: Callable[[Verdict, Any], None] | None = None,
+        principal_of: Callable[[Any], Principal | None] | None = None,
     ) -> None:
         self.config = config if config is not None else GuardConfig()
         self.introspection_allowed = introspection_allowed
         self.on_verdict = on_verdict
+        self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
         self._lock = threading.Lock()
 
@@ -128,6 +133,10 @@ class GuardExtension:
         return guard
 
 
+_DENIED_MARKER = "_GQLGUARD_DENIED"
+_HIDING = frozenset({"__Type", "__Schema"})
+
+
 class GuardRejectedError(GraphQLError):
     """The error Strawberry reports when the guard rejects a document it could not parse."""
 
@@ -137,16 +146,21 @@ class _GuardSchemaExtension(SchemaExtension):
         super().__init__()
         self.factory = factory
         self.verdict: Verdict | None = None
+        self.principal = Principal.anonymous()
+        self.denied: frozenset[Any] = frozenset()
+        self.hidden_introspection = False
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None:
             guard = self.factory.guard_for(context.schema, context.validation_rules)
+            self.principal = self._principal(context.context)
             verdict = guard.check(
                 context.query or "",
                 context.variables,
                 context.operation_name,
                 context=context.context,
+                principal=self.principal,
             )
             self.verdict = verdict
             if self.factory.on_verdict is not None:
@@ -162,18 +176,99 @@ class _GuardSchemaExtension(SchemaExtension):
         yield None
 
     def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        verdict = self.verdict
+        decision = verdict.authorization if verdict is not None else ALLOWED
+        mode = self.factory.config.authorization_mode
+        if not decision.allowed and mode == "filter":
+            if decision.nothing_left:
+                # Nothing is left to run: answer without executing anything at all.
+                context.result = GraphQLExecutionResult(data=decision.empty_data(), errors=[])
+            else:
+                self.denied = decision.denied
+        analysis = verdict.analysis if verdict is not None else None
+        guard = self.factory._guard
+        if (
+            self.factory.config.hide_unauthorized_fields
+            and analysis is not None
+            and analysis.introspection
+            and guard is not None
+            and guard.authorizer.has_rules
+        ):
+            self.hidden_introspection = True
         yield None
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = mask_execution_errors(
-                errors, self.factory.config, _request_id(self.execution_context.context)
+        result = context.result
+        if result is None:
+            return
+        errors = [
+            error
+            for error in (getattr(result, "errors", None) or ())
+            if (error.extensions or {}).get("code") != _DENIED_MARKER
+        ]
+        if not decision.allowed and mode == "filter":
+            errors.extend(error.to_graphql_error() for error in decision.errors())
+        if errors or getattr(result, "errors", None):
+            result.errors = (
+                mask_execution_errors(errors, self.factory.config, _request_id(context.context))
+                or None
             )
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        denied = self.denied
+        if denied and info.field_nodes[0] in denied:
+            # graphql-core turns this into null (bubbling through non-null as the spec
+            # says); on_execute swaps it for one error per removed path.
+            raise GraphQLError(UNAUTHORIZED_MESSAGE, extensions={"code": _DENIED_MARKER})
+        if self.hidden_introspection and info.parent_type.name in _HIDING:
+            return self._hide(_next(root, info, *args, **kwargs), root, info)
+        return _next(root, info, *args, **kwargs)
+
+    def _hide(self, value: Any, root: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        guard = self.factory._guard
+        if guard is None or value is None:
+            return value
+        authorizer = guard.authorizer
+        principal = self.principal
+        if info.parent_type.name == "__Type" and info.field_name == "fields":
+            return [
+                (name, field)
+                for name, field in value
+                if all(rule.allows(principal) for rule in authorizer.rules_for(root, name))
+            ]
+        if info.parent_type.name == "__Schema" and info.field_name == "types":
+            return [t for t in value if authorizer.type_allows(t, principal)]
+        if info.parent_type.name == "__Type" and info.field_name == "possibleTypes":
+            return [t for t in value if authorizer.type_allows(t, principal)]
+        return value
+
+    def _principal(self, context: Any) -> Principal:
+        try:
+            principal = self.factory.principal_of(context)
+        except Exception:  # a failing hook must not become a privileged request
+            logging.getLogger("gqlguard.security").exception("principal hook failed")
+            return Principal.anonymous()
+        return principal if isinstance(principal, Principal) else Principal.anonymous()
 
     def get_results(self) -> dict[str, Any]:
         verdict = self.verdict
-        if verdict is None or verdict.analysis is None or not self.factory.config.report_cost:
-            return {}
+        results: dict[str, Any] = {}
+        if verdict is None or verdict.analysis is None:
+            return results
+        decision = verdict.authorization
+        if not decision.allowed and self.factory.config.authorization_mode == "dry_run":
+            results["authorization"] = {
+                "dryRun": True,
+                "wouldDeny": [list(path) for path in decision.paths],
+            }
+        if not self.factory.config.report_cost:
+            return results
         analysis = verdict.analysis
         result = getattr(self.execution_context, "result", None)
         data = getattr(result, "data", None)
@@ -182,14 +277,24 @@ class _GuardSchemaExtension(SchemaExtension):
             guard = self.factory.guard_for(self.execution_context.schema, ())
             actual = response_cost(guard.analyzer, verdict.document, analysis.operation_name, data)
         return {
+            **results,
             "cost": {
                 "requestedQueryCost": plain_number(analysis.field_cost),
                 "actualQueryCost": plain_number(actual),
                 "maximumAvailable": plain_number(self.factory.config.max_cost)
                 if self.factory.config.max_cost is not None
                 else None,
-            }
+            },
         }
+
+
+def principal_in_context(context: Any) -> Principal | None:
+    """The default principal hook: ``context["principal"]`` or ``context.principal``."""
+    if isinstance(context, dict):
+        found = context.get("principal")
+    else:
+        found = getattr(context, "principal", None)
+    return found if isinstance(found, Principal) else None
 
 
 def _request_id(context: Any) -> str | None:

@@ -1,12 +1,36 @@
-"""The demo ASGI app: ``uvicorn schema_example.app:app``. Configured by ``GQLGUARD_*``."""
+"""The demo ASGI app: ``uvicorn schema_example.app:app``. Configured by ``GQLGUARD_*``.
+
+Bearer tokens are verified with a development HS256 secret unless the environment names a
+key of its own (``GQLGUARD_JWT_SECRET``, ``_PUBLIC_KEY`` or ``_JWKS_URL``). The secret is
+public — it is in this file — so it is for the demo only; mint a token with ``make token``.
+"""
 
 from __future__ import annotations
+
+import os
 
 from gqlguard.config import GuardConfig
 from gqlguard.starlette import create_app
 
 from .schema import build_schema
 
-config = GuardConfig()
+DEMO_JWT_SECRET = "gqlguard-demo-secret-do-not-use-in-production"
+DEMO_JWT_ISSUER = "gqlguard-demo"
+DEMO_JWT_AUDIENCE = "gqlguard-demo"
+
+
+def demo_config() -> GuardConfig:
+    defaults: dict[str, str] = {}
+    keys = ("GQLGUARD_JWT_SECRET", "GQLGUARD_JWT_PUBLIC_KEY", "GQLGUARD_JWT_JWKS_URL")
+    if not any(os.environ.get(key) for key in keys):
+        defaults["jwt_secret"] = DEMO_JWT_SECRET
+    if not os.environ.get("GQLGUARD_JWT_ISSUER"):
+        defaults["jwt_issuer"] = DEMO_JWT_ISSUER
+    if not os.environ.get("GQLGUARD_JWT_AUDIENCE"):
+        defaults["jwt_audience"] = DEMO_JWT_AUDIENCE
+    return GuardConfig(**defaults)
+
+
+config = demo_config()
 schema = build_schema(config)
 app = create_app(schema, config)

@@ -18,7 +18,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from gqlguard.config import GuardConfig
-from gqlguard.strawberry import Cost, GuardExtension, ListSize
+from gqlguard.strawberry import Authenticated, Cost, GuardExtension, ListSize, RequiresScopes
 
 from .data import DATA, CommentRow, OrderRow, PostRow, ProductRow, ReviewRow, UserRow
 
@@ -75,7 +75,7 @@ class User(Node):
     def name(self) -> str:
         return self.row.name
 
-    @strawberry.field
+    @strawberry.field(directives=[RequiresScopes(scopes=[["users:email"]])])
     def email(self) -> str:
         return self.row.email
 
@@ -88,7 +88,10 @@ class User(Node):
         rows = [p for p in DATA.posts if p.author_id == self.row.id]
         return [Post.of(p) for p in rows[: _page(limit, 10)]]
 
-    @strawberry.field
+    # (orders:read AND users:read) OR admin
+    @strawberry.field(
+        directives=[RequiresScopes(scopes=[["orders:read", "users:read"], ["admin"]])]
+    )
     def orders(self, first: int | None = 10) -> list[Order]:
         rows = [o for o in DATA.orders if o.user_id == self.row.id]
         return [Order.of(o) for o in rows[: _page(first, 10)]]
@@ -322,9 +325,10 @@ def _user_by_id(raw: str) -> UserRow | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(directives=[Cost(weight=1)])
+    @strawberry.field(directives=[Cost(weight=1), Authenticated()])
     def viewer(self, info: Info) -> User | None:
-        subject = (info.context or {}).get("subject") if isinstance(info.context, dict) else None
+        principal = info.context.get("principal") if isinstance(info.context, dict) else None
+        subject = getattr(principal, "subject", None)
         row = _user_by_id(str(subject)) if subject else None
         return User.of(row) if row else None
 
@@ -390,7 +394,7 @@ class Query:
             return Product.of(DATA.products[int(raw) - 1])
         return None
 
-    @strawberry.field
+    @strawberry.field(directives=[RequiresScopes(scopes=[["admin"]])])
     def audit_log(self, limit: int | None = 10) -> list[AuditEntry]:
         return [
             AuditEntry(
@@ -404,19 +408,19 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation
+    @strawberry.mutation(directives=[Authenticated()])
     def create_post(self, input: CreatePostInput) -> CreatePostPayload:
         row = PostRow(len(DATA.posts) + 1, 1, input.title[:200], input.body[:5000])
         DATA.posts.append(row)
         return CreatePostPayload(post=Post.of(row))
 
-    @strawberry.mutation
+    @strawberry.mutation(directives=[Authenticated()])
     def place_order(self, input: PlaceOrderInput) -> PlaceOrderPayload:
         order = OrderRow(len(DATA.orders) + 1, 1, "PENDING")
         DATA.orders.append(order)
         return PlaceOrderPayload(order=Order.of(order))
 
-    @strawberry.mutation
+    @strawberry.mutation(directives=[Authenticated(), RequiresScopes(scopes=[["admin"]])])
     def delete_user(self, id: strawberry.ID) -> bool:
         row = _user_by_id(str(id))
         if row is None:
@@ -426,12 +430,16 @@ class Mutation:
 
 
 class ResolverCounter(SchemaExtension):
-    """Counts every field resolution into ``context["resolver_calls"]`` when present."""
+    """Counts every field resolution into ``context["resolver_calls"]`` when present, and
+    records each resolved coordinate in ``context["resolved"]`` when that is a set."""
 
     def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         context = info.context
         if isinstance(context, dict) and "resolver_calls" in context:
             context["resolver_calls"] += 1
+            resolved = context.get("resolved")
+            if isinstance(resolved, set):
+                resolved.add(f"{info.parent_type.name}.{info.field_name}")
         return _next(root, info, *args, **kwargs)
 
     def on_operation(self) -> Iterator[None]:
@@ -440,9 +448,11 @@ class ResolverCounter(SchemaExtension):
 
 def build_schema(config: GuardConfig | None = None, *, guarded: bool = True) -> strawberry.Schema:
     """The demo schema with a guard built from ``config`` (default: ``GQLGUARD_*`` env)."""
+    # The guard is last, so it is the outermost resolver middleware: a field it denies never
+    # reaches the counter, let alone its resolver.
     extensions: list[Any] = [ResolverCounter]
     if guarded:
-        extensions.insert(0, GuardExtension(config if config is not None else GuardConfig()))
+        extensions.append(GuardExtension(config if config is not None else GuardConfig()))
     return strawberry.Schema(
         query=Query, mutation=Mutation, types=[User, Post, Product], extensions=extensions
     )

@@ -1,0 +1,329 @@
+"""Field-level authorization: ``@authenticated`` and ``@requiresScopes``, decided before execution.
+
+Semantics (Apollo Router's, made stricter):
+
+* ``@requiresScopes(scopes: [["a", "b"], ["c"]])`` means (a AND b) OR c;
+  ``@authenticated`` means any principal with a verified identity.
+* A rule on a field and a rule on the field's return type must both pass. A field selected on
+  an interface must pass the rules of the interface field *and* of the same field on every
+  implementation, because the static query cannot tell which object will come back.
+* Any error while deciding means deny.
+
+The decision is per field node of the document (each has one static parent type), computed
+once per document and per set of *relevant* scopes the principal holds, and cached.
+Enforcement is the adapters' job: filter (the field resolves to ``null`` with an
+``UNAUTHORIZED_FIELD_OR_TYPE`` error, its resolver never runs), reject, or dry-run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_non_null_type,
+)
+
+from .directives import directives_of
+from .errors import ErrorCode, GuardError
+
+__all__ = [
+    "UNAUTHORIZED_MESSAGE",
+    "AuthorizationMode",
+    "Authorizer",
+    "Decision",
+    "Principal",
+    "Requirement",
+]
+
+log = logging.getLogger("gqlguard.security")
+
+AuthorizationMode = Literal["filter", "reject", "dry_run"]
+UNAUTHORIZED_MESSAGE = "Unauthorized field or type."
+_MAX_REPORTED_PATHS = 100
+_PATH_WALK_BUDGET = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a verified subject and its scopes, or nobody."""
+
+    subject: str | None = None
+    scopes: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.subject is not None
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What one schema element asks of a principal."""
+
+    authenticated: bool = False
+    # Outer tuple OR, inner frozenset AND; None when no @requiresScopes.
+    scopes: tuple[frozenset[str], ...] | None = None
+
+    def allows(self, principal: Principal) -> bool:
+        if (self.authenticated or self.scopes is not None) and not principal.authenticated:
+            return False
+        if self.scopes is None:
+            return True
+        return any(group <= principal.scopes for group in self.scopes)
+
+    @classmethod
+    def of(cls, element: Any) -> Requirement | None:
+        directives = directives_of(element)
+        authenticated = "authenticated" in directives
+        scopes = None
+        if "requiresScopes" in directives:
+            raw = directives["requiresScopes"].get("scopes")
+            if not isinstance(raw, list) or not all(isinstance(g, list) for g in raw):
+                # A malformed rule can only deny.
+                return cls(authenticated=True, scopes=())
+            scopes = tuple(frozenset(str(scope) for scope in group) for group in raw)
+        if not authenticated and scopes is None:
+            return None
+        return cls(authenticated=authenticated, scopes=scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Which field nodes the principal may not have, and where they are in the response."""
+
+    denied: frozenset[FieldNode] = frozenset()
+    paths: tuple[tuple[str, ...], ...] = ()
+    # (response key, non-null) of every root field, to answer when nothing is left to run
+    root_keys: tuple[tuple[str, bool], ...] = ()
+    nothing_left: bool = False
+    # (parent type, field) of each denied selection: what an unknown-field error would name
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.denied
+
+    def errors(self) -> list[GuardError]:
+        return [
+            GuardError(
+                ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE,
+                UNAUTHORIZED_MESSAGE,
+                extra={"path": list(path)},
+            )
+            for path in self.paths
+        ]
+
+    def empty_data(self) -> dict[str, None] | None:
+        """The response data when nothing executes: null everywhere, bubbled if non-null."""
+        if any(non_null for _, non_null in self.root_keys):
+            return None
+        return {key: None for key, _ in self.root_keys}
+
+
+ALLOWED = Decision()
+
+# Requirements of one field node: its parent field rules, its return type rules.
+_NodeRules = tuple[Requirement, ...]
+
+
+class Authorizer:
+    """Reads the schema's rules once; decides documents against principals."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+        self._field_rules: dict[tuple[str, str], _NodeRules] = {}
+        self._relevant: set[str] = set()
+        self.has_rules = False
+        for named in schema.type_map.values():
+            if named.name.startswith("__"):
+                continue
+            requirement = Requirement.of(named)
+            if requirement is not None:
+                self._note(requirement)
+            if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType)):
+                for field_definition in named.fields.values():
+                    field_requirement = Requirement.of(field_definition)
+                    if field_requirement is not None:
+                        self._note(field_requirement)
+
+    def _note(self, requirement: Requirement) -> None:
+        self.has_rules = True
+        for group in requirement.scopes or ():
+            self._relevant.update(group)
+
+    def type_allows(self, named: GraphQLNamedType, principal: Principal) -> bool:
+        """Whether a type-level rule lets the principal see this type at all."""
+        requirement = Requirement.of(named)
+        return requirement is None or requirement.allows(principal)
+
+    def relevant_scopes(self, principal: Principal) -> frozenset[str]:
+        """The part of the principal's scopes any rule looks at: the cache key."""
+        return principal.scopes & self._relevant
+
+    def rules_for(self, parent: GraphQLNamedType, name: str) -> _NodeRules:
+        key = (parent.name, name)
+        cached = self._field_rules.get(key)
+        if cached is not None:
+            return cached
+        rules: list[Requirement] = []
+        owners: list[GraphQLNamedType] = [parent]
+        if is_abstract_type(parent):
+            owners.extend(self.schema.get_possible_types(parent))
+        for owner in owners:
+            definition = getattr(owner, "fields", {}).get(name)
+            if definition is None:
+                continue
+            for element in (definition, get_named_type(definition.type)):
+                requirement = Requirement.of(element)
+                if requirement is not None:
+                    rules.append(requirement)
+        result = tuple(dict.fromkeys(rules))
+        self._field_rules[key] = result
+        return result
+
+    def decide(
+        self, document: DocumentNode, operation: OperationDefinitionNode, principal: Principal
+    ) -> Decision:
+        """Decide every field node of the operation; any error while deciding denies all."""
+        if not self.has_rules:
+            return ALLOWED
+        root_keys = self._root_keys(operation)
+        try:
+            denied, root_denied, fields = self._denied(document, operation, principal)
+            if not denied:
+                return ALLOWED
+            paths = self._paths(document, operation, set(denied))
+        except Exception:  # any error while deciding means deny
+            log.exception("authorization failed while deciding; denying the operation")
+            roots = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+            return Decision(
+                frozenset(roots),
+                tuple(((s.alias or s.name).value,) for s in roots),
+                root_keys,
+                nothing_left=True,
+            )
+        return Decision(
+            frozenset(denied), paths, root_keys, nothing_left=root_denied, fields=fields
+        )
+
+    def _root_keys(self, operation: OperationDefinitionNode) -> tuple[tuple[str, bool], ...]:
+        root = self.schema.get_root_type(operation.operation)
+        keys: list[tuple[str, bool]] = []
+        for selection in operation.selection_set.selections:
+            if isinstance(selection, FieldNode):
+                definition = root.fields.get(selection.name.value) if root else None
+                non_null = definition is not None and is_non_null_type(definition.type)
+                keys.append(((selection.alias or selection.name).value, non_null))
+        return tuple(keys)
+
+    def _denied(
+        self, document: DocumentNode, operation: OperationDefinitionNode, principal: Principal
+    ) -> tuple[dict[FieldNode, None], bool, tuple[tuple[str, str], ...]]:
+        """Denied field nodes, each selection set visited once per static parent type."""
+        fragments = _fragments(document)
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            raise LookupError("operation type not in schema")
+        denied: dict[FieldNode, None] = {}
+        fields: dict[tuple[str, str], None] = {}
+        root_fields = root_denied = 0
+        seen: set[tuple[int, str]] = set()
+        stack: list[tuple[SelectionSetNode, GraphQLNamedType]] = [(operation.selection_set, root)]
+        while stack:
+            selection_set, parent = stack.pop()
+            if (id(selection_set), parent.name) in seen:
+                continue
+            seen.add((id(selection_set), parent.name))
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    if name.startswith("__"):
+                        continue
+                    is_root = selection_set is operation.selection_set
+                    root_fields += is_root
+                    if not all(rule.allows(principal) for rule in self.rules_for(parent, name)):
+                        denied[selection] = None
+                        fields[(parent.name, name)] = None
+                        root_denied += is_root
+                        continue
+                    definition = getattr(parent, "fields", {}).get(name)
+                    if selection.selection_set is not None and definition is not None:
+                        stack.append((selection.selection_set, get_named_type(definition.type)))
+                else:
+                    narrowed = self._narrowed(selection, parent, fragments)
+                    if narrowed is not None:
+                        stack.append(narrowed)
+        return denied, root_fields > 0 and root_denied == root_fields, tuple(fields)
+
+    def _paths(
+        self, document: DocumentNode, operation: OperationDefinitionNode, denied: set[FieldNode]
+    ) -> tuple[tuple[str, ...], ...]:
+        """Response paths of the denied fields (no list indices), bounded in number and work."""
+        fragments = _fragments(document)
+        root = self.schema.get_root_type(operation.operation)
+        assert root is not None
+        paths: dict[tuple[str, ...], None] = {}
+        budget = _PATH_WALK_BUDGET
+        stack: list[tuple[SelectionSetNode, GraphQLNamedType, tuple[str, ...]]] = [
+            (operation.selection_set, root, ())
+        ]
+        while stack and budget > 0 and len(paths) < _MAX_REPORTED_PATHS:
+            selection_set, parent, path = stack.pop()
+            budget -= 1
+            for selection in reversed(selection_set.selections):
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
+                    if selection in denied:
+                        paths[(*path, key)] = None
+                        continue
+                    definition = getattr(parent, "fields", {}).get(selection.name.value)
+                    if selection.selection_set is not None and definition is not None:
+                        child = get_named_type(definition.type)
+                        stack.append((selection.selection_set, child, (*path, key)))
+                else:
+                    narrowed = self._narrowed(selection, parent, fragments)
+                    if narrowed is not None:
+                        stack.append((*narrowed, path))
+        return tuple(sorted(paths))
+
+    def _narrowed(
+        self,
+        selection: Any,
+        parent: GraphQLNamedType,
+        fragments: Mapping[str, FragmentDefinitionNode],
+    ) -> tuple[SelectionSetNode, GraphQLNamedType] | None:
+        if isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
+            narrowed = self.schema.get_type(condition.name.value) if condition else parent
+            return (selection.selection_set, narrowed) if narrowed is not None else None
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is None:
+                raise LookupError("unknown fragment")
+            narrowed = self.schema.get_type(fragment.type_condition.name.value)
+            return (fragment.selection_set, narrowed) if narrowed is not None else None
+        return None
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
