@@ -69,6 +69,22 @@ class GuardConfig(BaseSettings):
     max_batch: int | None = Field(5, ge=0)
     batching: bool = True
     max_body_bytes: int = Field(100_000, ge=1)
+    batch_cost: Literal["sum", "each"] = Field(
+        "sum", description="`sum`: a batch's summed estimated cost counts against max_cost."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="Peers whose X-Forwarded-For names the client (budget key)."
+    )
+
+    # Cost budget per client (token bucket); off unless budget_capacity is set
+    budget_capacity: float | None = Field(None, gt=0)
+    budget_restore_rate: float = Field(10, ge=0)
+    budget_store: Literal["memory", "redis"] = "memory"
+    budget_on_store_error: Literal["closed", "open"] = "closed"
+    budget_key_prefix: str = "gqlguard:budget:"
+    redis_url: str = Field(
+        default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
 
     # Reconnaissance
     introspection: IntrospectionPolicy = "off"
@@ -132,7 +148,11 @@ class GuardConfig(BaseSettings):
         return self
 
     @field_validator(
-        "pagination_arguments", "introspection_scopes", "jwt_algorithms", mode="before"
+        "pagination_arguments",
+        "introspection_scopes",
+        "jwt_algorithms",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _split_comma_string(cls, value: Any) -> Any:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from graphql import specified_rules
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,10 +29,14 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from .analysis import plain_number
 from .authorization import Principal
+from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
 from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
+from .guard import Guard, Verdict
 from .masking import mask_execution_errors
+from .strawberry import VERDICT_KEY, GuardExtension
 from .tokens import AuthenticationError, JWTAuthenticator
 
 __all__ = ["GraphQLEndpoint", "create_app"]
@@ -75,12 +81,15 @@ class GraphQLEndpoint:
         *,
         context_getter: ContextGetter | None = None,
         authenticate: Authenticate | None = None,
+        budget: BudgetStore | None = None,
     ) -> None:
         self.schema = schema
         self.config = config if config is not None else GuardConfig()
         self.context_getter = context_getter
         self.authenticate = authenticate
         self.tokens = JWTAuthenticator(self.config)
+        self.budget: BudgetStore | None = budget if budget is not None else _budget(self.config)
+        self._guard_instance: Guard | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -96,8 +105,9 @@ class GraphQLEndpoint:
         try:
             request.state.principal = await self._principal(request)
             payload, allowed = await self._read(request)
-            body, status = await self._execute(request, payload, allowed, wants_graphql_response)
-            headers: dict[str, str] = {}
+            body, status, headers = await self._execute(
+                request, payload, allowed, wants_graphql_response
+            )
         except TransportError as rejected:
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
             status = HTTP_STATUS.get(rejected.error.code, 400)
@@ -194,8 +204,9 @@ class GraphQLEndpoint:
         payload: Any,
         allowed: frozenset[OperationType],
         wants_graphql_response: bool,
-    ) -> tuple[Any, int]:
-        if isinstance(payload, list):
+    ) -> tuple[Any, int, dict[str, str]]:
+        batch = isinstance(payload, list)
+        if batch:
             if not self.config.batching:
                 raise _bad_request("Batching is disabled.")
             if self.config.max_batch is not None and len(payload) > self.config.max_batch:
@@ -209,11 +220,124 @@ class GraphQLEndpoint:
                 )
             if not payload:
                 raise _bad_request("The batch is empty.")
-            envelopes = [self._envelope(item) for item in payload]
-            results = [await self._run(request, envelope, allowed) for envelope in envelopes]
-            return [body for body, _ in results], 200
-        body, request_error = await self._run(request, self._envelope(payload), allowed)
-        return body, 400 if (request_error and wants_graphql_response) else 200
+        envelopes = [self._envelope(item) for item in (payload if batch else [payload])]
+        contexts = [await self._context(request) for _ in envelopes]
+        verdicts = [
+            self._check(envelope, context, allowed)
+            for envelope, context in zip(envelopes, contexts, strict=True)
+        ]
+        estimated = sum(_estimated(verdict) for verdict in verdicts)
+        if batch and self.config.batch_cost == "sum":
+            self._check_batch_cost(estimated)
+        bucket = await self._charge(request, estimated) if estimated > 0 else None
+        results = [
+            await self._run(envelope, context, verdict, allowed)
+            for envelope, context, verdict in zip(envelopes, contexts, verdicts, strict=True)
+        ]
+        headers: dict[str, str] = {}
+        if bucket is not None:
+            key, state = bucket
+            actual = sum(_actual(body) for body, _ in results)
+            await self.budget.refund(key, estimated - actual)  # type: ignore[union-attr]
+            available = min(state.capacity, state.available + max(0.0, estimated - actual))
+            headers = _rate_limit_headers(state, available)
+            for body, _ in results:
+                cost = body.get("extensions", {}).get("cost")
+                if isinstance(cost, dict):
+                    cost["throttleStatus"] = {
+                        "maximumAvailable": plain_number(state.capacity),
+                        "currentlyAvailable": plain_number(round(available, 3)),
+                        "restoreRate": plain_number(state.restore_rate),
+                    }
+        if batch:
+            return [body for body, _ in results], 200, headers
+        body, request_error = results[0]
+        return body, 400 if (request_error and wants_graphql_response) else 200, headers
+
+    def _check(
+        self, envelope: dict[str, Any], context: dict[str, Any], allowed: frozenset[OperationType]
+    ) -> Verdict | None:
+        guard = self._guard()
+        if guard is None:
+            return None
+        verdict = guard.check(
+            envelope["query"],
+            envelope["variables"],
+            envelope["operation_name"],
+            context=context,
+            principal=context["principal"],
+        )
+        analysis = verdict.analysis
+        if analysis is not None and OperationType(analysis.operation_type) not in allowed:
+            raise TransportError(
+                GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
+                {"Allow": "POST"},
+            )
+        context[VERDICT_KEY] = (envelope["query"], envelope["operation_name"], verdict)
+        return verdict
+
+    def _check_batch_cost(self, estimated: float) -> None:
+        limit = self.config.max_cost
+        if limit is not None and estimated > limit:
+            raise TransportError(
+                GuardError(
+                    ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
+                    "The batch is too expensive.",
+                    measured=plain_number(estimated),
+                    limit=plain_number(limit),
+                )
+            )
+
+    def _guard(self) -> Guard | None:
+        if self._guard_instance is None:
+            for extension in getattr(self.schema, "extensions", ()):
+                if isinstance(extension, GuardExtension):
+                    rules = tuple(specified_rules)  # what Strawberry validates with
+                    self._guard_instance = extension.guard_for(self.schema, rules)
+        return self._guard_instance
+
+    async def _charge(self, request: Request, estimated: float) -> tuple[str, BucketState] | None:
+        if self.budget is None:
+            return None
+        principal: Principal = request.state.principal
+        key = (
+            f"sub:{principal.subject}" if principal.authenticated else f"ip:{self._client(request)}"
+        )
+        try:
+            state = await self.budget.charge(key, estimated)
+        except BudgetUnavailable:
+            if self.config.budget_on_store_error == "open":
+                return None
+            raise TransportError(
+                GuardError(ErrorCode.RATE_LIMITED, "Rate limiting is unavailable; retry later."),
+                {"Retry-After": "1"},
+            ) from None
+        if not state.allowed:
+            raise TransportError(
+                GuardError(
+                    ErrorCode.RATE_LIMITED,
+                    "The cost budget is spent; retry later.",
+                    measured=plain_number(estimated),
+                    limit=plain_number(round(state.available, 3)),
+                ),
+                {
+                    "Retry-After": str(state.retry_after),
+                    **_rate_limit_headers(state, state.available),
+                },
+            )
+        return key, state
+
+    def _client(self, request: Request) -> str:
+        peer = request.client.host if request.client else "unknown"
+        trusted = self.config.trusted_proxies
+        if peer not in trusted:
+            return peer
+        # The rightmost address a trusted proxy did not add is the client.
+        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+        for address in reversed([part for part in forwarded if part]):
+            if address not in trusted:
+                return address
+        return peer
 
     @staticmethod
     def _envelope(payload: Any) -> dict[str, Any]:
@@ -243,6 +367,7 @@ class GraphQLEndpoint:
             "request": request,
             "request_id": request.state.request_id,
             "principal": request.state.principal,
+            "client": self._client(request),
             "resolver_calls": 0,
         }
         if self.context_getter is not None:
@@ -253,9 +378,14 @@ class GraphQLEndpoint:
         return context
 
     async def _run(
-        self, request: Request, envelope: dict[str, Any], allowed: frozenset[OperationType]
+        self,
+        envelope: dict[str, Any],
+        context: dict[str, Any],
+        verdict: Verdict | None,
+        allowed: frozenset[OperationType],
     ) -> tuple[dict[str, Any], bool]:
-        context = await self._context(request)
+        if verdict is not None and not verdict.accepted:
+            return {"errors": verdict.formatted_errors(), "data": None}, True
         try:
             result = await self.schema.execute(
                 envelope["query"],
@@ -279,6 +409,43 @@ class GraphQLEndpoint:
         if result.extensions:
             body["extensions"] = result.extensions
         return body, result.data is None and bool(result.errors)
+
+
+def _estimated(verdict: Verdict | None) -> float:
+    if verdict is None or not verdict.accepted or verdict.analysis is None:
+        return 0.0
+    return verdict.analysis.field_cost
+
+
+def _actual(body: dict[str, Any]) -> float:
+    cost = body.get("extensions", {}).get("cost", {})
+    actual = cost.get("actualQueryCost") if isinstance(cost, dict) else None
+    return float(actual) if isinstance(actual, (int, float)) else 0.0
+
+
+def _rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(plain_number(state.capacity)),
+        "X-RateLimit-Remaining": str(max(0, math.floor(available))),
+        "X-RateLimit-Reset": str(
+            math.ceil((state.capacity - available) / state.restore_rate)
+            if state.restore_rate and available < state.capacity
+            else 0
+        ),
+    }
+
+
+def _budget(config: GuardConfig) -> BudgetStore | None:
+    if config.budget_capacity is None:
+        return None
+    if config.budget_store == "redis":
+        return RedisBudget(
+            config.redis_url,
+            config.budget_capacity,
+            config.budget_restore_rate,
+            prefix=config.budget_key_prefix,
+        )
+    return MemoryBudget(config.budget_capacity, config.budget_restore_rate)
 
 
 def create_app(

@@ -134,6 +134,9 @@ class GuardExtension:
 
 
 _DENIED_MARKER = "_GQLGUARD_DENIED"
+# An adapter that already checked the request (the Starlette app, to charge a budget before
+# execution) leaves (query, operation name, verdict) under this context key.
+VERDICT_KEY = "gqlguard_verdict"
 _HIDING = frozenset({"__Type", "__Schema"})
 
 
@@ -155,13 +158,15 @@ class _GuardSchemaExtension(SchemaExtension):
         if context.graphql_document is None:
             guard = self.factory.guard_for(context.schema, context.validation_rules)
             self.principal = self._principal(context.context)
-            verdict = guard.check(
-                context.query or "",
-                context.variables,
-                context.operation_name,
-                context=context.context,
-                principal=self.principal,
-            )
+            verdict = _checked_by_adapter(context.context, context.query, context.operation_name)
+            if verdict is None:
+                verdict = guard.check(
+                    context.query or "",
+                    context.variables,
+                    context.operation_name,
+                    context=context.context,
+                    principal=self.principal,
+                )
             self.verdict = verdict
             if self.factory.on_verdict is not None:
                 self.factory.on_verdict(verdict, context.context)
@@ -286,6 +291,14 @@ class _GuardSchemaExtension(SchemaExtension):
                 else None,
             },
         }
+
+
+def _checked_by_adapter(context: Any, query: str | None, operation: str | None) -> Verdict | None:
+    found = context.get(VERDICT_KEY) if isinstance(context, dict) else None
+    if isinstance(found, tuple) and len(found) == 3 and found[:2] == (query, operation):
+        verdict = found[2]
+        return verdict if isinstance(verdict, Verdict) else None
+    return None
 
 
 def principal_in_context(context: Any) -> Principal | None:

@@ -71,22 +71,11 @@ def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     seen: list[int] = []
     original = adapter.GraphQLEndpoint._run
 
-    async def recording(self: Any, request: Any, envelope: Any, allowed: Any) -> Any:
-        captured: dict[str, Any] = {}
-        original_context = self._context
-
-        async def context(req: Any) -> dict[str, Any]:
-            ctx = await original_context(req)
-            captured["ctx"] = ctx
-            return ctx
-
-        self._context = context
+    async def recording(self: Any, envelope: Any, context: Any, *rest: Any) -> Any:
         try:
-            return await original(self, request, envelope, allowed)
+            return await original(self, envelope, context, *rest)
         finally:
-            del self._context
-            if "ctx" in captured:
-                seen.append(captured["ctx"]["resolver_calls"])
+            seen.append(context["resolver_calls"])
 
     monkeypatch.setattr(adapter.GraphQLEndpoint, "_run", recording)
     yield seen
