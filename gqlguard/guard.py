@@ -148,9 +148,9 @@ class Guard:
             prepared = self._prepare(query)
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
-            return self._verdict((rejection.error,), None, None)
+            return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
-            return self._verdict(analysis.problems, prepared.document, analysis)
+            return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
         if analysis.introspection and not self._introspection_allowed(context, principal):
             errors.append(
@@ -160,21 +160,25 @@ class Guard:
             errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
         if errors:
             if config.mode == "enforce":
-                return self._verdict(tuple(errors), prepared.document, analysis)
-            self._log(errors, analysis, measured_only=True)
+                return self._verdict(tuple(errors), prepared.document, analysis, context=context)
+            self._log(errors, analysis, measured_only=True, context=context)
         validation = self._validate(prepared, query)
         if validation:
-            return self._verdict(validation, prepared.document, analysis)
+            return self._verdict(validation, prepared.document, analysis, context=context)
         coercion = self._coerce_variables(prepared.document, query, variables, operation_name)
         if coercion:
-            return self._verdict(coercion, prepared.document, analysis)
+            return self._verdict(coercion, prepared.document, analysis, context=context)
         decision = self._authorize(prepared, analysis, principal)
         if not decision.allowed:
-            self._log_denial(decision, analysis, principal)
+            self._log_denial(decision, analysis, principal, context)
             if config.hide_unauthorized_fields:
-                return self._verdict(self._as_unknown(decision, query), prepared.document, analysis)
+                return self._verdict(
+                    self._as_unknown(decision, query), prepared.document, analysis, context=context
+                )
             if config.authorization_mode == "reject":
-                return self._verdict(decision.errors(), prepared.document, analysis)
+                return self._verdict(
+                    decision.errors(), prepared.document, analysis, context=context
+                )
         return Verdict((), prepared.document, analysis, config.expose_limits, decision)
 
     def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
@@ -351,13 +355,18 @@ class Guard:
         errors: Sequence[GuardError],
         document: DocumentNode | None,
         analysis: Analysis | None,
+        *,
+        context: Any = None,
     ) -> Verdict:
-        self._log(errors, analysis, measured_only=False)
+        self._log(errors, analysis, measured_only=False, context=context)
         return Verdict(tuple(errors), document, analysis, self.config.expose_limits)
 
-    def _log_denial(self, decision: Decision, analysis: Analysis, principal: Principal) -> None:
+    def _log_denial(
+        self, decision: Decision, analysis: Analysis, principal: Principal, context: Any
+    ) -> None:
         if security_log.isEnabledFor(logging.WARNING):
             event = {
+                **_request_facts(context),
                 "event": "unauthorized",
                 "mode": self.config.authorization_mode,
                 "code": ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value,
@@ -368,14 +377,32 @@ class Guard:
             security_log.warning(json.dumps(event, sort_keys=True))
 
     def _log(
-        self, errors: Sequence[GuardError], analysis: Analysis | None, *, measured_only: bool
+        self,
+        errors: Sequence[GuardError],
+        analysis: Analysis | None,
+        *,
+        measured_only: bool,
+        context: Any = None,
     ) -> None:
         if not security_log.isEnabledFor(logging.WARNING):
             return
         event = {
+            **_request_facts(context),
             "event": "measured" if measured_only else "rejected",
             "codes": [error.code.value for error in errors],
             "measured": {e.code.value: e.measured for e in errors if e.measured is not None},
             "operation": analysis.operation_name if analysis else None,
         }
         security_log.warning(json.dumps(event, sort_keys=True))
+
+
+def _request_facts(context: Any) -> dict[str, Any]:
+    """Request id, principal and client for the security log, from a dict context."""
+    if not isinstance(context, Mapping):
+        return {}
+    principal = context.get("principal")
+    return {
+        "request_id": context.get("request_id"),
+        "principal": getattr(principal, "subject", None),
+        "client": context.get("client"),
+    }

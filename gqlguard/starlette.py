@@ -41,7 +41,7 @@ from .tokens import AuthenticationError, JWTAuthenticator
 
 __all__ = ["GraphQLEndpoint", "create_app"]
 
-log = logging.getLogger("gqlguard.transport")
+security_log = logging.getLogger("gqlguard.security")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -112,8 +112,16 @@ class GraphQLEndpoint:
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
             status = HTTP_STATUS.get(rejected.error.code, 400)
             headers = rejected.headers
-            event = {"event": "rejected", "code": rejected.error.code.value}
-            log.warning(json.dumps({**event, "request_id": request_id}))
+            principal = getattr(request.state, "principal", None)
+            event = {
+                "event": "rejected",
+                "code": rejected.error.code.value,
+                "request_id": request_id,
+                "principal": getattr(principal, "subject", None),
+                "client": self._client(request),
+                "measured": rejected.error.measured,
+            }
+            security_log.warning(json.dumps(event, sort_keys=True))
         media_type = GRAPHQL_RESPONSE if wants_graphql_response else JSON
         return Response(
             json.dumps(body, separators=(",", ":")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -71,55 +72,53 @@ async def test_env_configuration_reaches_the_demo(monkeypatch: pytest.MonkeyPatc
     }
 
 
-@pytest.mark.parametrize(
-    ("request_kwargs", "status", "code"),
-    [
-        (
-            {"content": b"{not json", "headers": {"content-type": "application/json"}},
-            400,
-            "BAD_REQUEST",
-        ),
-        (
-            {"content": b"\xff\xfe{}", "headers": {"content-type": "application/json"}},
-            400,
-            "BAD_REQUEST",
-        ),
-        (
-            {"content": b"[" * 100_001, "headers": {"content-type": "application/json"}},
-            413,
-            "PAYLOAD_TOO_LARGE",
-        ),
-        (
-            {
-                "content": b"[" * 50_000 + b"]" * 50_000,
-                "headers": {"content-type": "application/json"},
-            },
-            400,
-            "BAD_REQUEST",
-        ),
-        ({"data": {"query": "{ __typename }"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (
-            {"content": b"query=x", "headers": {"content-type": "text/plain"}},
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-        ),
-        ({"json": {"query": 5}}, 400, "BAD_REQUEST"),
-        ({"json": {"query": "{ __typename }", "variables": [1]}}, 400, "BAD_REQUEST"),
-        ({"json": {"query": "{ __typename }", "operationName": 3}}, 400, "BAD_REQUEST"),
-        ({"json": [{"query": "{ __typename }"}] * 6}, 400, "BATCH_LIMIT_EXCEEDED"),
-        ({"json": "just a string"}, 400, "BAD_REQUEST"),
-        (
-            {
-                "content": b'{"query": "{ __typename }", "variables": {"n": 1'
-                + b"0" * 5000
-                + b"}}",
-                "headers": {"content-type": "application/json"},
-            },
-            400,
-            "BAD_REQUEST",
-        ),
-    ],
-)
+TRANSPORT_CORPUS: list[tuple[dict[str, object], int, str]] = [
+    (
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        400,
+        "BAD_REQUEST",
+    ),
+    (
+        {"content": b"\xff\xfe{}", "headers": {"content-type": "application/json"}},
+        400,
+        "BAD_REQUEST",
+    ),
+    (
+        {"content": b"[" * 100_001, "headers": {"content-type": "application/json"}},
+        413,
+        "PAYLOAD_TOO_LARGE",
+    ),
+    (
+        {
+            "content": b"[" * 50_000 + b"]" * 50_000,
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        "BAD_REQUEST",
+    ),
+    ({"data": {"query": "{ __typename }"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (
+        {"content": b"query=x", "headers": {"content-type": "text/plain"}},
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    ),
+    ({"json": {"query": 5}}, 400, "BAD_REQUEST"),
+    ({"json": {"query": "{ __typename }", "variables": [1]}}, 400, "BAD_REQUEST"),
+    ({"json": {"query": "{ __typename }", "operationName": 3}}, 400, "BAD_REQUEST"),
+    ({"json": [{"query": "{ __typename }"}] * 6}, 400, "BATCH_LIMIT_EXCEEDED"),
+    ({"json": "just a string"}, 400, "BAD_REQUEST"),
+    (
+        {
+            "content": b'{"query": "{ __typename }", "variables": {"n": 1' + b"0" * 5000 + b"}}",
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        "BAD_REQUEST",
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_kwargs", "status", "code"), TRANSPORT_CORPUS)
 async def test_bad_transport_input_gets_one_coded_error_never_500(
     request_kwargs: dict[str, object], status: int, code: str
 ) -> None:
@@ -181,3 +180,59 @@ async def test_variable_coercion_errors_are_client_errors_without_suggestions() 
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "Did you mean" not in error["message"]
+
+
+@pytest.mark.slow
+def test_transport_corpus_over_real_http_and_an_unannounced_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket
+
+    import httpx
+
+    from .servers import serve
+
+    with serve() as url:
+        for request_kwargs, status, code in TRANSPORT_CORPUS:
+            response = httpx.post(url, timeout=10, **request_kwargs)  # type: ignore[arg-type]
+            assert response.status_code == status, (request_kwargs, response.text[:200])
+            assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
+            assert "Traceback" not in response.text
+        mutation = httpx.get(url, params={"query": 'mutation { deleteUser(id: "1") }'})
+        assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
+        # No Content-Length at all (chunked): the cap holds while reading the stream.
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            head = (
+                "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
+            )
+            raw.sendall(head.encode())
+            chunk = b"[" * 50_000
+            for _ in range(4):
+                raw.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            raw.sendall(b"0\r\n\r\n")
+            reply = ""
+            while "PAYLOAD_TOO_LARGE" not in reply:
+                received = raw.recv(65536)
+                if not received:
+                    break
+                reply += received.decode(errors="replace")
+        assert reply.startswith("HTTP/1.1 413")
+        assert "PAYLOAD_TOO_LARGE" in reply
+
+
+async def test_every_rejection_is_one_security_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="gqlguard.security")
+    async with make_client() as client:
+        await client.post("/graphql", json={"query": DEEP}, headers={"x-request-id": "r-1"})
+        await client.post("/graphql", content=b"x", headers={"x-request-id": "r-2"})
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gqlguard.security"]
+    assert [(e["request_id"], e["event"]) for e in events] == [
+        ("r-1", "rejected"),
+        ("r-2", "rejected"),
+    ]
+    assert events[0]["codes"] == ["DEPTH_LIMIT_EXCEEDED"]
+    assert events[0]["measured"] == {"DEPTH_LIMIT_EXCEEDED": 11}
+    assert events[0]["client"] and events[0]["principal"] is None
+    assert events[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"

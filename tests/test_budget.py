@@ -1,0 +1,215 @@
+"""Cost budgets: charged before execution, refunded after, shared by replicas through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gqlguard import GuardConfig
+from gqlguard.budget import BudgetUnavailable, MemoryBudget, RedisBudget
+
+from .conftest import make_client
+from .servers import free_port, serve
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+QUERY = "{ posts(limit: 5) { title } }"  # estimated 5 + 5*0 = 5 (Query.posts weighs 5)
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    if not _redis_reachable(REDIS_URL):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    import redis
+
+    prefix = f"gqlguard-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+
+
+async def test_memory_bucket_charges_refuses_and_restores() -> None:
+    budget = MemoryBudget(capacity=10, restore_rate=0)
+    first = await budget.charge("a", 6)
+    second = await budget.charge("a", 6)
+    assert first.allowed and first.available == 4
+    assert not second.allowed and second.available == 4
+    await budget.refund("a", 5)
+    assert (await budget.charge("a", 9)).allowed
+    assert (await budget.charge("b", 10)).allowed  # another client, another bucket
+
+
+async def test_over_budget_is_429_with_retry_after_and_runs_nothing(
+    resolver_calls: list[int],
+) -> None:
+    config = GuardConfig(budget_capacity=12, budget_restore_rate=0.5)
+    async with make_client(config) as client:
+        ok = await client.post("/graphql", json={"query": QUERY})
+        refused = None
+        for _ in range(5):
+            response = await client.post("/graphql", json={"query": QUERY})
+            if response.status_code == 429:
+                refused = response
+                break
+    throttle = ok.json()["extensions"]["cost"]["throttleStatus"]
+    assert throttle["maximumAvailable"] == 12 and throttle["restoreRate"] == 0.5
+    assert ok.headers["x-ratelimit-limit"] == "12"
+    assert int(ok.headers["x-ratelimit-remaining"]) <= 12 - 5 + 1
+    assert refused is not None
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert resolver_calls[-1] == 0 or len(resolver_calls) < 6  # the refused request ran nothing
+
+
+async def test_refund_returns_what_the_estimate_overcharged() -> None:
+    # Estimated for 10 posts; user 1 has fewer.
+    query = '{ user(id: "1") { posts(limit: 10) { comments { body } } } }'
+    config = GuardConfig(budget_capacity=1000, budget_restore_rate=0)
+    async with make_client(config) as client:
+        body = (await client.post("/graphql", json={"query": query})).json()
+    cost = body["extensions"]["cost"]
+    spent = cost["maximumAvailable"] and 1000 - cost["throttleStatus"]["currentlyAvailable"]
+    assert cost["actualQueryCost"] < cost["requestedQueryCost"]
+    assert spent == pytest.approx(cost["actualQueryCost"])
+
+
+async def test_principals_have_their_own_buckets_and_ips_share_one() -> None:
+    from schema_example.app import demo_config
+
+    from .test_authorization import token
+
+    config = demo_config().model_copy(update={"budget_capacity": 6, "budget_restore_rate": 0})
+    async with make_client(config) as client:
+        anonymous = [await client.post("/graphql", json={"query": QUERY}) for _ in range(2)]
+        alice = await client.post(
+            "/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {token()}"}
+        )
+    assert [r.status_code for r in anonymous] == [200, 429]
+    assert alice.status_code == 200
+
+
+async def test_batch_cost_is_summed_against_max_cost() -> None:
+    batch = [{"query": "{ posts(limit: 90) { comments { body } } }"}] * 4  # 275 each
+    async with make_client(GuardConfig(max_cost=999)) as client:
+        summed = await client.post("/graphql", json=batch)
+    async with make_client(GuardConfig(max_cost=999, batch_cost="each")) as client:
+        each = await client.post("/graphql", json=batch)
+    assert isinstance(summed.json(), dict)
+    assert summed.json()["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert isinstance(each.json(), list) and len(each.json()) == 4
+
+
+async def test_redis_buckets_are_shared_and_atomic(redis_prefix: str) -> None:
+    one = RedisBudget(REDIS_URL, capacity=50, restore_rate=0, prefix=redis_prefix)
+    two = RedisBudget(REDIS_URL, capacity=50, restore_rate=0, prefix=redis_prefix)
+    results = await asyncio.gather(*[(one if i % 2 else two).charge("k", 7) for i in range(20)])
+    assert sum(state.allowed for state in results) == 7  # 7 x 7 = 49 <= 50 < 56
+    import redis
+
+    ttl = redis.Redis.from_url(REDIS_URL).ttl(redis_prefix + "k")
+    assert ttl > 0  # every key expires
+
+
+def test_two_app_processes_spend_one_budget(redis_prefix: str) -> None:
+    capacity, rate = 40, 2.0
+    env = {
+        "GQLGUARD_BUDGET_CAPACITY": str(capacity),
+        "GQLGUARD_BUDGET_RESTORE_RATE": str(rate),
+        "GQLGUARD_BUDGET_STORE": "redis",
+        "GQLGUARD_BUDGET_KEY_PREFIX": redis_prefix,
+        "GQLGUARD_REDIS_URL": REDIS_URL,
+    }
+    started = time.monotonic()
+    admitted = 0.0
+    with serve(env=env) as first, serve(env=env) as second:
+        for i in range(30):
+            response = httpx.post(first if i % 2 else second, json={"query": QUERY}, timeout=10)
+            assert response.status_code in (200, 429)
+            if response.status_code == 200:
+                admitted += response.json()["extensions"]["cost"]["actualQueryCost"]
+    elapsed = time.monotonic() - started
+    assert admitted > 0
+    assert admitted <= capacity + rate * elapsed + 1e-6
+
+
+async def test_redis_unreachable_follows_the_configured_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    budget = RedisBudget(dead, capacity=10, restore_rate=1)
+    with pytest.raises(BudgetUnavailable):
+        await budget.charge("k", 1)
+    for policy, expected in (("closed", 429), ("open", 200)):
+        config = GuardConfig(
+            budget_capacity=10, budget_store="redis", redis_url=dead, budget_on_store_error=policy
+        )
+        async with make_client(config) as client:
+            responses = [await client.post("/graphql", json={"query": QUERY}) for _ in range(3)]
+        assert [r.status_code for r in responses] == [expected] * 3
+        if policy == "closed":
+            assert responses[0].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    outages = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(outages) == 3  # once per store (the unit one and two apps), not per request
+
+
+@pytest.mark.slow
+def test_redis_killed_mid_test(tmp_path: Any) -> None:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server binary needed to kill a Redis mid-test")
+        pytest.skip("redis-server binary not installed")
+    port = free_port()
+    redis_process = subprocess.Popen(
+        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_reachable(url):
+            assert time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.05)
+
+        def env(policy: str) -> dict[str, str]:
+            return {
+                "GQLGUARD_BUDGET_CAPACITY": "1000",
+                "GQLGUARD_BUDGET_STORE": "redis",
+                "GQLGUARD_REDIS_URL": url,
+                "GQLGUARD_BUDGET_ON_STORE_ERROR": policy,
+            }
+
+        with serve(env=env("closed")) as closed, serve(env=env("open")) as opened:
+            for app in (closed, opened):
+                before = httpx.post(app, json={"query": QUERY}, timeout=10)
+                assert before.status_code == 200
+                assert "throttleStatus" in before.json()["extensions"]["cost"]
+            redis_process.kill()
+            redis_process.wait()
+            for app, after in ((closed, 429), (opened, 200)):
+                responses = [httpx.post(app, json={"query": QUERY}, timeout=10) for _ in range(3)]
+                assert [r.status_code for r in responses] == [after] * 3
+    finally:
+        redis_process.kill()
+        redis_process.wait()
