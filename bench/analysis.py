@@ -107,12 +107,14 @@ def measure() -> list[dict[str, object]]:
         try:
             document = parse(query)
             row["parse"] = timed(lambda: parse(query))
-        except Exception as error:  # noqa: BLE001 - the parser refuses it: record that
+        except Exception as error:
             row["parse"] = None
             row["parse_error"] = type(error).__name__
             document = None
         if document is not None:
-            row["validate"] = timed(lambda: validate(GRAPHQL_SCHEMA, document, specified_rules), 1.0)
+            row["validate"] = timed(
+                lambda: validate(GRAPHQL_SCHEMA, document, specified_rules), 1.0
+            )
             row["analysis"] = timed(lambda: ANALYZER.analyze(document))
             if name not in NOT_FOR_STRAWBERRY:
                 row["strawberry"] = timed(
@@ -154,12 +156,18 @@ def report(rows: list[dict[str, object]], points: list[tuple[int, float]]) -> st
         parse_s, validate_s = row.get("parse"), row.get("validate")
         analysis_s, strawberry_s = row.get("analysis"), row.get("strawberry")
         ratio = "—"
-        if isinstance(parse_s, float) and isinstance(validate_s, float) and isinstance(analysis_s, float):
+        if (
+            isinstance(parse_s, float)
+            and isinstance(validate_s, float)
+            and isinstance(analysis_s, float)
+        ):
             ratio = f"{analysis_s / (parse_s + validate_s):.1%}"
         lines.append(
             "| {name} | {p} | {v} | {a} | {r} | {s} | {g} | {verdict} |".format(
                 name=row["name"],
-                p=fmt(parse_s) if isinstance(parse_s, float) else f"fails ({row.get('parse_error')})",
+                p=fmt(parse_s)
+                if isinstance(parse_s, float)
+                else f"fails ({row.get('parse_error')})",
                 v=fmt(validate_s) if isinstance(validate_s, float) else "—",
                 a=fmt(analysis_s) if isinstance(analysis_s, float) else "—",
                 r=ratio,

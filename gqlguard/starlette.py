@@ -23,9 +23,10 @@ from typing import Any
 from graphql import specified_rules
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from strawberry.exceptions import MissingQueryError
+from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -51,6 +52,14 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+}
+# The IDE page loads GraphiQL from unpkg and runs inline scripts; nothing else.
+IDE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+        "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
+        "font-src https://unpkg.com; connect-src 'self'; frame-ancestors 'none'"
+    )
 }
 ContextGetter = Callable[[Request], Awaitable[dict[str, Any]] | dict[str, Any]]
 Authenticate = Callable[[Request], Awaitable[Principal] | Principal]
@@ -102,6 +111,11 @@ class GraphQLEndpoint:
             request_id = uuid.uuid4().hex
         request.state.request_id = request_id
         wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+        if self._wants_ide(request):
+            return HTMLResponse(
+                get_graphql_ide_html(),
+                headers={**SECURITY_HEADERS, **IDE_HEADERS, "X-Request-ID": request_id},
+            )
         try:
             request.state.principal = await self._principal(request)
             payload, allowed = await self._read(request)
@@ -128,6 +142,15 @@ class GraphQLEndpoint:
             status_code=status,
             media_type=media_type,
             headers={**SECURITY_HEADERS, **headers, "X-Request-ID": request_id},
+        )
+
+    def _wants_ide(self, request: Request) -> bool:
+        # Only in development (graphiql=True), only for a browser asking for a page.
+        return (
+            self.config.graphiql
+            and request.method == "GET"
+            and "query" not in request.query_params
+            and "text/html" in request.headers.get("accept", "")
         )
 
     # -- transport ----------------------------------------------------------------------

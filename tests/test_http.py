@@ -236,3 +236,18 @@ async def test_every_rejection_is_one_security_log_line(caplog: pytest.LogCaptur
     assert events[0]["measured"] == {"DEPTH_LIMIT_EXCEEDED": 11}
     assert events[0]["client"] and events[0]["principal"] is None
     assert events[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_graphiql_only_in_development_and_with_a_csp() -> None:
+    browser = {"accept": "text/html"}
+    async with make_client() as client:
+        production = await client.get("/graphql", headers=browser)
+    async with make_client(GuardConfig.development()) as client:
+        development = await client.get("/graphql", headers=browser)
+    assert production.headers["content-type"].startswith("application/json")
+    assert "<html" not in production.text.lower()
+    assert development.status_code == 200
+    assert "graphiql" in development.text.lower()
+    csp = development.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert development.headers["x-frame-options"] == "DENY"
