@@ -203,13 +203,11 @@ class Guard:
 
     def _as_unknown(self, decision: Decision, query: str) -> tuple[GuardError, ...]:
         # Exactly what graphql-core says of a field that does not exist, masked the same way.
-        if self.config.mask_errors:
-            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VALIDATION_MESSAGE),)
         unknown = [
             GraphQLError(f"Cannot query field '{name}' on type '{parent}'.")
             for parent, name in decision.fields
         ]
-        return self._deduplicated(unknown, query)
+        return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
 
     # -- stages --------------------------------------------------------------------------
 
@@ -266,7 +264,9 @@ class Guard:
                 max_errors=max(self.config.max_errors, 1) * 4,
                 hide_suggestions=True,
             )
-            prepared.validation = self._validation_errors(graphql_errors, query)
+            prepared.validation = self._client_errors(
+                graphql_errors, query, MASKED_VALIDATION_MESSAGE
+            )
         return prepared.validation
 
     def _coerce_variables(
@@ -292,22 +292,17 @@ class Guard:
         )
         if not isinstance(coerced, list):
             return ()
-        if self.config.mask_errors:
-            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VARIABLES_MESSAGE),)
-        return self._deduplicated(coerced, query)
+        return self._client_errors(coerced, query, MASKED_VARIABLES_MESSAGE)
 
-    def _validation_errors(
-        self, graphql_errors: Sequence[GraphQLError], query: str
+    def _client_errors(
+        self, graphql_errors: Sequence[GraphQLError], query: str, masked_message: str
     ) -> tuple[GuardError, ...]:
+        """graphql-core's errors as the client may see them: one generic error when masked,
+        else de-duplicated, capped, and naming nothing the client did not write."""
         if not graphql_errors:
             return ()
         if self.config.mask_errors:
-            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, MASKED_VALIDATION_MESSAGE),)
-        return self._deduplicated(graphql_errors, query)
-
-    def _deduplicated(
-        self, graphql_errors: Sequence[GraphQLError], query: str
-    ) -> tuple[GuardError, ...]:
+            return (GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, masked_message),)
         sent = names_in(query)
         unique: dict[str, GuardError] = {}
         for graphql_error in graphql_errors:

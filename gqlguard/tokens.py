@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -144,8 +143,3 @@ def mint_token(
     if scopes:
         claims[scope_claim] = scopes
     return pyjwt.encode(claims, secret, algorithm="HS256")
-
-
-def claims_json(token: str) -> str:
-    """The unverified claims of a token, for display in the CLI."""
-    return json.dumps(pyjwt.decode(token, options={"verify_signature": False}), indent=2)
