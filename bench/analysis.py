@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -203,6 +204,11 @@ def main() -> None:
     points = scaling()
     text = report(rows, points)
     target = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+    # bench/throughput.py owns its own section of the same page: keep it.
+    previous = target.read_text(encoding="utf-8") if target.exists() else ""
+    kept = re.search(r"<!-- throughput:begin -->.*?<!-- throughput:end -->", previous, re.S)
+    if kept:
+        text = text.rstrip() + "\n\n" + kept.group(0) + "\n"
     target.write_text(text, encoding="utf-8")
     print(text)
 
