@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import serve
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WARMUP = 300
 CONCURRENCY = 8
 QUERIES = [
@@ -59,6 +60,16 @@ def measure(app: str, env: dict[str, str]) -> float:
         return asyncio.run(load(url, REQUESTS))
 
 
+def best_of_rounds(configurations: dict[str, tuple[str, dict[str, str]]]) -> dict[str, float]:
+    # The load generator shares the machine with the server: configurations are interleaved
+    # round by round and each keeps its best round, so a noisy moment does not pick a winner.
+    best: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        for name, (app, env) in configurations.items():
+            best[name] = max(best.get(name, 0.0), measure(app, env))
+    return best
+
+
 def redis_reachable() -> bool:
     import redis
 
@@ -76,15 +87,14 @@ def main() -> None:
         "GQLGUARD_BUDGET_KEY_PREFIX": "gqlguard-bench:",
         "GQLGUARD_REDIS_URL": REDIS_URL,
     }
-    runs = {
-        "no guard (same endpoint and schema)": measure("bench.apps:unguarded", {}),
-        "no guard + Strawberry ParserCache/ValidationCache": measure(
-            "bench.apps:cached_unguarded", {}
-        ),
-        "guard, defaults": measure("schema_example.app:app", {}),
+    configurations = {
+        "no guard (same endpoint and schema)": ("bench.apps:unguarded", {}),
+        "no guard + Strawberry ParserCache/ValidationCache": ("bench.apps:cached_unguarded", {}),
+        "guard, defaults": ("schema_example.app:app", {}),
     }
     if redis_reachable():
-        runs["guard + Redis cost budget"] = measure("schema_example.app:app", budget)
+        configurations["guard + Redis cost budget"] = ("schema_example.app:app", budget)
+    runs = best_of_rounds(configurations)
     base = runs["no guard + Strawberry ParserCache/ValidationCache"]
     lines = [
         BEGIN,
@@ -92,7 +102,9 @@ def main() -> None:
         "",
         f"uvicorn, one worker per app, loopback; {REQUESTS} requests after {WARMUP} warm-up, "
         f"concurrency {CONCURRENCY}, the same {len(QUERIES)} realistic queries in turn "
-        "(connections, nested lists, a union search, a product with reviews).",
+        "(connections, nested lists, a union search, a product with reviews); "
+        f"best of {ROUNDS} interleaved rounds per configuration. The load generator runs "
+        "on the same 2 cores as the server.",
         "",
         "| configuration | requests/s | vs. cached baseline |",
         "|---|---|---|",
@@ -104,7 +116,11 @@ def main() -> None:
         "",
         f"Guard overhead against the cached baseline: {overhead:.1%} (target <= 10%). "
         "Against plain Strawberry (no caches) the guard is faster: it caches the parsed, "
-        "validated document and its variable-free analysis by query text.",
+        "validated document and its variable-free analysis by query text. Per request the "
+        "guard installs its field middleware only when something must be enforced while "
+        "resolving (filter-mode denials, hidden introspection fields), and the response-cost "
+        "walk follows a plan compiled once per document. The Redis budget adds two round "
+        "trips per request (charge the estimate before execution, refund after).",
         END,
     ]
     section = "\n".join(lines)

@@ -43,6 +43,7 @@ from .errors import ErrorCode, GuardError
 from .limits import exceeded_limits
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
+from .response_cost import ResponsePlan, compile_response_plan
 
 __all__ = ["Guard", "Verdict", "graphql_schema_of"]
 
@@ -122,6 +123,8 @@ class Guard:
         self.authorizer = Authorizer(self.schema)
         self._cache: OrderedDict[str, _Prepared] = OrderedDict()
         self._cache_size = document_cache_size
+        self._plans: OrderedDict[tuple[int, str | None], tuple[DocumentNode, ResponsePlan | None]]
+        self._plans = OrderedDict()
         self._lock = threading.Lock()
         self._stop = self._early_stop() if self.config.mode == "enforce" else None
 
@@ -208,6 +211,20 @@ class Guard:
             for parent, name in decision.fields
         ]
         return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
+
+    def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
+        """The response cost of ``data`` (see :mod:`gqlguard.response_cost`); the walk's plan
+        is compiled once per cached document."""
+        key = (id(document), operation_name)
+        cached = self._plans.get(key)
+        if cached is None or cached[0] is not document:  # ids of dead documents get reused
+            cached = (document, compile_response_plan(self.analyzer, document, operation_name))
+            with self._lock:
+                self._plans[key] = cached
+                if len(self._plans) > self._cache_size:
+                    self._plans.popitem(last=False)
+        plan = cached[1]
+        return plan.cost(data) if plan is not None else 0.0
 
     # -- stages --------------------------------------------------------------------------
 

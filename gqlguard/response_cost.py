@@ -4,7 +4,12 @@ Walks the executed operation over the result data: a field whose key is absent d
 a list child is paid once per item actually returned. Fields selected several times under
 one response key ran once and are paid once. Runtime types of abstract values are unknown in
 plain data, so a fragment applies when every key it selects is present — the result stays
-an upper bound of the resolvers that ran. O(size of the response).
+an upper bound of the resolvers that ran.
+
+Which response key pays what, and which plan its children follow, depends only on the
+document, so it is compiled once per (document, operation) into a :class:`ResponsePlan`
+and cached by the guard; per response, the walk is dictionary lookups, iterative (no
+recursion limit), O(size of the response).
 
 >>> from graphql import build_schema, parse
 >>> from gqlguard.analysis import Analyzer
@@ -32,7 +37,7 @@ from graphql import (
 
 from .analysis import Analyzer
 
-__all__ = ["response_cost"]
+__all__ = ["ResponsePlan", "compile_response_plan", "response_cost"]
 
 
 def response_cost(
@@ -41,6 +46,14 @@ def response_cost(
     operation_name: str | None,
     data: Any,
 ) -> float:
+    """The actual cost of ``data`` (compiles a plan each call; cache it for repeated use)."""
+    plan = compile_response_plan(analyzer, document, operation_name)
+    return plan.cost(data) if plan is not None else 0.0
+
+
+def compile_response_plan(
+    analyzer: Analyzer, document: DocumentNode, operation_name: str | None
+) -> ResponsePlan | None:
     operation = next(
         (
             d
@@ -50,89 +63,149 @@ def response_cost(
         ),
         None,
     )
-    if operation is None or not isinstance(data, dict):
-        return 0.0
+    if operation is None:
+        return None
     root = analyzer.schema.get_root_type(operation.operation)
     if root is None:
-        return 0.0
+        return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     mutation_cost = analyzer.mutation_cost if operation.operation.value == "mutation" else 0.0
-    return _object_cost(analyzer, fragments, [operation.selection_set], root, data, mutation_cost)
+    compiler = _Compiler(analyzer, fragments)
+    return ResponsePlan(compiler.node((operation.selection_set,), root, mutation_cost))
 
 
-def _collect(
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-    value: dict[str, Any],
-    context: GraphQLNamedType,
-    schema_get: Any,
-    seen: set[str],
-) -> dict[str, tuple[GraphQLNamedType, list[FieldNode]]]:
-    grouped: dict[str, tuple[GraphQLNamedType, list[FieldNode]]] = {}
-    pending = [(selection_set, context) for selection_set in selection_sets]
-    while pending:
-        selection_set, owner = pending.pop()
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                key = (selection.alias or selection.name).value
-                if key in value:
+class _Node:
+    """One selection (set of selection sets) on one type; its entries compile on first use."""
+
+    __slots__ = ("_compiler", "_entries", "context", "extra", "selection_sets")
+
+    def __init__(
+        self,
+        compiler: _Compiler,
+        selection_sets: tuple[SelectionSetNode, ...],
+        context: GraphQLNamedType,
+        extra: float,
+    ) -> None:
+        self._compiler = compiler
+        self.selection_sets = selection_sets
+        self.context = context
+        self.extra = extra
+        self._entries: list[tuple[str, float, _Node | None]] | None = None
+
+    @property
+    def entries(self) -> list[tuple[str, float, _Node | None]]:
+        if self._entries is None:
+            self._entries = self._compiler.entries(self)
+        return self._entries
+
+
+class _Compiler:
+    def __init__(
+        self, analyzer: Analyzer, fragments: dict[str, FragmentDefinitionNode]
+    ) -> None:
+        self.analyzer = analyzer
+        self.fragments = fragments
+        # Shared sub-plans keep compilation linear in the document, fragment bombs included.
+        self.nodes: dict[tuple[tuple[int, ...], str, float], _Node] = {}
+
+    def node(
+        self,
+        selection_sets: tuple[SelectionSetNode, ...],
+        context: GraphQLNamedType,
+        extra: float = 0.0,
+    ) -> _Node:
+        key = (tuple(id(s) for s in selection_sets), context.name, extra)
+        found = self.nodes.get(key)
+        if found is None:
+            found = self.nodes[key] = _Node(self, selection_sets, context, extra)
+        return found
+
+    def entries(self, node: _Node) -> list[tuple[str, float, _Node | None]]:
+        grouped = self._group(node.selection_sets, node.context)
+        entries: list[tuple[str, float, _Node | None]] = []
+        for key, (owner, nodes) in grouped.items():
+            info = self.analyzer.cost_model.field(owner, nodes[0].name.value)
+            if info.definition is None:
+                continue
+            child_type = info.named_type
+            children = tuple(n.selection_set for n in nodes if n.selection_set is not None)
+            child = (
+                self.node(children, child_type)
+                if children and child_type is not None and is_composite_type(child_type)
+                else None
+            )
+            entries.append((key, max(info.weight + node.extra, 0.0), child))
+        return entries
+
+    def _group(
+        self, selection_sets: tuple[SelectionSetNode, ...], context: GraphQLNamedType
+    ) -> dict[str, tuple[GraphQLNamedType, list[FieldNode]]]:
+        # The first type a response key is selected on decides its weight; the order is the
+        # document's, so the grouping does not depend on the data.
+        grouped: dict[str, tuple[GraphQLNamedType, list[FieldNode]]] = {}
+        schema_get = self.analyzer.schema.get_type
+        seen: set[str] = set()
+        pending: list[tuple[SelectionSetNode, GraphQLNamedType | None]] = [
+            (selection_set, context) for selection_set in selection_sets
+        ]
+        while pending:
+            selection_set, owner = pending.pop()
+            if owner is None:
+                continue
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
                     grouped.setdefault(key, (owner, []))[1].append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                pending.append(
-                    (
-                        selection.selection_set,
-                        schema_get(condition.name.value) if condition else owner,
-                    )
-                )
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is not None and name not in seen:
-                    seen.add(name)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
                     pending.append(
-                        (fragment.selection_set, schema_get(fragment.type_condition.name.value))
+                        (
+                            selection.selection_set,
+                            schema_get(condition.name.value) if condition else owner,
+                        )
                     )
-    return grouped
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is not None and name not in seen:
+                        seen.add(name)
+                        pending.append(
+                            (
+                                fragment.selection_set,
+                                schema_get(fragment.type_condition.name.value),
+                            )
+                        )
+        return grouped
 
 
-def _object_cost(
-    analyzer: Analyzer,
-    fragments: dict[str, FragmentDefinitionNode],
-    selection_sets: list[SelectionSetNode],
-    context: GraphQLNamedType,
-    value: dict[str, Any],
-    extra_per_field: float = 0.0,
-) -> float:
-    total = 0.0
-    schema_get = analyzer.schema.get_type
-    grouped = _collect(selection_sets, fragments, value, context, schema_get, set())
-    for key, (owner, nodes) in grouped.items():
-        if owner is None:
-            continue
-        info = analyzer.cost_model.field(owner, nodes[0].name.value)
-        if info.definition is None:
-            continue
-        total += max(info.weight + extra_per_field, 0.0)
-        child_type = info.named_type
-        children = [node.selection_set for node in nodes if node.selection_set is not None]
-        if not children or child_type is None or not is_composite_type(child_type):
-            continue
-        items = _items(value[key])
-        for item in items:
-            total += _object_cost(analyzer, fragments, children, child_type, item)
-    return total
+class ResponsePlan:
+    """The compiled response-cost walk of one operation."""
 
+    __slots__ = ("_root",)
 
-def _items(value: Any) -> list[dict[str, Any]]:
-    stack = [value]
-    found: list[dict[str, Any]] = []
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            found.append(current)
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
+    def __init__(self, root: _Node) -> None:
+        self._root = root
+
+    def cost(self, data: Any) -> float:
+        if not isinstance(data, dict):
+            return 0.0
+        total = 0.0
+        stack: list[tuple[_Node, dict[str, Any]]] = [(self._root, data)]
+        while stack:
+            node, value = stack.pop()
+            for key, weight, child in node.entries:
+                if key not in value:
+                    continue
+                total += weight
+                if child is None:
+                    continue
+                items = [value[key]]
+                while items:
+                    item = items.pop()
+                    if isinstance(item, dict):
+                        stack.append((child, item))
+                    elif isinstance(item, list):
+                        items.extend(item)
+        return total

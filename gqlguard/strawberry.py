@@ -29,7 +29,6 @@ from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
-from .response_cost import response_cost
 
 __all__ = ["Authenticated", "Cost", "GuardExtension", "ListSize", "RequiresScopes"]
 
@@ -152,6 +151,28 @@ class _GuardSchemaExtension(SchemaExtension):
         self.principal = Principal.anonymous()
         self.denied: frozenset[Any] = frozenset()
         self.hidden_introspection = False
+
+    def _implements_resolve(self) -> bool:  # type: ignore[override]
+        # Strawberry asks each extension instance, before parsing, whether to install its
+        # ``resolve`` hook as field middleware for this request. The hook only enforces
+        # filter-mode denials and hides introspection fields; when an adapter has already
+        # checked the request and neither applies, leaving it out saves a call per field.
+        # Without an adapter's verdict the hook stays: the check runs later, in on_parse.
+        context = self.execution_context
+        verdict = _checked_by_adapter(context.context, context.query, context.operation_name)
+        return verdict is None or self._enforces_while_resolving(verdict)
+
+    def _enforces_while_resolving(self, verdict: Verdict) -> bool:
+        config = self.factory.config
+        if not verdict.authorization.allowed and config.authorization_mode == "filter":
+            return True
+        guard = self.factory._guard
+        analysis = verdict.analysis
+        return bool(
+            config.hide_unauthorized_fields
+            and (analysis is None or analysis.introspection)
+            and (guard is None or guard.authorizer.has_rules)
+        )
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -280,7 +301,7 @@ class _GuardSchemaExtension(SchemaExtension):
         actual = 0.0
         if data is not None and verdict.document is not None and verdict.accepted:
             guard = self.factory.guard_for(self.execution_context.schema, ())
-            actual = response_cost(guard.analyzer, verdict.document, analysis.operation_name, data)
+            actual = guard.actual_cost(verdict.document, analysis.operation_name, data)
         return {
             **results,
             "cost": {

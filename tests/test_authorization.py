@@ -349,6 +349,34 @@ async def test_hidden_fields_are_absent_from_introspection() -> None:
     assert "email" in scoped_fields and "name" in anonymous_fields
 
 
+async def test_field_middleware_is_installed_only_when_something_needs_enforcing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The guard's per-field hook is left out when the adapter's verdict needs nothing
+    # enforced while resolving (a speed-up); it must still run for filter-mode denials.
+    from gqlguard import strawberry as extension
+
+    calls: list[str] = []
+    original = extension._GuardSchemaExtension.resolve
+
+    def counting(self: Any, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(info.field_name)
+        return original(self, _next, root, info, *args, **kwargs)
+
+    monkeypatch.setattr(extension._GuardSchemaExtension, "resolve", counting)
+    allowed, context = await post('{ user(id: "1") { name } }')
+    assert allowed.json()["data"] == {"user": {"name": DATA.users[0].name}}
+    assert calls == [] and "User.name" in context["resolved"]
+    denied, context = await post('{ user(id: "1") { name email } }')
+    assert denied.json()["data"] == {"user": None}
+    assert "email" in calls and "User.email" not in context["resolved"]
+    calls.clear()
+    hidden = with_mode(hide_unauthorized_fields=True, introspection="on")
+    fields, _ = await post('{ __type(name: "User") { fields { name } } }', None, hidden)
+    assert "fields" in calls
+    assert "email" not in {f["name"] for f in fields.json()["data"]["__type"]["fields"]}
+
+
 def test_interface_field_needs_every_implementations_rule() -> None:
     schema = build_schema(
         DIRECTIVES_SDL
