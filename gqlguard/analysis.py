@@ -92,9 +92,14 @@ class Analysis:
     introspection: bool = False
     introspection_depth: int = 0
     introspection_cost: float = 0.0
-    variable_dependent: bool = False
+    # Variables whose values the walk read (slicing arguments, @skip/@include conditions).
+    variables_read: frozenset[str] = frozenset()
     complete: bool = True
     problems: tuple[GuardError, ...] = ()
+
+    @property
+    def variable_dependent(self) -> bool:
+        return bool(self.variables_read)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -255,7 +260,7 @@ class Analyzer:
             introspection=summary.introspection,
             introspection_depth=summary.introspection_depth,
             introspection_cost=summary.introspection_cost,
-            variable_dependent=walk.variable_dependent,
+            variables_read=frozenset(walk.variables_read),
             complete=complete,
             problems=tuple(walk.problems),
         )
@@ -291,7 +296,7 @@ class _Walk:
                 self.variables[name] = variables[name]
             elif definition.default_value is not None:
                 self.variables[name] = self._literal(definition.default_value)
-        self.variable_dependent = False
+        self.variables_read: set[str] = set()
         self.problems: list[GuardError] = []
         self._reported: set[tuple[ErrorCode, str]] = set()
         self.root_type: GraphQLObjectType | None = self.schema.get_root_type(operation.operation)
@@ -552,7 +557,7 @@ class _Walk:
 
     def _literal(self, node: ValueNode) -> Any:
         if isinstance(node, VariableNode):
-            self.variable_dependent = True
+            self.variables_read.add(node.name.value)
             return self.variables.get(node.name.value, _ABSENT)
         if isinstance(node, IntValueNode):
             return int(node.value)

@@ -13,7 +13,6 @@ expire once the bucket would be full again.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import threading
 import time
@@ -21,9 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["BucketState", "BudgetStore", "BudgetUnavailable", "MemoryBudget", "RedisBudget"]
+from .redis_link import RedisLink, StoreUnavailable
 
-log = logging.getLogger("gqlguard.budget")
+__all__ = ["BucketState", "BudgetStore", "BudgetUnavailable", "MemoryBudget", "RedisBudget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,32 +133,24 @@ class RedisBudget:
         prefix: str = "gqlguard:budget:",
         client: Any = None,
     ) -> None:
-        from redis import asyncio as redis_asyncio
-
         self.capacity = capacity
         self.restore_rate = restore_rate
         self.prefix = prefix
-        self.redis = client or redis_asyncio.Redis.from_url(
-            url, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
+        # No backoff: a budget check must see Redis come back on the very next request.
+        self.link = RedisLink(url, name="budget", client=client, backoff=0.0)
+        self.redis = self.link.redis
         self._script = self.redis.register_script(_CHARGE)
-        self._down = False
 
     async def _run(self, key: str, cost: float) -> tuple[bool, float]:
-        from redis.exceptions import RedisError
-
-        try:
-            allowed, level = await self._script(
+        async def charge(_: Any) -> Any:
+            return await self._script(
                 keys=[self.prefix + key], args=[self.capacity, self.restore_rate, cost]
             )
-        except (RedisError, OSError) as error:
-            if not self._down:  # log the outage once, not once per request
-                log.error("budget store unreachable: %s", type(error).__name__)
-                self._down = True
+
+        try:
+            allowed, level = await self.link.run(charge)
+        except StoreUnavailable:
             raise BudgetUnavailable from None
-        if self._down:
-            log.warning("budget store reachable again")
-            self._down = False
         return bool(allowed), float(level)
 
     async def charge(self, key: str, cost: float) -> BucketState:

@@ -110,9 +110,15 @@ class GuardConfig(BaseSettings):
     jwt_leeway: float = Field(10, ge=0, le=300)
     jwt_scope_claim: str = "scope"
 
-    # Persisted queries
+    # Persisted queries: off | apq | safelist | log_unknown (see gqlguard.persisted)
     persisted_mode: PersistedMode = "off"
-    persisted_manifest: str | None = None
+    persisted_manifest: str | None = Field(
+        None, description="Path of an Apollo persisted-query manifest: the safelist."
+    )
+    persisted_store: Literal["memory", "redis"] = "memory"
+    persisted_key_prefix: str = "gqlguard:pq:"
+    persisted_apq_ttl: int = Field(86_400, ge=1, description="Seconds an APQ entry lives.")
+    persisted_apq_max_entries: int = Field(1_000, ge=0, description="In-memory APQ store.")
 
     # Development conveniences (never on by default)
     graphiql: bool = False

@@ -52,6 +52,8 @@ security_log = logging.getLogger("gqlguard.security")
 MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
 IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
+_ANALYSES_PER_OPERATION = 16
+_MISSING = object()
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -90,6 +92,11 @@ class _Prepared:
     document: DocumentNode
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
+    # Per operation: (values of the variables the walk read, its analysis). Same values read,
+    # same walk: the analysis is reused, so a repeated variable-dependent operation is free.
+    variable_analyses: (
+        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
+    ) = None
     decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
 
 
@@ -138,17 +145,20 @@ class Guard:
         *,
         context: Any = None,
         principal: Principal | None = None,
+        document_id: str | None = None,
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
         ``principal`` (default: anonymous) is checked against ``@authenticated`` and
         ``@requiresScopes`` after validation; the verdict's ``authorization`` says which
-        fields the adapter must not resolve.
+        fields the adapter must not resolve. ``document_id`` (a verified sha256 of
+        ``query``, from the persisted-query stage) keys the document cache instead of the
+        query text.
         """
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
         try:
-            prepared = self._prepare(query)
+            prepared = self._prepare(query, document_id)
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
             return self._verdict((rejection.error,), None, None, context=context)
@@ -228,10 +238,11 @@ class Guard:
 
     # -- stages --------------------------------------------------------------------------
 
-    def _prepare(self, query: str) -> _Prepared:
+    def _prepare(self, query: str, document_id: str | None = None) -> _Prepared:
         if not isinstance(query, str):
             raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
-        prepared = self._cache.get(query)
+        key = f"sha256:{document_id}" if document_id is not None else query
+        prepared = self._cache.get(key)
         if prepared is not None:
             return prepared
         config = self.config
@@ -243,7 +254,7 @@ class Guard:
         )
         prepared = _Prepared(document)
         with self._lock:
-            self._cache[query] = prepared
+            self._cache[key] = prepared
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return prepared
@@ -258,6 +269,11 @@ class Guard:
         statics = prepared.static_analyses
         if statics is not None and operation_name in statics:
             return statics[operation_name]
+        provided = variables if isinstance(variables, Mapping) else {}
+        remembered = (prepared.variable_analyses or {}).get(operation_name, [])
+        for read, known in remembered:
+            if all(provided.get(name, _MISSING) == value for name, value in read):
+                return known
         analysis = self.analyzer.analyze(
             prepared.document,
             variables=variables,
@@ -266,10 +282,20 @@ class Guard:
             stop=self._stop,
             characters=len(query),
         )
-        if not analysis.variable_dependent and analysis.complete:
+        if not analysis.complete:
+            return analysis
+        if not analysis.variable_dependent:
             if statics is None:
                 statics = prepared.static_analyses = {}
             statics[operation_name] = analysis
+            return analysis
+        read = tuple((name, provided.get(name, _MISSING)) for name in analysis.variables_read)
+        if prepared.variable_analyses is None:
+            prepared.variable_analyses = {}
+        entries = prepared.variable_analyses.setdefault(operation_name, [])
+        if len(entries) >= _ANALYSES_PER_OPERATION:
+            entries.pop(0)
+        entries.append((read, analysis))
         return analysis
 
     def _validate(self, prepared: _Prepared, query: str) -> tuple[GuardError, ...]:

@@ -102,9 +102,7 @@ class _Node:
 
 
 class _Compiler:
-    def __init__(
-        self, analyzer: Analyzer, fragments: dict[str, FragmentDefinitionNode]
-    ) -> None:
+    def __init__(self, analyzer: Analyzer, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.analyzer = analyzer
         self.fragments = fragments
         # Shared sub-plans keep compilation linear in the document, fragment bombs included.
