@@ -1,4 +1,4 @@
-"""Command line: ``gqlguard analyze`` (and the subcommands later issues add).
+"""Command line: ``gqlguard analyze``, ``gqlguard manifest build|check|push``, ``gqlguard token``.
 
 ``--schema`` takes an SDL file or ``package.module:attribute`` (a graphql-core or Strawberry
 schema); it defaults to ``schema`` under ``[tool.gqlguard]`` in ./pyproject.toml.
@@ -22,6 +22,14 @@ from . import analyze
 from .config import load_config
 from .directives import DIRECTIVES_SDL
 from .guard import graphql_schema_of
+from .manifest import (
+    Manifest,
+    ManifestError,
+    build_manifest,
+    differences,
+    operation_problems,
+    read_operation_files,
+)
 from .parsing import GuardRejection
 from .tokens import mint_token
 
@@ -128,6 +136,86 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest_path(args: argparse.Namespace) -> Path:
+    return Path(args.output or Path(args.directory) / "manifest.json")
+
+
+def _built_and_checked(args: argparse.Namespace) -> tuple[Manifest, list[str]]:
+    schema = load_schema(args.schema)
+    config = load_config(args.config) if args.config else load_config()
+    try:
+        manifest = build_manifest(read_operation_files(args.directory))
+    except ManifestError as error:
+        raise UsageError(str(error)) from None
+    return manifest, operation_problems(manifest, schema, config)
+
+
+def _manifest_build(args: argparse.Namespace) -> int:
+    manifest, problems = _built_and_checked(args)
+    for problem in problems:
+        print(f"refused: {problem}", file=sys.stderr)
+    if problems:
+        print("gqlguard: manifest not written", file=sys.stderr)
+        return 1
+    path = _manifest_path(args)
+    text = manifest.to_json()
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    print(f"{path}: {len(manifest.operations)} operations")
+    return 0
+
+
+def _manifest_check(args: argparse.Namespace) -> int:
+    manifest, problems = _built_and_checked(args)
+    path = _manifest_path(args)
+    try:
+        committed = Manifest.load(path)
+    except ManifestError as error:
+        problems.insert(0, str(error))
+    else:
+        changes = differences(committed, manifest)
+        if changes:
+            problems.insert(
+                0, f"{path} is stale ({', '.join(changes)}): run gqlguard manifest build"
+            )
+    for problem in problems:
+        print(f"gqlguard: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{path}: up to date, {len(manifest.operations)} operations within every limit")
+    return 0
+
+
+def _manifest_push(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .persisted import RedisStore
+    from .redis_link import StoreUnavailable
+
+    config = load_config(args.config) if args.config else load_config()
+    try:
+        manifest = Manifest.load(_manifest_path(args))
+    except ManifestError as error:
+        raise UsageError(str(error)) from None
+    store = RedisStore(
+        args.redis or config.redis_url, prefix=args.prefix or config.persisted_key_prefix
+    )
+
+    async def push() -> int:
+        try:
+            return await store.push(manifest)
+        finally:
+            await store.link.redis.aclose()
+
+    try:
+        count = asyncio.run(push())
+    except StoreUnavailable:
+        print("gqlguard: Redis is unreachable; the safelist was not changed", file=sys.stderr)
+        return 1
+    print(f"{store.safelist_key}: {count} operations")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gqlguard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
     token_parser.add_argument("--audience", help="default GQLGUARD_JWT_AUDIENCE")
     token_parser.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token_parser.set_defaults(run=_token)
+    manifest_parser = commands.add_parser("manifest", help="persisted-query manifests")
+    manifest_commands = manifest_parser.add_subparsers(dest="manifest_command", required=True)
+    for name, run, help_text in (
+        ("build", _manifest_build, "write the manifest of every operation in DIRECTORY"),
+        ("check", _manifest_check, "fail if the manifest is stale or an operation is refused"),
+        ("push", _manifest_push, "load the manifest into Redis as the safelist"),
+    ):
+        sub = manifest_commands.add_parser(name, help=help_text)
+        sub.add_argument("directory", nargs="?", default="persisted_queries")
+        sub.add_argument("-o", "--output", help="manifest path (default DIRECTORY/manifest.json)")
+        sub.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
+        if name == "push":
+            sub.add_argument("--redis", help="Redis URL (default GQLGUARD_REDIS_URL / REDIS_URL)")
+            sub.add_argument("--prefix", help="key prefix (default persisted_key_prefix)")
+        else:
+            sub.add_argument("--schema", help="SDL file or package.module:attribute")
+        sub.set_defaults(run=run)
     return parser
 
 

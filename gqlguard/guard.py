@@ -45,7 +45,7 @@ from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 from .response_cost import ResponsePlan, compile_response_plan
 
-__all__ = ["Guard", "Verdict", "graphql_schema_of"]
+__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_facts"]
 
 security_log = logging.getLogger("gqlguard.security")
 
@@ -146,6 +146,7 @@ class Guard:
         context: Any = None,
         principal: Principal | None = None,
         document_id: str | None = None,
+        document_only: bool = False,
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
@@ -153,7 +154,8 @@ class Guard:
         ``@requiresScopes`` after validation; the verdict's ``authorization`` says which
         fields the adapter must not resolve. ``document_id`` (a verified sha256 of
         ``query``, from the persisted-query stage) keys the document cache instead of the
-        query text.
+        query text. ``document_only`` stops after validation: no variables are coerced and no
+        principal is checked (what a build step, such as ``gqlguard manifest``, can know).
         """
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
@@ -178,6 +180,8 @@ class Guard:
         validation = self._validate(prepared, query)
         if validation:
             return self._verdict(validation, prepared.document, analysis, context=context)
+        if document_only:
+            return Verdict((), prepared.document, analysis, config.expose_limits)
         coercion = self._coerce_variables(prepared.document, query, variables, operation_name)
         if coercion:
             return self._verdict(coercion, prepared.document, analysis, context=context)
@@ -404,7 +408,7 @@ class Guard:
     ) -> None:
         if security_log.isEnabledFor(logging.WARNING):
             event = {
-                **_request_facts(context),
+                **request_facts(context),
                 "event": "unauthorized",
                 "mode": self.config.authorization_mode,
                 "code": ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value,
@@ -425,7 +429,7 @@ class Guard:
         if not security_log.isEnabledFor(logging.WARNING):
             return
         event = {
-            **_request_facts(context),
+            **request_facts(context),
             "event": "measured" if measured_only else "rejected",
             "codes": [error.code.value for error in errors],
             "measured": {e.code.value: e.measured for e in errors if e.measured is not None},
@@ -434,7 +438,7 @@ class Guard:
         security_log.warning(json.dumps(event, sort_keys=True))
 
 
-def _request_facts(context: Any) -> dict[str, Any]:
+def request_facts(context: Any) -> dict[str, Any]:
     """Request id, principal and client for the security log, from a dict context."""
     if not isinstance(context, Mapping):
         return {}

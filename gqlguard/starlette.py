@@ -37,6 +37,7 @@ from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
 from .guard import Guard, Verdict
 from .masking import mask_execution_errors
+from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .strawberry import VERDICT_KEY, GuardExtension
 from .tokens import AuthenticationError, JWTAuthenticator
 
@@ -91,6 +92,7 @@ class GraphQLEndpoint:
         context_getter: ContextGetter | None = None,
         authenticate: Authenticate | None = None,
         budget: BudgetStore | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         self.schema = schema
         self.config = config if config is not None else GuardConfig()
@@ -98,6 +100,7 @@ class GraphQLEndpoint:
         self.authenticate = authenticate
         self.tokens = JWTAuthenticator(self.config)
         self.budget: BudgetStore | None = budget if budget is not None else _budget(self.config)
+        self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self._guard_instance: Guard | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -217,8 +220,9 @@ class GraphQLEndpoint:
                 GuardError(ErrorCode.PAYLOAD_TOO_LARGE, "The query string is too large.")
             )
         payload: dict[str, Any] = {"query": params.get("query")}
-        if "operationName" in params:
-            payload["operationName"] = params["operationName"]
+        for key in ("operationName", "documentId"):
+            if key in params:
+                payload[key] = params[key]
         for key in ("variables", "extensions"):
             if key in params:
                 try:
@@ -253,25 +257,39 @@ class GraphQLEndpoint:
                 raise _bad_request("The batch is empty.")
         envelopes = [self._envelope(item) for item in (payload if batch else [payload])]
         contexts = [await self._context(request) for _ in envelopes]
-        verdicts = [
-            self._check(envelope, context, allowed)
+        lookups = [
+            await self._lookup(envelope, context)
             for envelope, context in zip(envelopes, contexts, strict=True)
         ]
+        verdicts = [
+            self._check(envelope, context, allowed, lookup.document_id)
+            if isinstance(lookup, Lookup)
+            else None
+            for envelope, context, lookup in zip(envelopes, contexts, lookups, strict=True)
+        ]
+        for lookup, verdict in zip(lookups, verdicts, strict=True):
+            if isinstance(lookup, Lookup) and verdict is not None and verdict.accepted:
+                await self.persisted.register(lookup)  # only now: it passed every check
         estimated = sum(_estimated(verdict) for verdict in verdicts)
         if batch and self.config.batch_cost == "sum":
             self._check_batch_cost(estimated)
         bucket = await self._charge(request, estimated) if estimated > 0 else None
-        results = [
+        results: list[tuple[dict[str, Any], bool]] = [
             await self._run(envelope, context, verdict, allowed)
-            for envelope, context, verdict in zip(envelopes, contexts, verdicts, strict=True)
+            if isinstance(lookup, Lookup)
+            else ({"errors": [lookup.error.formatted()]}, True)
+            for envelope, context, verdict, lookup in zip(
+                envelopes, contexts, verdicts, lookups, strict=True
+            )
         ]
-        headers: dict[str, str] = {}
+        refused = [lookup for lookup in lookups if isinstance(lookup, PersistedQueryError)]
+        headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
         if bucket is not None:
             key, state = bucket
             actual = sum(_actual(body) for body, _ in results)
             await self.budget.refund(key, estimated - actual)  # type: ignore[union-attr]
             available = min(state.capacity, state.available + max(0.0, estimated - actual))
-            headers = _rate_limit_headers(state, available)
+            headers.update(_rate_limit_headers(state, available))
             for body, _ in results:
                 cost = body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
@@ -283,10 +301,40 @@ class GraphQLEndpoint:
         if batch:
             return [body for body, _ in results], 200, headers
         body, request_error = results[0]
+        if refused:
+            return body, refused[0].status, headers
         return body, 400 if (request_error and wants_graphql_response) else 200, headers
 
+    async def _lookup(
+        self, envelope: dict[str, Any], context: dict[str, Any]
+    ) -> Lookup | PersistedQueryError:
+        try:
+            lookup = await self.persisted.lookup(
+                envelope["query"],
+                envelope["extensions"],
+                envelope["document_id"],
+                context=context,
+            )
+        except PersistedQueryError as refused:
+            if refused.status != 200:  # misses are the APQ protocol, not security events
+                event = {
+                    "event": "rejected",
+                    "code": refused.error.code.value,
+                    "request_id": context["request_id"],
+                    "principal": getattr(context["principal"], "subject", None),
+                    "client": context["client"],
+                }
+                security_log.warning(json.dumps(event, sort_keys=True))
+            return refused
+        envelope["query"] = lookup.query
+        return lookup
+
     def _check(
-        self, envelope: dict[str, Any], context: dict[str, Any], allowed: frozenset[OperationType]
+        self,
+        envelope: dict[str, Any],
+        context: dict[str, Any],
+        allowed: frozenset[OperationType],
+        document_id: str | None = None,
     ) -> Verdict | None:
         guard = self._guard()
         if guard is None:
@@ -297,6 +345,7 @@ class GraphQLEndpoint:
             envelope["operation_name"],
             context=context,
             principal=context["principal"],
+            document_id=document_id,
         )
         analysis = verdict.analysis
         if analysis is not None and OperationType(analysis.operation_type) not in allowed:
@@ -378,7 +427,7 @@ class GraphQLEndpoint:
         variables = payload.get("variables")
         operation_name = payload.get("operationName")
         extensions = payload.get("extensions")
-        if not isinstance(query, str):
+        if query is not None and not isinstance(query, str):
             raise _bad_request("`query` must be a string.")
         if variables is not None and not isinstance(variables, dict):
             raise _bad_request("`variables` must be an object.")
@@ -391,6 +440,8 @@ class GraphQLEndpoint:
             "variables": variables,
             "operation_name": operation_name,
             "extensions": extensions,
+            # Checked by the persisted-query stage, which also requires `query` without it.
+            "document_id": payload.get("documentId"),
         }
 
     async def _context(self, request: Request) -> dict[str, Any]:

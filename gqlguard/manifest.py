@@ -1,0 +1,279 @@
+"""Persisted-query manifests: built at CI time from ``.graphql`` files, loaded by servers.
+
+The format is Apollo's persisted-query manifest::
+
+    {"format": "apollo-persisted-query-manifest", "version": 1,
+     "operations": [{"id": "<sha256 hex of body>", "name": "Feed", "type": "query",
+                     "body": "query Feed { ... }\\n\\nfragment P on Post { ... }"}]}
+
+Each operation's ``body`` is the operation printed by graphql-core followed by every fragment
+it uses (transitively), fragments sorted by name — the order Apollo's manifest generator
+uses (operations first, then fragments, each by name) — so an id is reproducible from the
+operation text alone. Operations are listed by name, so the file diffs cleanly.
+
+>>> manifest = build_manifest({"a.graphql": "query A { a ...F } fragment F on Query { b }"})
+>>> [(op.name, op.type) for op in manifest.operations]
+[('A', 'query')]
+>>> print(manifest.operations[0].body)
+query A {
+  a
+  ...F
+}
+<BLANKLINE>
+fragment F on Query {
+  b
+}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    parse,
+    print_ast,
+    visit,
+)
+from graphql.language import Visitor
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "Manifest",
+    "ManifestError",
+    "PersistedOperation",
+    "build_manifest",
+    "read_operation_files",
+    "sha256_hex",
+]
+
+MANIFEST_FORMAT = "apollo-persisted-query-manifest"
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class ManifestError(Exception):
+    """A manifest or its operation files are unusable; the message says where and why."""
+
+
+def sha256_hex(text: str) -> str:
+    """Lowercase hex sha256 of ``text`` as UTF-8 (lone surrogates cannot match any id)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedOperation:
+    id: str
+    name: str
+    type: str
+    body: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "type": self.type, "body": self.body}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An immutable safelist: operations by id, every id verified against its body."""
+
+    operations: tuple[PersistedOperation, ...]
+    by_id: Mapping[str, PersistedOperation] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", MappingProxyType({op.id: op for op in self.operations}))
+
+    def to_json(self) -> str:
+        document = {
+            "format": MANIFEST_FORMAT,
+            "version": 1,
+            "operations": [op.as_json() for op in self.operations],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "manifest") -> Manifest:
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise ManifestError(f"{source}: not JSON ({error})") from None
+        if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+            raise ManifestError(f"{source}: format is not {MANIFEST_FORMAT!r}")
+        if document.get("version") != 1:
+            raise ManifestError(f"{source}: only version 1 is supported")
+        entries = document.get("operations")
+        if not isinstance(entries, list):
+            raise ManifestError(f"{source}: operations must be a list")
+        operations = []
+        for index, entry in enumerate(entries):
+            operations.append(_operation_from_json(entry, f"{source}: operations[{index}]"))
+        return cls(tuple(operations))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ManifestError(f"cannot read manifest {path}: {error}") from None
+        return cls.from_json(text, source=str(path))
+
+
+def _operation_from_json(entry: Any, where: str) -> PersistedOperation:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{where}: not an object")
+    values = {key: entry.get(key) for key in ("id", "name", "type", "body")}
+    if not all(isinstance(value, str) for value in values.values()):
+        raise ManifestError(f"{where}: id, name, type and body must be strings")
+    operation = PersistedOperation(**values)  # type: ignore[arg-type]
+    # A manifest whose id does not hash its body would let one id run another document.
+    if not SHA256_HEX.fullmatch(operation.id) or sha256_hex(operation.body) != operation.id:
+        raise ManifestError(f"{where} ({operation.name}): id is not the sha256 of its body")
+    return operation
+
+
+def read_operation_files(directory: str | Path) -> dict[str, str]:
+    """``*.graphql`` files under ``directory`` (recursively), by path, in a stable order."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ManifestError(f"{directory} is not a directory")
+    files = {}
+    for path in sorted(root.rglob("*.graphql")):
+        try:
+            files[str(path)] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ManifestError(f"cannot read {path}: {error}") from None
+    if not files:
+        raise ManifestError(f"no .graphql files in {directory}")
+    return files
+
+
+def build_manifest(sources: Mapping[str, str]) -> Manifest:
+    """The manifest of every operation in ``sources`` (file name -> GraphQL text).
+
+    Clear errors for what a manifest cannot hold: syntax errors, anonymous or duplicate
+    operations, duplicate or unknown fragments, type-system definitions.
+    """
+    operations: dict[str, tuple[OperationDefinitionNode, str]] = {}
+    fragments: dict[str, tuple[FragmentDefinitionNode, str]] = {}
+    for source, text in sources.items():
+        try:
+            document = parse(text, no_location=False)
+        except GraphQLError as error:
+            where = (
+                f":{error.locations[0].line}:{error.locations[0].column}" if error.locations else ""
+            )
+            raise ManifestError(f"{source}{where}: {error.message}") from None
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                if definition.name is None:
+                    raise ManifestError(
+                        f"{source}: anonymous operation; every operation needs a name"
+                    )
+                name = definition.name.value
+                if name in operations:
+                    raise ManifestError(
+                        f"{source}: operation {name} is also defined in {operations[name][1]}"
+                    )
+                operations[name] = (definition, source)
+            elif isinstance(definition, FragmentDefinitionNode):
+                name = definition.name.value
+                if name in fragments:
+                    raise ManifestError(
+                        f"{source}: fragment {name} is also defined in {fragments[name][1]}"
+                    )
+                fragments[name] = (definition, source)
+            else:
+                raise ManifestError(f"{source}: only operations and fragments belong here")
+    if not operations:
+        raise ManifestError("no operations found")
+    built = []
+    for name in sorted(operations):
+        operation, source = operations[name]
+        used = _fragments_used(
+            operation, {key: value[0] for key, value in fragments.items()}, source
+        )
+        document = DocumentNode(definitions=(operation, *(used[key] for key in sorted(used))))
+        body = print_ast(document)
+        built.append(PersistedOperation(sha256_hex(body), name, operation.operation.value, body))
+    return Manifest(tuple(built))
+
+
+def _fragments_used(
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    source: str,
+) -> dict[str, FragmentDefinitionNode]:
+    used: dict[str, FragmentDefinitionNode] = {}
+    pending: list[Any] = [operation]
+    while pending:
+        for name in _spread_names(pending.pop()):
+            if name in used:
+                continue
+            fragment = fragments.get(name)
+            if fragment is None:
+                raise ManifestError(
+                    f"{source}: operation {operation.name.value if operation.name else '?'} "
+                    f"spreads unknown fragment {name}"
+                )
+            used[name] = fragment
+            pending.append(fragment)
+    return used
+
+
+def _spread_names(node: Any) -> Iterable[str]:
+    names: list[str] = []
+
+    class Spreads(Visitor):
+        def enter_fragment_spread(self, spread: FragmentSpreadNode, *_: Any) -> None:
+            names.append(spread.name.value)
+
+    visit(node, Spreads())
+    return names
+
+
+def operation_problems(manifest: Manifest, schema: Any, config: Any) -> list[str]:
+    """Why each operation would be refused at runtime: schema validation and every limit,
+    its variables at their defaults. Empty when every operation passes."""
+    from .guard import Guard
+
+    # Readable messages; introspection a scope could unlock is not a build failure.
+    relaxed = {"mask_errors": False, "mode": "enforce", "expose_limits": True}
+    if config.introspection == "scopes":
+        relaxed["introspection"] = "on"
+    guard = Guard(schema, config.model_copy(update=relaxed))
+    problems = []
+    for operation in manifest.operations:
+        verdict = guard.check(operation.body, None, operation.name, document_only=True)
+        for error in verdict.errors:
+            measured = (
+                f" (measured {error.measured}, limit {error.limit})"
+                if error.measured is not None and error.limit is not None
+                else ""
+            )
+            problems.append(f"{operation.name}: {error.code.value}: {error.message}{measured}")
+    return problems
+
+
+def differences(committed: Manifest, built: Manifest) -> list[str]:
+    """What changed between the committed manifest and the one the files give now."""
+    old = {op.name: op for op in committed.operations}
+    new = {op.name: op for op in built.operations}
+    changes = [f"added {name}" for name in sorted(new.keys() - old.keys())]
+    changes += [f"removed {name}" for name in sorted(old.keys() - new.keys())]
+    changes += [
+        f"changed {name}"
+        for name in sorted(old.keys() & new.keys())
+        if old[name].as_json() != new[name].as_json()
+    ]
+    if not changes and committed.to_json() != built.to_json():
+        changes.append("reordered or reformatted")
+    return changes
