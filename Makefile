@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fuzz bench token manifest clean
+.PHONY: demo test lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ token: $(STAMP)
 	@GQLGUARD_JWT_SECRET=gqlguard-demo-secret-do-not-use-in-production \
 	GQLGUARD_JWT_ISSUER=gqlguard-demo GQLGUARD_JWT_AUDIENCE=gqlguard-demo \
 	$(BIN)/gqlguard token --sub "$(SUB)" --scope "$(SCOPE)"
+
+# Persisted queries: rebuild the manifest after editing persisted_queries/*.graphql; CI checks it.
+manifest: $(STAMP)
+	$(BIN)/gqlguard manifest build persisted_queries/
+
+manifest-check: $(STAMP)
+	$(BIN)/gqlguard manifest check persisted_queries/
 
 lint: $(STAMP)
 	$(BIN)/ruff check gqlguard schema_example tests

@@ -3,11 +3,17 @@
 Bearer tokens are verified with a development HS256 secret unless the environment names a
 key of its own (``GQLGUARD_JWT_SECRET``, ``_PUBLIC_KEY`` or ``_JWKS_URL``). The secret is
 public — it is in this file — so it is for the demo only; mint a token with ``make token``.
+
+Persisted queries: the committed manifest (``persisted_queries/manifest.json``, built by
+``gqlguard manifest build``) in ``log_unknown`` mode — safelisted ids and APQ work, raw
+queries still run and the unknown ones are logged. ``GQLGUARD_PERSISTED_MODE=safelist``
+turns it into a strict safelist.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from gqlguard.config import GuardConfig
 from gqlguard.starlette import create_app
@@ -17,6 +23,7 @@ from .schema import build_schema
 DEMO_JWT_SECRET = "gqlguard-demo-secret-do-not-use-in-production"
 DEMO_JWT_ISSUER = "gqlguard-demo"
 DEMO_JWT_AUDIENCE = "gqlguard-demo"
+DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "persisted_queries" / "manifest.json"
 
 
 def demo_config() -> GuardConfig:
@@ -28,6 +35,10 @@ def demo_config() -> GuardConfig:
         defaults["jwt_issuer"] = DEMO_JWT_ISSUER
     if not os.environ.get("GQLGUARD_JWT_AUDIENCE"):
         defaults["jwt_audience"] = DEMO_JWT_AUDIENCE
+    if not os.environ.get("GQLGUARD_PERSISTED_MODE"):
+        defaults["persisted_mode"] = "log_unknown"
+    if not os.environ.get("GQLGUARD_PERSISTED_MANIFEST") and DEMO_MANIFEST.is_file():
+        defaults["persisted_manifest"] = str(DEMO_MANIFEST)
     return GuardConfig(**defaults)
 
 

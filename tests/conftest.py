@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,8 @@ from hypothesis import HealthCheck, settings
 from gqlguard import DIRECTIVES_SDL, GuardConfig
 from gqlguard.starlette import create_app
 from schema_example.schema import build_schema as build_demo_schema
+
+from .servers import REDIS_URL, redis_reachable, require
 
 # CI: derandomized with a fixed budget; `make fuzz` (GQLGUARD_FUZZ=long) runs long and random.
 settings.register_profile(
@@ -79,3 +82,17 @@ def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     monkeypatch.setattr(adapter.GraphQLEndpoint, "_run", recording)
     yield seen
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis; its keys are deleted afterwards."""
+    require(redis_reachable(REDIS_URL), f"Redis is not reachable at {REDIS_URL}")
+    import redis
+
+    prefix = f"gqlguard-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)

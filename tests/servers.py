@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,50 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when an external service is missing; under CI=true, fail instead."""
+    import pytest
+
+    if not condition:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+class RedisServer:
+    """A private redis-server on a free port, for tests that kill Redis mid-test."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        require(binary is not None, "the redis-server binary is not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        arguments = ["--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [str(binary), *arguments, "--dir", str(directory)], stdout=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while not redis_reachable(self.url):
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def free_port() -> int:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,35 +13,9 @@ from gqlguard import GuardConfig
 from gqlguard.budget import BudgetUnavailable, MemoryBudget, RedisBudget
 
 from .conftest import make_client
-from .servers import free_port, serve
+from .servers import REDIS_URL, RedisServer, free_port, serve
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 QUERY = "{ posts(limit: 5) { title } }"  # estimated 5 + 5*0 = 5 (Query.posts weighs 5)
-
-
-def _redis_reachable(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    if not _redis_reachable(REDIS_URL):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    import redis
-
-    prefix = f"gqlguard-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
 
 
 async def test_memory_bucket_charges_refuses_and_restores() -> None:
@@ -175,28 +144,14 @@ async def test_redis_unreachable_follows_the_configured_policy(
 
 @pytest.mark.slow
 def test_redis_killed_mid_test(tmp_path: Any) -> None:
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server binary needed to kill a Redis mid-test")
-        pytest.skip("redis-server binary not installed")
-    port = free_port()
-    redis_process = subprocess.Popen(
-        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    redis_server = RedisServer(tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while not _redis_reachable(url):
-            assert time.monotonic() < deadline, "redis did not start"
-            time.sleep(0.05)
 
         def env(policy: str) -> dict[str, str]:
             return {
                 "GQLGUARD_BUDGET_CAPACITY": "1000",
                 "GQLGUARD_BUDGET_STORE": "redis",
-                "GQLGUARD_REDIS_URL": url,
+                "GQLGUARD_REDIS_URL": redis_server.url,
                 "GQLGUARD_BUDGET_ON_STORE_ERROR": policy,
             }
 
@@ -205,11 +160,9 @@ def test_redis_killed_mid_test(tmp_path: Any) -> None:
                 before = httpx.post(app, json={"query": QUERY}, timeout=10)
                 assert before.status_code == 200
                 assert "throttleStatus" in before.json()["extensions"]["cost"]
-            redis_process.kill()
-            redis_process.wait()
+            redis_server.kill()
             for app, after in ((closed, 429), (opened, 200)):
                 responses = [httpx.post(app, json={"query": QUERY}, timeout=10) for _ in range(3)]
                 assert [r.status_code for r in responses] == [after] * 3
     finally:
-        redis_process.kill()
-        redis_process.wait()
+        redis_server.kill()
