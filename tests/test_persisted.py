@@ -14,7 +14,7 @@ import pytest
 from gqlguard import GuardConfig
 from gqlguard.cli import main as cli
 from gqlguard.manifest import Manifest, ManifestError, build_manifest
-from gqlguard.persisted import LocalStore, PersistedQueries, RedisStore
+from gqlguard.persisted import LocalStore, PersistedQueries
 from gqlguard.starlette import create_app
 from schema_example.app import DEMO_MANIFEST, demo_config
 from schema_example.schema import build_schema as build_demo_schema
@@ -255,7 +255,7 @@ HOSTILE = {
     "list": {"extensions": apq([RECENT.id])},
     "null": {"extensions": apq(None)},
     "unicode digits": {"extensions": apq("٣" * 64)},
-    "fullwidth": {"extensions": apq("ａ" * 64)},
+    "fullwidth": {"extensions": apq("\uff41" * 64)},
     "version 2": {"extensions": apq(RECENT.id, version=2)},
     "version string": {"extensions": apq(RECENT.id, version="1")},
     "version true": {"extensions": apq(RECENT.id, version=True)},
