@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import strawberry
@@ -29,6 +29,7 @@ from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
+from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 
 __all__ = ["Authenticated", "Cost", "GuardExtension", "ListSize", "RequiresScopes"]
 
@@ -109,8 +110,14 @@ class GuardExtension:
         self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
         self._lock = threading.Lock()
+        # Built now, so an unusable manifest stops the server at start, not at a request.
+        self.persisted = (
+            PersistedQueries(self.config) if self.config.persisted_mode != "off" else None
+        )
 
     def __call__(self) -> SchemaExtension:
+        if self.persisted is not None:
+            return _PersistedGuardSchemaExtension(self)
         return _GuardSchemaExtension(self)
 
     def guard_for(self, schema: Any, rules: tuple[Any, ...]) -> Guard:
@@ -151,6 +158,7 @@ class _GuardSchemaExtension(SchemaExtension):
         self.principal = Principal.anonymous()
         self.denied: frozenset[Any] = frozenset()
         self.hidden_introspection = False
+        self.lookup: Lookup | None = None
 
     def _implements_resolve(self) -> bool:  # type: ignore[override]
         # Strawberry asks each extension instance, before parsing, whether to install its
@@ -187,6 +195,7 @@ class _GuardSchemaExtension(SchemaExtension):
                     context.operation_name,
                     context=context.context,
                     principal=self.principal,
+                    document_id=self.lookup.document_id if self.lookup is not None else None,
                 )
             self.verdict = verdict
             if self.factory.on_verdict is not None:
@@ -312,6 +321,47 @@ class _GuardSchemaExtension(SchemaExtension):
                 else None,
             },
         }
+
+
+class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
+    """Adds the persisted-query stage (APQ via ``extensions.persistedQuery``) for Strawberry's
+    own HTTP integrations. Its hook is async: with persisted queries on, execute with
+    ``schema.execute`` (every ASGI integration does), not ``execute_sync``."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        persisted = self.factory.persisted
+        adapter = _checked_by_adapter(context.context, context.query, context.operation_name)
+        if persisted is not None and adapter is None:
+            try:
+                self.lookup = await persisted.lookup(
+                    context.query,
+                    context.operation_extensions,
+                    context=context.context if isinstance(context.context, dict) else None,
+                )
+            except PersistedQueryError as refused:
+                _answer_with(context.context, refused.status, NO_CACHE_HEADERS)
+                raise GuardRejectedError(
+                    refused.error.message, extensions=refused.error.extensions()
+                ) from None
+            context.query = self.lookup.query
+        yield None
+        verdict = self.verdict
+        if persisted and self.lookup and verdict is not None and verdict.accepted:
+            await persisted.register(self.lookup)
+
+
+def _answer_with(context: Any, status: int, headers: dict[str, str]) -> None:
+    # Strawberry's HTTP views put a sub-response in the context; its status and headers
+    # reach the client.
+    response = context.get("response") if isinstance(context, dict) else None
+    response = response if response is not None else getattr(context, "response", None)
+    target = getattr(response, "headers", None)
+    if target is not None:
+        for name, value in headers.items():
+            target[name] = value
+    if response is not None and hasattr(response, "status_code"):
+        response.status_code = status
 
 
 def _checked_by_adapter(context: Any, query: str | None, operation: str | None) -> Verdict | None:

@@ -440,3 +440,32 @@ async def test_redis_stopped_mid_test(tmp_path: Path, caplog: pytest.LogCaptureF
                 assert len(outages) == 1  # logged once, not per request
     finally:
         server.kill()
+
+
+async def test_the_strawberry_extension_alone_speaks_apq() -> None:
+    # Strawberry's own ASGI view, no gqlguard Starlette app: the extension runs the stage.
+    from strawberry.asgi import GraphQL
+
+    config = GuardConfig(persisted_mode="apq", persisted_manifest=str(DEMO_MANIFEST))
+    app = GraphQL(build_demo_schema(config))
+    query = "{ posts(limit: 2) { title } }"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://x"
+    ) as http:
+        miss = await http.post("/graphql", json={"extensions": apq(sha(query))})
+        mismatch = await http.post(
+            "/graphql", json={"query": UNLISTED, "extensions": apq(sha(query))}
+        )
+        registered = await http.post(
+            "/graphql", json={"query": query, "extensions": apq(sha(query))}
+        )
+        hit = await http.post("/graphql", json={"extensions": apq(sha(query))})
+        listed = await http.post(
+            "/graphql", json={"extensions": apq(RECENT.id), "variables": {"limit": 1}}
+        )
+    assert (miss.status_code, code_of(miss)) == (200, "PERSISTED_QUERY_NOT_FOUND")
+    assert (mismatch.status_code, code_of(mismatch)) == (400, "PERSISTED_QUERY_HASH_MISMATCH")
+    assert miss.headers["cache-control"] == mismatch.headers["cache-control"] == NO_CACHE
+    assert hit.json()["data"] == registered.json()["data"]
+    assert len(hit.json()["data"]["posts"]) == 2
+    assert len(listed.json()["data"]["posts"]) == 1
