@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import platform
-import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphql import parse, specified_rules, validate
 from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
 from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 
+from bench.report import write_head
 from gqlguard import Guard, GuardConfig
 from schema_example.schema import build_schema
 
@@ -203,13 +206,7 @@ def main() -> None:
     rows = measure()
     points = scaling()
     text = report(rows, points)
-    target = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-    # bench/throughput.py owns its own section of the same page: keep it.
-    previous = target.read_text(encoding="utf-8") if target.exists() else ""
-    kept = re.search(r"<!-- throughput:begin -->.*?<!-- throughput:end -->", previous, re.S)
-    if kept:
-        text = text.rstrip() + "\n\n" + kept.group(0) + "\n"
-    target.write_text(text, encoding="utf-8")
+    write_head(text)
     print(text)
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import write_section
 from tests.servers import serve
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
@@ -32,20 +33,20 @@ QUERIES = [
     "{ posts(limit: 10) { id title author { name } } }",
 ]
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
 
 
-async def load(url: str, count: int) -> float:
+async def load(url: str, count: int, bodies: list[dict[str, Any]] | None = None) -> float:
+    """Requests per second for ``count`` POSTs of ``bodies`` in turn (default: QUERIES)."""
+    bodies = bodies or [{"query": query} for query in QUERIES]
     async with httpx.AsyncClient(timeout=30) as client:
         sent = 0
 
         async def worker() -> None:
             nonlocal sent
             while sent < count:
-                query = QUERIES[sent % len(QUERIES)]
+                body = bodies[sent % len(bodies)]
                 sent += 1
-                response = await client.post(url, json={"query": query})
+                response = await client.post(url, json=body)
                 if response.status_code != 200 or "errors" in response.json():
                     raise SystemExit(f"unexpected answer: {response.text[:300]}")
 
@@ -97,7 +98,6 @@ def main() -> None:
     runs = best_of_rounds(configurations)
     base = runs["no guard + Strawberry ParserCache/ValidationCache"]
     lines = [
-        BEGIN,
         "## End-to-end throughput (bench/throughput.py)",
         "",
         f"uvicorn, one worker per app, loopback; {REQUESTS} requests after {WARMUP} warm-up, "
@@ -121,15 +121,8 @@ def main() -> None:
         "resolving (filter-mode denials, hidden introspection fields), and the response-cost "
         "walk follows a plan compiled once per document. The Redis budget adds two round "
         "trips per request (charge the estimate before execution, refund after).",
-        END,
     ]
-    section = "\n".join(lines)
-    text = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), section, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    OUTPUT.write_text(text)
+    section = write_section("throughput", lines)
     print(section)
 
 
