@@ -297,6 +297,7 @@ class _Walk:
             elif definition.default_value is not None:
                 self.variables[name] = self._literal(definition.default_value)
         self.variables_read: set[str] = set()
+        self.cost_can_vanish = False
         self.problems: list[GuardError] = []
         self._reported: set[tuple[ErrorCode, str]] = set()
         self.root_type: GraphQLObjectType | None = self.schema.get_root_type(operation.operation)
@@ -350,10 +351,12 @@ class _Walk:
 
     def _tripped(self, stop: Callable[[int, int, int, int, float], bool], s: _Summary) -> bool:
         # Introspection types ("__Type", ...) are costed against their own limit, later.
-        cost = max(
-            (entry[0] for name, entry in s.costs.items() if not name.startswith("__")),
-            default=0.0,
-        )
+        cost = 0.0
+        if not self.cost_can_vanish:
+            cost = max(
+                (entry[0] for name, entry in s.costs.items() if not name.startswith("__")),
+                default=0.0,
+            )
         return stop(s.depth, s.aliases, s.fields, s.directives, cost)
 
     # -- one selection set ---------------------------------------------------------------
@@ -391,6 +394,10 @@ class _Walk:
                         multiplier, child_sized = self._sizes(info, selection, sized)
                     elif sized:
                         child_sized = _descend(sized, name)
+                    if multiplier == 0 or (directives and not self._included(directives)):
+                        # This subtree's cost may count for nothing (first: 0, @skip), so a
+                        # subtree over max_cost no longer proves the operation is.
+                        self.cost_can_vanish = True
                     child = yield (selection.selection_set, child_type, child_sized)
                     if entry_point:
                         if child.depth + 1 > summary.introspection_depth:

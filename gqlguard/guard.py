@@ -385,7 +385,8 @@ class Guard:
             return None
 
         def stop(depth: int, aliases: int, fields: int, directives: int, cost: float) -> bool:
-            # Both only grow as the walk goes up, so a part over a limit is final.
+            # Both only grow as the walk goes up, so a part over a limit is final (the walk
+            # stops checking cost once a list size of 0 or a @skip can zero a subtree).
             return fields > max_fields or cost > max_cost
 
         return stop

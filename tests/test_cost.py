@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from graphql import GraphQLSchema, build_schema
 
 from gqlguard import DIRECTIVES_SDL, ErrorCode, Guard, GuardConfig, analyze
@@ -217,3 +220,23 @@ def test_demo_reports_requested_and_actual_cost(demo_schema: object) -> None:
     assert cost_report["requestedQueryCost"] == 1 + 1 + 3 * 5
     assert cost_report["actualQueryCost"] == 1 + 1 + 3 * 5
     assert cost_report["maximumAvailable"] == 1000
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ users(first: 0) { nodes { posts(limit: 100) { comments(limit: 100) { body } } } } }",
+        "{ posts(limit: 100) @skip(if: true) { comments(limit: 100) { body } } }",
+        "query($n: Int) { users(first: $n) { nodes { posts(limit: 100) { title } } } }",
+    ],
+)
+def test_a_subtree_that_costs_nothing_does_not_stop_the_walk_early(
+    demo_schema: Any, query: str
+) -> None:
+    # Found by Hypothesis (tests/test_fuzz.py): the early stop rejected an expensive subtree
+    # before its parent multiplied it by a list size of 0.
+    variables = {"n": 0}
+    cost = analyze(demo_schema, query, variables, config=GuardConfig.unlimited()).field_cost
+    assert cost <= 10
+    verdict = Guard(demo_schema, GuardConfig(max_cost=cost)).check(query, variables)
+    assert verdict.accepted, verdict.errors

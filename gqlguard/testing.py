@@ -1,0 +1,582 @@
+"""Fuzz your own guarded API: Hypothesis strategies for hostile requests, and a checker.
+
+    from gqlguard.testing import fuzz
+
+    def test_my_api_survives_hostile_requests():
+        fuzz(schema, GuardConfig(max_depth=8))
+
+(or, with the pytest plugin this package registers, take the ``gqlguard_fuzz`` fixture).
+
+Strategies, for any graphql-core or Strawberry schema:
+
+- :func:`valid_queries` — schema-valid operations (hypothesis-graphql);
+- :func:`hostile_documents` — documents shaped like real attacks: deep nesting along the
+  schema's own cycles, alias and field floods, fragment bombs (2-way and 5-way), fragment
+  cycles, directive floods, huge literals and strings, many operations, introspection in
+  disguise (aliases, fragments, inline fragments, second operations, BOM and comments),
+  invalid queries (one schema violation each);
+- :func:`hostile_requests` — HTTP requests carrying those documents, batches (within and over
+  the cap), GET mutations, form posts, and malformed envelopes (invalid UTF-8, truncated and
+  100,000-deep JSON, huge numbers, wrong types, ``\\u005f``-escaped introspection).
+
+:class:`GuardChecker` sends a request to a guarded ASGI app (or checks a document against a
+plain graphql-core schema) and asserts what gqlguard promises for *any* input: no 5xx, no
+exception text, a rejection is one JSON object whose errors carry documented codes, no
+resolver ran for a rejected request, and the guard's check of any document within the size
+caps finished within ``max_check_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    execute_sync,
+    get_named_type,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .config import GuardConfig
+from .errors import ErrorCode
+from .guard import Guard, graphql_schema_of
+
+__all__ = [
+    "DOCUMENTED_CODES",
+    "GuardChecker",
+    "HttpRequest",
+    "fuzz",
+    "hostile_documents",
+    "hostile_requests",
+    "valid_queries",
+]
+
+DOCUMENTED_CODES = frozenset(code.value for code in ErrorCode)
+# What must never reach a client, whatever it sent.
+LEAK_MARKERS = ("Traceback", 'File "', '.py"', ".py:", "Exception")
+
+
+# -- the schema's shape ----------------------------------------------------------------------
+
+
+def _literal(input_type: GraphQLInputType, depth: int = 0) -> str | None:
+    """A literal that satisfies ``input_type`` (required input fields only), or None."""
+    if isinstance(input_type, GraphQLNonNull):
+        return _literal(input_type.of_type, depth)
+    if isinstance(input_type, GraphQLList):
+        inner = _literal(input_type.of_type, depth)
+        return None if inner is None else f"[{inner}]"
+    if isinstance(input_type, GraphQLEnumType):
+        return next(iter(input_type.values), None)
+    if isinstance(input_type, GraphQLInputObjectType):
+        if depth > 3:
+            return None
+        parts = []
+        for name, input_field in input_type.fields.items():
+            if isinstance(input_field.type, GraphQLNonNull) and input_field.default_value is None:
+                value = _literal(input_field.type, depth + 1)
+                if value is None:
+                    return None
+                parts.append(f"{name}: {value}")
+        return "{" + ", ".join(parts) + "}"
+    return {"Int": "1", "Float": "1.5", "String": '"a"', "Boolean": "true", "ID": '"1"'}.get(
+        getattr(input_type, "name", ""), '"1"'
+    )
+
+
+def _call(name: str, definition: GraphQLField) -> str | None:
+    """``name(required: literal, ...)``, or None when an argument cannot be written."""
+    arguments = []
+    for argument_name, argument in definition.args.items():
+        if isinstance(argument.type, GraphQLNonNull) and argument.default_value is None:
+            value = _literal(argument.type)
+            if value is None:
+                return None
+            arguments.append(f"{argument_name}: {value}")
+    return f"{name}({', '.join(arguments)})" if arguments else name
+
+
+Edge = tuple[str, GraphQLObjectType | GraphQLInterfaceType]
+
+
+def _edges(owner: Any) -> list[Edge]:
+    """Fields of ``owner`` leading to object or interface types, written as calls."""
+    edges = []
+    for name, definition in getattr(owner, "fields", {}).items():
+        target = get_named_type(definition.type)
+        if name.startswith("__") or not isinstance(
+            target, GraphQLObjectType | GraphQLInterfaceType
+        ):
+            continue
+        call = _call(name, definition)
+        if call is not None:
+            edges.append((call, target))
+    return edges
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What hostile documents need from a schema: a way into a cycle, a string argument."""
+
+    prefix: tuple[str, ...]  # calls from the query root to the cycle's first type
+    cycle: tuple[str, ...]  # calls that lead from that type back to itself
+    string_field: str | None  # a root field call with a String argument, {} to fill in
+
+    def nested(self, depth: int) -> str:
+        """A selection ``depth`` fields deep, ending in ``__typename``."""
+        calls: list[str] = list(self.prefix)
+        while self.cycle and len(calls) < depth - 1:
+            calls.extend(self.cycle)
+        calls = calls[: max(depth - 1, 0)]
+        return (
+            "{ " + "".join(f"{call} {{ " for call in calls) + "__typename" + " }" * (len(calls) + 1)
+        )
+
+
+def _shape(schema: GraphQLSchema) -> _Shape:
+    root = schema.query_type
+    path: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+
+    def search(owner: Any) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        seen.add(owner.name)
+        for call, target in _edges(owner):
+            on_path = [index for index, (_, node) in enumerate(path) if node.name == target.name]
+            if on_path:
+                start = on_path[0]
+                calls = [c for c, _ in path[1:]] + [call]
+                return tuple(calls[:start]), tuple(calls[start:])
+            if target.name not in seen and len(path) < 12:
+                path.append((call, target))
+                found = search(target)
+                path.pop()
+                if found:
+                    return found
+        return None
+
+    found = None
+    if root is not None:
+        path.append(("", root))
+        found = search(root)
+    string_field = None
+    for name, definition in (root.fields if root is not None else {}).items():
+        strings = [
+            arg for arg, a in definition.args.items() if get_named_type(a.type).name == "String"
+        ]
+        if strings:
+            rest = [
+                f"{arg}: {_literal(a.type)}"
+                for arg, a in definition.args.items()
+                if arg != strings[0]
+                and isinstance(a.type, GraphQLNonNull)
+                and a.default_value is None
+                and _literal(a.type) is not None
+            ]
+            arguments = ", ".join([f"{strings[0]}: {{}}", *rest])
+            composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+            selection = (
+                " { __typename }" if isinstance(get_named_type(definition.type), composite) else ""
+            )
+            string_field = f"{name}({arguments}){selection}"
+            break
+    prefix, cycle = found if found else ((), ())
+    return _Shape(prefix, cycle, string_field)
+
+
+# -- strategies ------------------------------------------------------------------------------
+
+
+def valid_queries(schema: Any) -> st.SearchStrategy[str]:
+    """Schema-valid queries (hypothesis-graphql), as text."""
+    from hypothesis_graphql import queries
+
+    return queries(graphql_schema_of(schema)).map(str)
+
+
+def _invalid_queries(schema: GraphQLSchema) -> st.SearchStrategy[str]:
+    from hypothesis_graphql import Mode, queries
+
+    return queries(schema, mode=Mode.NEGATIVE).map(str)
+
+
+def _names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{index}" for index in range(count)]
+
+
+def _fragment_bomb(levels: int, fan: int, on: str) -> str:
+    spreads = [" ".join([f"...F{level + 1}"] * fan) for level in range(levels)]
+    fragments = [f"fragment F{level} on {on} {{ {spreads[level]} }}" for level in range(levels)]
+    fragments.append(f"fragment F{levels} on {on} {{ __typename }}")
+    return "{ ...F0 } " + " ".join(fragments)
+
+
+INTROSPECTION_DISGUISES = (
+    "{ __schema { types { name } } }",
+    "{ a: __schema { queryType { name } } }",
+    '{ t: __type(name: "Query") { fields { name } } }',
+    "{ ...F } fragment F on Query { __schema { types { name fields { name } } } }",
+    "{ ... on Query { __schema { types { name } } } }",
+    "query A { __typename } query B { __schema { types { name } } }",
+    "\ufeff{ __schema { types { name } } }",
+    "{ __schema # a comment between tokens\n { types { name } } }",
+    "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }",
+)
+
+
+def hostile_documents(schema: Any, config: GuardConfig | None = None) -> st.SearchStrategy[str]:
+    """Documents shaped like real attacks, sized around ``config``'s limits."""
+    config = config if config is not None else GuardConfig()
+    graphql_schema = graphql_schema_of(schema)
+    shape = _shape(graphql_schema)
+    root = graphql_schema.query_type.name if graphql_schema.query_type else "Query"
+    depth = config.max_depth or 10
+    aliases = config.max_aliases or 15
+    directives = config.max_directives or 50
+    operations = config.max_operations or 20
+    characters = config.max_characters or 15_000
+
+    def around(limit: int) -> st.SearchStrategy[int]:
+        return st.integers(0, 2 * limit + 5)
+
+    def many(unit: Callable[[int], str], count: int) -> str:
+        return "{ " + " ".join(unit(index) for index in range(count)) + " }"
+
+    strategies = [
+        around(depth).map(lambda n: shape.nested(max(n, 1))),
+        around(aliases).map(lambda n: many(lambda i: f"a{i}: __typename", n)),
+        st.integers(0, 5_000).map(lambda n: many(lambda i: "__typename", max(n, 1))),
+        st.tuples(st.integers(1, 40), st.sampled_from([2, 5])).map(
+            lambda t: _fragment_bomb(t[0], t[1], root)
+        ),
+        st.integers(1, 6).map(
+            lambda n: (
+                "{ ...C0 } "
+                + " ".join(f"fragment C{i} on {root} {{ ...C{(i + 1) % n} }}" for i in range(n))
+            )
+        ),
+        around(directives).map(lambda n: "{ __typename" + " @include(if: true)" * n + " }"),
+        st.integers(1, 3 * characters).map(
+            lambda n: f'query($s: String = "{"x" * n}") {{ __typename }}'
+        ),
+        st.integers(1, 400).map(lambda n: f"query($n: Int = {'9' * n}) {{ __typename }}"),
+        around(operations).map(
+            lambda n: " ".join(f"query {name} {{ __typename }}" for name in _names("Q", max(n, 1)))
+        ),
+        st.sampled_from(INTROSPECTION_DISGUISES),
+        _invalid_queries(graphql_schema),
+        st.text(max_size=200),
+    ]
+    if shape.string_field is not None:
+        template = shape.string_field
+        strategies.append(
+            st.integers(0, 2 * characters).map(
+                lambda n: "{ " + template.replace("{}", json.dumps("y" * n), 1) + " }"
+            )
+        )
+    return st.one_of(strategies)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request for :class:`GuardChecker`; ``documents`` are the GraphQL texts it carries."""
+
+    method: str = "POST"
+    content: bytes | None = None
+    params: dict[str, str] | None = None
+    content_type: str = "application/json"
+    documents: tuple[str, ...] = ()
+    batch: bool = False
+
+    @classmethod
+    def post_json(cls, payload: Any) -> HttpRequest:
+        bodies = payload if isinstance(payload, list) else [payload]
+        documents = tuple(
+            body["query"]
+            for body in bodies
+            if isinstance(body, dict) and isinstance(body.get("query"), str)
+        )
+        return cls(
+            content=json.dumps(payload).encode(),
+            documents=documents,
+            batch=isinstance(payload, list),
+        )
+
+
+def hostile_requests(
+    schema: Any, config: GuardConfig | None = None
+) -> st.SearchStrategy[HttpRequest]:
+    """HTTP requests carrying hostile documents, batches and malformed envelopes."""
+    config = config if config is not None else GuardConfig()
+    documents = st.one_of(hostile_documents(schema, config), valid_queries(schema))
+    envelope = st.fixed_dictionaries(
+        {"query": documents},
+        optional={
+            "variables": st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.integers())),
+            "operationName": st.one_of(st.none(), st.sampled_from(["A", "B", "Q0"])),
+        },
+    )
+    batch_cap = config.max_batch or 5
+    malformed = st.sampled_from(
+        [
+            HttpRequest(content=b"\xff\xfe{"),
+            HttpRequest(content=b'{"query": "{ __typename }"'),
+            HttpRequest(content=b"[" * 100_000 + b"]" * 100_000),
+            HttpRequest(content=b'{"query": "{ __typename }", "variables": {"n": 1e999999}}'),
+            HttpRequest(content=b'{"query": "{ __typename }", "variables": {"n": NaN}}'),
+            HttpRequest(content=b'{"query": 1}'),
+            HttpRequest(content=b'{"query": ["{ __typename }"]}'),
+            HttpRequest(content=b'{"query": "{ __typename }", "variables": []}'),
+            HttpRequest(content=b'{"query": "{ __typename }", "operationName": 7}'),
+            HttpRequest(content=b'{"query": "{ __typename }", "extensions": "x"}'),
+            HttpRequest(content=b'"just a string"'),
+            HttpRequest(content=b"[]"),
+            HttpRequest(content=b""),
+            HttpRequest(
+                content=b'{"query": "{ \\u005f\\u005fschema { types { name } } }"}',
+                documents=("{ __schema { types { name } } }",),
+            ),
+            HttpRequest(
+                content=b"query={ __typename }", content_type="application/x-www-form-urlencoded"
+            ),
+            HttpRequest(content=b'{"query": "{ __typename }"}', content_type="text/plain"),
+            HttpRequest(method="PUT", content=b'{"query": "{ __typename }"}'),
+            HttpRequest(
+                method="GET",
+                params={"query": "mutation { __typename }"},
+                documents=("mutation { __typename }",),
+            ),
+            HttpRequest(
+                content=json.dumps(
+                    {"query": "{ __typename }", "extensions": {"persistedQuery": {"version": 1}}}
+                ).encode()
+            ),
+        ]
+    )
+    return st.one_of(
+        envelope.map(HttpRequest.post_json),
+        st.lists(envelope, min_size=1, max_size=batch_cap + 3).map(HttpRequest.post_json),
+        documents.map(
+            lambda document: HttpRequest(
+                method="GET", params={"query": document}, documents=(document,)
+            )
+        ),
+        malformed,
+    )
+
+
+# -- the checker -----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: Any
+    resolver_calls: int
+    rejected: bool
+
+
+@dataclass
+class GuardChecker:
+    """Asserts gqlguard's promises for one request at a time (requests run one by one).
+
+    ``schema`` is a Strawberry schema carrying ``GuardExtension`` (the app defaults to
+    ``gqlguard.starlette.create_app(schema, config)``) or a plain graphql-core schema
+    (documents then go through :class:`~gqlguard.guard.Guard` and graphql-core's executor).
+    Resolver calls are counted by an extension (Strawberry) or middleware (graphql-core)
+    installed for the checker's lifetime: use it as a context manager.
+    """
+
+    schema: Any
+    config: GuardConfig = field(default_factory=GuardConfig)
+    app: Any = None
+    path: str = "/graphql"
+    max_check_seconds: float | None = 2.0
+    resolver_calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.guard = Guard(self.schema, self.config)
+        self._strawberry = not isinstance(self.schema, GraphQLSchema)
+        if self.app is None and self._strawberry:
+            from .starlette import create_app
+
+            self.app = create_app(self.schema, self.config)
+
+    @contextmanager
+    def counting(self) -> Iterator[GuardChecker]:
+        if not self._strawberry:
+            yield self
+            return
+        from strawberry.extensions import SchemaExtension
+
+        checker = self
+
+        class CountResolvers(SchemaExtension):
+            def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+                checker.resolver_calls += 1
+                return _next(root, info, *args, **kwargs)
+
+        original = self.schema.extensions
+        # Innermost (first): it counts resolvers that really run, after the guard's hook.
+        self.schema.extensions = (CountResolvers, *original)
+        try:
+            yield self
+        finally:
+            self.schema.extensions = original
+
+    def __enter__(self) -> GuardChecker:
+        self._context = self.counting()
+        return self._context.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._context.__exit__(*exc)
+
+    # -- checks -----------------------------------------------------------------------
+
+    def check_document(self, query: str, variables: Any = None) -> Outcome:
+        """Guard.check then (if accepted) graphql-core execution; assert the invariants."""
+        self._check_bounded(query)
+        self.resolver_calls = 0
+        verdict = self.guard.check(query, variables)
+        body: dict[str, Any]
+        if verdict.accepted and verdict.document is not None:
+            result = execute_sync(
+                self.guard.schema,
+                verdict.document,
+                variable_values=variables,
+                middleware=[self._count_middleware],
+            )
+            body = {"data": result.data}
+            if result.errors:
+                body["errors"] = [
+                    {"message": "error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+                ]
+        else:
+            body = {"errors": verdict.formatted_errors(), "data": None}
+        return self._assert_body(200, json.dumps(body), body, batch=False)
+
+    async def check_request(self, request: HttpRequest) -> Outcome:
+        """Send ``request`` to the app; assert the invariants; return what happened."""
+        for document in request.documents:
+            self._check_bounded(document)
+        self.resolver_calls = 0
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as client:
+            response = await client.request(
+                request.method,
+                self.path,
+                content=request.content,
+                params=request.params,
+                headers={"content-type": request.content_type} if request.content else {},
+            )
+        assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
+        try:
+            body = response.json()
+        except ValueError:
+            raise AssertionError(f"not JSON: {response.text[:300]}") from None
+        return self._assert_body(response.status_code, response.text, body, request.batch)
+
+    def run(self, request: HttpRequest) -> Outcome:
+        return asyncio.run(self.check_request(request))
+
+    # -- the invariants ---------------------------------------------------------------
+
+    def _assert_body(self, status: int, text: str, body: Any, batch: bool) -> Outcome:
+        for marker in LEAK_MARKERS:
+            assert marker not in text, f"leaked {marker!r}: {text[:300]}"
+        if isinstance(body, list):
+            assert batch, "a list answered a request that was not a batch"
+            cap = self.config.max_batch
+            assert cap is None or len(body) <= cap, "a batch over the cap was answered per item"
+            answers = body
+        else:
+            assert isinstance(body, dict), f"not a JSON object: {text[:300]}"
+            answers = [body]
+        # Not rejections: resolver errors, and filter-mode denials (the denied fields are
+        # nulled during execution, and a null can bubble up to ``data`` itself).
+        executed = {"INTERNAL_SERVER_ERROR"}
+        if self.config.authorization_mode == "filter":
+            executed.add("UNAUTHORIZED_FIELD_OR_TYPE")
+        rejected = []
+        for answer in answers:
+            assert isinstance(answer, dict), f"not a JSON object: {answer!r}"
+            errors = answer.get("errors") or []
+            for error in errors:
+                code = (error.get("extensions") or {}).get("code")
+                assert code in DOCUMENTED_CODES, f"undocumented error code {code!r}: {error}"
+            codes = {(e.get("extensions") or {}).get("code") for e in errors}
+            rejected.append(bool(errors) and answer.get("data") is None and not codes & executed)
+        whole = all(rejected)
+        if whole:
+            assert self.resolver_calls == 0, (
+                f"{self.resolver_calls} resolver(s) ran for a rejected request: {text[:300]}"
+            )
+        return Outcome(status, body, self.resolver_calls, whole)
+
+    def _check_bounded(self, document: str) -> None:
+        limit = self.config.max_characters
+        if self.max_check_seconds is None or (limit is not None and len(document) > limit):
+            return
+        started = time.perf_counter()
+        self.guard.check(document)
+        elapsed = time.perf_counter() - started
+        assert elapsed <= self.max_check_seconds, (
+            f"checking a {len(document)}-character document took {elapsed:.2f} s"
+        )
+
+    def _count_middleware(self, _next: Any, root: Any, info: Any, **arguments: Any) -> Any:
+        self.resolver_calls += 1
+        return _next(root, info, **arguments)
+
+
+def fuzz(
+    schema: Any,
+    config: GuardConfig | None = None,
+    *,
+    app: Any = None,
+    max_examples: int = 200,
+    derandomize: bool = False,
+    max_check_seconds: float | None = 2.0,
+) -> None:
+    """Fuzz ``schema`` (served by ``app``, default ``create_app(schema, config)``) with
+    hostile requests and valid queries; raise AssertionError with the falsifying example."""
+    config = config if config is not None else GuardConfig()
+    checker = GuardChecker(schema, config, app=app, max_check_seconds=max_check_seconds)
+    strategy = (
+        hostile_requests(schema, config)
+        if checker._strawberry or app is not None
+        else st.one_of(hostile_documents(schema, config), valid_queries(schema))
+    )
+
+    @settings(
+        max_examples=max_examples,
+        derandomize=derandomize,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def survives(example: Any) -> None:
+        if isinstance(example, HttpRequest):
+            checker.run(example)
+        else:
+            checker.check_document(example)
+
+    with checker:
+        survives()
