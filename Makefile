@@ -37,8 +37,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check gqlguard schema_example tests
 	$(BIN)/mypy --strict gqlguard
 
+# A long randomized Hypothesis session: the fuzz and property suites over and over, random
+# seeds, until FUZZ_MINUTES have passed; stops at the first failure (kept in .hypothesis/).
+FUZZ_MINUTES ?= 20
 fuzz: $(STAMP)
-	GQLGUARD_FUZZ=long $(BIN)/python -m pytest tests/test_properties.py -p no:cacheprovider --hypothesis-seed=random
+	@end=$$(( $$(date +%s) + 60 * $(FUZZ_MINUTES) )); run=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+	  run=$$((run + 1)); echo "fuzz run $$run"; \
+	  GQLGUARD_FUZZ=long $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py \
+	    -x -p no:randomly --hypothesis-seed=random --hypothesis-show-statistics || exit 1; \
+	done; echo "fuzz: $$run runs, $(FUZZ_MINUTES) minutes, no failure"
 
 bench: $(STAMP)
 	$(BIN)/python bench/analysis.py

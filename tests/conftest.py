@@ -30,7 +30,14 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile("long" if os.environ.get("GQLGUARD_FUZZ") == "long" else "ci")
+LONG_FUZZ = os.environ.get("GQLGUARD_FUZZ") == "long"
+settings.load_profile("long" if LONG_FUZZ else "ci")
+
+
+def examples(ci: int) -> int:
+    """A test's example budget: ``ci`` in the suite, the long profile's under `make fuzz`."""
+    return 20_000 if LONG_FUZZ else ci
+
 
 LIBRARY_SDL = (
     DIRECTIVES_SDL

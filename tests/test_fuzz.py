@@ -25,6 +25,8 @@ from gqlguard.testing import (
 from schema_example.app import demo_config
 from schema_example.schema import build_schema as build_demo_schema
 
+from .conftest import examples
+
 CONFIG = demo_config()
 DEMO = build_demo_schema(CONFIG)
 
@@ -39,7 +41,7 @@ def checker() -> Iterator[GuardChecker]:
     logging.getLogger("strawberry").setLevel(logging.NOTSET)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(request=hostile_requests(DEMO, CONFIG))
 def test_the_demo_keeps_every_promise_under_hostile_requests(
     checker: GuardChecker, request: HttpRequest
@@ -73,7 +75,7 @@ def _limit_codes(guard: Guard, query: str) -> set[str]:
     return {error.code.value for error in guard.check(query).errors}
 
 
-@settings(max_examples=80)
+@settings(max_examples=examples(80))
 @given(query=hostile_documents(DEMO, CONFIG))
 def test_every_limit_is_exact(query: str) -> None:
     """A document exactly at a limit passes it; one unit under the document, it is refused."""
