@@ -58,6 +58,15 @@ def test_valid_queries_are_answered_without_leaks(checker: GuardChecker, query: 
     assert outcome.status in {200, 400}
 
 
+# Found by `make fuzz`: a syntax error quoting the client's own word `Traceback` is no leak.
+@example(document="Traceback")
+@given(document=st.one_of(st.text(max_size=50), st.just("{ __typename }")))
+def test_documents_quoting_leak_markers_are_not_leaks(
+    library: GraphQLSchema, document: str
+) -> None:
+    GuardChecker(library, GuardConfig(), max_check_seconds=5.0).check_document(document)
+
+
 @given(document=st.data())
 def test_a_plain_graphql_core_schema_keeps_them_too(
     library: GraphQLSchema, document: st.DataObject
