@@ -128,7 +128,9 @@ class Guard:
         )
         self.introspection_allowed = introspection_allowed
         self.authorizer = Authorizer(self.schema)
-        self._cache: OrderedDict[str, _Prepared] = OrderedDict()
+        # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
+        # no query text can ever name a persisted entry.
+        self._cache: OrderedDict[str | tuple[str, str], _Prepared] = OrderedDict()
         self._cache_size = document_cache_size
         self._plans: OrderedDict[tuple[int, str | None], tuple[DocumentNode, ResponsePlan | None]]
         self._plans = OrderedDict()
@@ -245,7 +247,7 @@ class Guard:
     def _prepare(self, query: str, document_id: str | None = None) -> _Prepared:
         if not isinstance(query, str):
             raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
-        key = f"sha256:{document_id}" if document_id is not None else query
+        key: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
         prepared = self._cache.get(key)
         if prepared is not None:
             return prepared

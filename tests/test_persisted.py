@@ -469,3 +469,13 @@ async def test_the_strawberry_extension_alone_speaks_apq() -> None:
     assert hit.json()["data"] == registered.json()["data"]
     assert len(hit.json()["data"]["posts"]) == 2
     assert len(listed.json()["data"]["posts"]) == 1
+
+
+async def test_a_raw_query_can_never_name_a_cached_persisted_document() -> None:
+    async with client("apq") as http:
+        hit = await http.post(
+            "/graphql", json={"documentId": f"sha256:{RECENT.id}", "variables": {"limit": 1}}
+        )
+        spoof = await http.post("/graphql", json={"query": f"sha256:{RECENT.id}"})
+    assert len(hit.json()["data"]["posts"]) == 1
+    assert code_of(spoof) == "GRAPHQL_PARSE_FAILED"
