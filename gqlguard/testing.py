@@ -415,6 +415,11 @@ class GuardChecker:
         self._strawberry = not isinstance(self.schema, GraphQLSchema)
         if self.app is None and self._strawberry:
             from .starlette import create_app
+            from .strawberry import GuardExtension
+
+            if not any(isinstance(e, GuardExtension) for e in self.schema.extensions):
+                # Every promise would hold vacuously: nothing would ever be rejected.
+                raise ValueError("the schema has no GuardExtension: nothing guards it")
 
             self.app = create_app(self.schema, self.config)
 

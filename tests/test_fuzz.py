@@ -183,3 +183,8 @@ def test_the_checker_catches_a_batch_answered_item_by_item_over_the_cap() -> Non
 def test_users_fuzz_their_own_schema_in_three_lines(gqlguard_fuzz: Any) -> None:
     # What a user writes (README): the fixture comes from gqlguard's pytest plugin.
     gqlguard_fuzz(DEMO, CONFIG, max_examples=40, derandomize=True)
+
+
+def test_the_checker_refuses_a_schema_nothing_guards() -> None:
+    with pytest.raises(ValueError, match="no GuardExtension"):
+        GuardChecker(build_demo_schema(guarded=False), CONFIG)
