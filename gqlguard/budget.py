@@ -138,8 +138,7 @@ class RedisBudget:
         self.prefix = prefix
         # No backoff: a budget check must see Redis come back on the very next request.
         self.link = RedisLink(url, name="budget", client=client, backoff=0.0)
-        self.redis = self.link.redis
-        self._script = self.redis.register_script(_CHARGE)
+        self._script = self.link.redis.register_script(_CHARGE)
 
     async def _run(self, key: str, cost: float) -> tuple[bool, float]:
         async def charge(_: Any) -> Any:

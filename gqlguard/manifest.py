@@ -166,7 +166,7 @@ def build_manifest(sources: Mapping[str, str]) -> Manifest:
     fragments: dict[str, tuple[FragmentDefinitionNode, str]] = {}
     for source, text in sources.items():
         try:
-            document = parse(text, no_location=False)
+            document = parse(text)
         except GraphQLError as error:
             where = (
                 f":{error.locations[0].line}:{error.locations[0].column}" if error.locations else ""

@@ -35,7 +35,7 @@ from .authorization import Principal
 from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
 from .config import GuardConfig
 from .errors import HTTP_STATUS, ErrorCode, GuardError
-from .guard import Guard, Verdict
+from .guard import Guard, Verdict, request_facts
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .strawberry import VERDICT_KEY, GuardExtension
@@ -256,21 +256,19 @@ class GraphQLEndpoint:
             if not payload:
                 raise _bad_request("The batch is empty.")
         envelopes = [self._envelope(item) for item in (payload if batch else [payload])]
-        contexts = [await self._context(request) for _ in envelopes]
-        lookups = [
-            await self._lookup(envelope, context)
-            for envelope, context in zip(envelopes, contexts, strict=True)
-        ]
-        verdicts = [
-            self._check(envelope, context, allowed, lookup.document_id)
-            if isinstance(lookup, Lookup)
-            else None
-            for envelope, context, lookup in zip(envelopes, contexts, lookups, strict=True)
-        ]
-        for lookup, verdict in zip(lookups, verdicts, strict=True):
+        # Per element: its context, its persisted lookup (or refusal), the guard's verdict.
+        items: list[tuple[dict[str, Any], Lookup | PersistedQueryError, Verdict | None]] = []
+        for envelope in envelopes:
+            context = await self._context(request)
+            lookup = await self._lookup(envelope, context)
+            verdict = None
+            if isinstance(lookup, Lookup):
+                verdict = self._check(envelope, context, allowed, lookup.document_id)
+            items.append((context, lookup, verdict))
+        for _, lookup, verdict in items:
             if isinstance(lookup, Lookup) and verdict is not None and verdict.accepted:
                 await self.persisted.register(lookup)  # only now: it passed every check
-        estimated = sum(_estimated(verdict) for verdict in verdicts)
+        estimated = sum(_estimated(verdict) for _, _, verdict in items)
         if batch and self.config.batch_cost == "sum":
             self._check_batch_cost(estimated)
         bucket = await self._charge(request, estimated) if estimated > 0 else None
@@ -278,11 +276,9 @@ class GraphQLEndpoint:
             await self._run(envelope, context, verdict, allowed)
             if isinstance(lookup, Lookup)
             else ({"errors": [lookup.error.formatted()]}, True)
-            for envelope, context, verdict, lookup in zip(
-                envelopes, contexts, verdicts, lookups, strict=True
-            )
+            for envelope, (context, lookup, verdict) in zip(envelopes, items, strict=True)
         ]
-        refused = [lookup for lookup in lookups if isinstance(lookup, PersistedQueryError)]
+        refused = [lookup for _, lookup, _ in items if isinstance(lookup, PersistedQueryError)]
         headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
         if bucket is not None:
             key, state = bucket
@@ -317,14 +313,10 @@ class GraphQLEndpoint:
             )
         except PersistedQueryError as refused:
             if refused.status != 200:  # misses are the APQ protocol, not security events
-                event = {
-                    "event": "rejected",
-                    "code": refused.error.code.value,
-                    "request_id": context["request_id"],
-                    "principal": getattr(context["principal"], "subject", None),
-                    "client": context["client"],
-                }
-                security_log.warning(json.dumps(event, sort_keys=True))
+                event = {"event": "rejected", "code": refused.error.code.value}
+                security_log.warning(
+                    json.dumps({**request_facts(context), **event}, sort_keys=True)
+                )
             return refused
         envelope["query"] = lookup.query
         return lookup

@@ -171,15 +171,21 @@ class _GuardSchemaExtension(SchemaExtension):
         return verdict is None or self._enforces_while_resolving(verdict)
 
     def _enforces_while_resolving(self, verdict: Verdict) -> bool:
-        config = self.factory.config
-        if not verdict.authorization.allowed and config.authorization_mode == "filter":
-            return True
+        denies = not verdict.authorization.allowed
+        return (denies and self.factory.config.authorization_mode == "filter") or (
+            self._hides_introspection(verdict)
+        )
+
+    def _hides_introspection(self, verdict: Verdict | None) -> bool:
+        """Whether introspection answers must drop what this principal may not see."""
+        analysis = verdict.analysis if verdict is not None else None
         guard = self.factory._guard
-        analysis = verdict.analysis
         return bool(
-            config.hide_unauthorized_fields
-            and (analysis is None or analysis.introspection)
-            and (guard is None or guard.authorizer.has_rules)
+            self.factory.config.hide_unauthorized_fields
+            and analysis is not None
+            and analysis.introspection
+            and guard is not None
+            and guard.authorizer.has_rules
         )
 
     def on_parse(self) -> Iterator[None]:
@@ -221,16 +227,7 @@ class _GuardSchemaExtension(SchemaExtension):
                 context.result = GraphQLExecutionResult(data=decision.empty_data(), errors=[])
             else:
                 self.denied = decision.denied
-        analysis = verdict.analysis if verdict is not None else None
-        guard = self.factory._guard
-        if (
-            self.factory.config.hide_unauthorized_fields
-            and analysis is not None
-            and analysis.introspection
-            and guard is not None
-            and guard.authorizer.has_rules
-        ):
-            self.hidden_introspection = True
+        self.hidden_introspection = self._hides_introspection(verdict)
         yield None
         result = context.result
         if result is None:

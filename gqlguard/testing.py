@@ -101,10 +101,14 @@ def _literal(input_type: GraphQLInputType, depth: int = 0) -> str | None:
     )
 
 
-def _call(name: str, definition: GraphQLField) -> str | None:
-    """``name(required: literal, ...)``, or None when an argument cannot be written."""
-    arguments = []
+def _call(name: str, definition: GraphQLField, given: dict[str, str] | None = None) -> str | None:
+    """``name(argument: literal, ...)`` for the ``given`` arguments and every required one,
+    or None when a required argument cannot be written."""
+    given = given or {}
+    arguments = [f"{argument}: {value}" for argument, value in given.items()]
     for argument_name, argument in definition.args.items():
+        if argument_name in given:
+            continue
         if isinstance(argument.type, GraphQLNonNull) and argument.default_value is None:
             value = _literal(argument.type)
             if value is None:
@@ -158,9 +162,8 @@ def _shape(schema: GraphQLSchema) -> _Shape:
     def search(owner: Any) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         seen.add(owner.name)
         for call, target in _edges(owner):
-            on_path = [index for index, (_, node) in enumerate(path) if node.name == target.name]
-            if on_path:
-                start = on_path[0]
+            start = next((i for i, (_, node) in enumerate(path) if node.name == target.name), None)
+            if start is not None:
                 calls = [c for c, _ in path[1:]] + [call]
                 return tuple(calls[:start]), tuple(calls[start:])
             if target.name not in seen and len(path) < 12:
@@ -176,25 +179,17 @@ def _shape(schema: GraphQLSchema) -> _Shape:
         path.append(("", root))
         found = search(root)
     string_field = None
+    composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
     for name, definition in (root.fields if root is not None else {}).items():
         strings = [
-            arg for arg, a in definition.args.items() if get_named_type(a.type).name == "String"
+            a for a, arg in definition.args.items() if get_named_type(arg.type).name == "String"
         ]
-        if strings:
-            rest = [
-                f"{arg}: {_literal(a.type)}"
-                for arg, a in definition.args.items()
-                if arg != strings[0]
-                and isinstance(a.type, GraphQLNonNull)
-                and a.default_value is None
-                and _literal(a.type) is not None
-            ]
-            arguments = ", ".join([f"{strings[0]}: {{}}", *rest])
-            composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+        call = _call(name, definition, {strings[0]: "{}"}) if strings else None
+        if call is not None:
             selection = (
                 " { __typename }" if isinstance(get_named_type(definition.type), composite) else ""
             )
-            string_field = f"{name}({arguments}){selection}"
+            string_field = call + selection
             break
     prefix, cycle = found if found else ((), ())
     return _Shape(prefix, cycle, string_field)
@@ -214,10 +209,6 @@ def _invalid_queries(schema: GraphQLSchema) -> st.SearchStrategy[str]:
     from hypothesis_graphql import Mode, queries
 
     return queries(schema, mode=Mode.NEGATIVE).map(str)
-
-
-def _names(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}{index}" for index in range(count)]
 
 
 def _fragment_bomb(levels: int, fan: int, on: str) -> str:
@@ -277,7 +268,7 @@ def hostile_documents(schema: Any, config: GuardConfig | None = None) -> st.Sear
         ),
         st.integers(1, 400).map(lambda n: f"query($n: Int = {'9' * n}) {{ __typename }}"),
         around(operations).map(
-            lambda n: " ".join(f"query {name} {{ __typename }}" for name in _names("Q", max(n, 1)))
+            lambda n: " ".join(f"query Q{index} {{ __typename }}" for index in range(max(n, 1)))
         ),
         st.sampled_from(INTROSPECTION_DISGUISES),
         _invalid_queries(graphql_schema),
