@@ -17,7 +17,7 @@ from .analysis import Analysis, Analyzer
 from .config import GuardConfig, load_config
 from .directives import DIRECTIVES_SDL
 from .errors import ErrorCode, GuardError
-from .guard import Guard, Verdict, graphql_schema_of
+from .guard import Guard, Verdict, graphql_schema_of, request_shape_error
 from .parsing import GuardRejection, parse_document
 
 __all__ = [
@@ -40,6 +40,16 @@ _analyzers: weakref.WeakKeyDictionary[Any, tuple[GuardConfig, Analyzer]] = (
 )
 
 
+_defaults: list[GuardConfig] = []
+
+
+def _default_config() -> GuardConfig:
+    # Built once: reading the environment costs more than analysing a typical document.
+    if not _defaults:
+        _defaults.append(GuardConfig())
+    return _defaults[0]
+
+
 def analyze(
     schema: Any,
     query: str,
@@ -53,7 +63,10 @@ def analyze(
     the configuration's pre-parse limits; an unparsable document, an unknown operation or
     one over a pre-parse limit raises :class:`GuardRejection` carrying the error.
     """
-    config = config if config is not None else GuardConfig()
+    malformed = request_shape_error(query, variables, operation_name)
+    if malformed is not None:
+        raise GuardRejection(malformed)
+    config = config if config is not None else _default_config()
     graphql_schema = graphql_schema_of(schema)
     cached = _analyzers.get(graphql_schema)
     if cached is not None and cached[0] == config:

@@ -66,7 +66,16 @@ __all__ = ["Analysis", "Analyzer", "select_operation"]
 INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
 _ABSENT: Final = object()
 _INPUT_NESTING_LIMIT: Final = 64
+# Numbers of any magnitude are verdicts, never exceptions: a list size saturates at
+# _SIZE_CEILING (already far over any limit), an integer literal is read from at most
+# _INT_DIGITS digits (Python refuses to convert 4,300), and every cost saturates at
+# _COST_CEILING, so no product or sum of them can overflow a float (and JSON never sees inf).
+_SIZE_CEILING: Final = 10**15
+_INT_DIGITS: Final = 18
+_COST_CEILING: Final = 1e100
 
+# stop(depth, aliases, fields, directives, field_cost, type_cost) -> stop the walk now
+StopRule = Callable[[int, int, int, int, float, float], bool]
 Sized = tuple[tuple[tuple[str, ...], int], ...]
 # Per concrete type: [field_cost, type_cost, breakdown or None]
 Costs = dict[str, list[Any]]
@@ -223,13 +232,13 @@ class Analyzer:
         operation_name: str | None = None,
         max_operations: int | None = None,
         breakdown: bool = False,
-        stop: Callable[[int, int, int, int, float], bool] | None = None,
+        stop: StopRule | None = None,
         tokens: int | None = None,
         characters: int | None = None,
     ) -> Analysis:
         """Analyse the operation of ``document`` that will run.
 
-        ``stop(depth, aliases, fields, directives, field_cost)`` is asked after every
+        ``stop(depth, aliases, fields, directives, field_cost, type_cost)`` is asked after every
         selection set; when it answers True the walk ends early and the result, marked
         ``complete=False``, holds the lower bounds that tripped it.
         """
@@ -239,7 +248,12 @@ class Analyzer:
         if complete:
             costs = summary.costs.get(walk.root_type.name) if walk.root_type else None
         else:  # stopped inside a part: its most expensive concrete type is the lower bound
-            costs = max(summary.costs.values(), key=_first, default=None)
+            entries = summary.costs.values()
+            costs = [
+                max((entry[0] for entry in entries), default=0.0),
+                max((entry[1] for entry in entries), default=0.0),
+                None,
+            ]
         field_cost, type_cost, cost_breakdown = costs if costs else (0.0, 0.0, None)
         if characters is None and document.loc is not None:
             characters = len(document.loc.source.body)
@@ -276,7 +290,7 @@ class _Walk:
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
         breakdown: bool,
-        stop: Callable[[int, int, int, int, float], bool] | None,
+        stop: StopRule | None,
     ) -> None:
         self.analyzer = analyzer
         self.model = analyzer.cost_model
@@ -349,15 +363,15 @@ class _Walk:
             return stopped.summary, False
         return memo[root_key], True
 
-    def _tripped(self, stop: Callable[[int, int, int, int, float], bool], s: _Summary) -> bool:
+    def _tripped(self, stop: StopRule, s: _Summary) -> bool:
         # Introspection types ("__Type", ...) are costed against their own limit, later.
-        cost = 0.0
+        field_cost = type_cost = 0.0
         if not self.cost_can_vanish:
-            cost = max(
-                (entry[0] for name, entry in s.costs.items() if not name.startswith("__")),
-                default=0.0,
-            )
-        return stop(s.depth, s.aliases, s.fields, s.directives, cost)
+            for name, entry in s.costs.items():
+                if not name.startswith("__"):
+                    field_cost = max(field_cost, entry[0])
+                    type_cost = max(type_cost, entry[1])
+        return stop(s.depth, s.aliases, s.fields, s.directives, field_cost, type_cost)
 
     # -- one selection set ---------------------------------------------------------------
 
@@ -433,8 +447,8 @@ class _Walk:
                     best = max(child.costs.values(), key=_first)
                     child_field_cost, child_type_cost, child_breakdown = best
                     child_type_cost = max(entry[1] for entry in child.costs.values())
-                field_cost = own + multiplier * child_field_cost
-                type_cost = multiplier * (info.type_weight + child_type_cost)
+                field_cost = _cap(own + multiplier * child_field_cost)
+                type_cost = _cap(multiplier * (info.type_weight + child_type_cost))
                 if entry_point:
                     summary.introspection_cost += field_cost
                     continue
@@ -480,6 +494,9 @@ class _Walk:
                     if breakdown and child_entry[2]:
                         for coordinate, value in child_entry[2].items():
                             _add(entry[2], coordinate, value)
+        for entry in costs.values():
+            entry[0] = _cap(entry[0])
+            entry[1] = _cap(entry[1])
         return summary
 
     # -- list sizes ----------------------------------------------------------------------
@@ -567,7 +584,7 @@ class _Walk:
             self.variables_read.add(node.name.value)
             return self.variables.get(node.name.value, _ABSENT)
         if isinstance(node, IntValueNode):
-            return int(node.value)
+            return _int_literal(node.value)
         if isinstance(node, FloatValueNode):
             return float(node.value)
         if isinstance(node, StringValueNode | EnumValueNode | BooleanValueNode):
@@ -658,12 +675,25 @@ def _size_of(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and math.isfinite(value):
-        return max(int(value), 0)
+        return min(max(value, 0), _SIZE_CEILING)
+    if isinstance(value, float) and not math.isnan(value):
+        return int(min(max(value, 0.0), _SIZE_CEILING))
     if isinstance(value, list):
-        return len(value)
+        return min(len(value), _SIZE_CEILING)
     return None
+
+
+def _int_literal(text: str) -> int:
+    """An integer literal's value, saturated past _INT_DIGITS digits (graphql-core's
+    validation reports such a literal as invalid for ``Int`` anyway)."""
+    digits = text.removeprefix("-")
+    if len(digits) > _INT_DIGITS:
+        return -_SIZE_CEILING if text.startswith("-") else _SIZE_CEILING
+    return int(text)
+
+
+def _cap(cost: float) -> float:
+    return cost if cost < _COST_CEILING else _COST_CEILING
 
 
 def _first(entry: list[Any]) -> float:

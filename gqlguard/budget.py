@@ -136,8 +136,9 @@ class RedisBudget:
         self.capacity = capacity
         self.restore_rate = restore_rate
         self.prefix = prefix
-        # No backoff: a budget check must see Redis come back on the very next request.
-        self.link = RedisLink(url, name="budget", client=client, backoff=0.0)
+        # The same link policy as every store: a hung Redis costs one timeout per backoff
+        # period, not one per request.
+        self.link = RedisLink(url, name="budget", client=client)
         self._script = self.link.redis.register_script(_CHARGE)
 
     async def _run(self, key: str, cost: float) -> tuple[bool, float]:

@@ -54,13 +54,17 @@ class GuardConfig(BaseSettings):
     max_root_fields: int | None = Field(None, ge=0)
     max_operations: int | None = Field(20, ge=0)
     max_cost: float | None = Field(1_000, ge=0)
-    cost_limit_applies_to: Literal["field_cost", "type_cost"] = "field_cost"
+    # `both`: max_cost bounds the resolver runs (field_cost) *and* the objects produced
+    # (type_cost), so a query for a million scalar-only objects is never cheap.
+    cost_limit_applies_to: Literal["both", "field_cost", "type_cost"] = "both"
 
     # Cost model
     cost_weights: dict[str, float] = Field(default_factory=dict)
     default_list_size: int = Field(10, ge=0)
     max_list_size: int | None = Field(None, ge=0)
-    reject_list_size_above_max: bool = False
+    # A requested page above max_list_size is refused unless the operator says the resolvers
+    # themselves clamp to it: a clamp nobody enforces would make the estimate lower than what runs.
+    reject_list_size_above_max: bool = True
     pagination_arguments: tuple[str, ...] = ("first", "last", "limit")
     mutation_cost: float = Field(10, ge=0)
     report_cost: bool = True

@@ -36,16 +36,16 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from .analysis import Analysis, Analyzer, select_operation
+from .analysis import Analysis, Analyzer, StopRule, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .limits import exceeded_limits
+from .limits import exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 from .response_cost import ResponsePlan, compile_response_plan
 
-__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_facts"]
+__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_facts", "request_shape_error"]
 
 security_log = logging.getLogger("gqlguard.security")
 
@@ -161,6 +161,9 @@ class Guard:
         """
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
+        malformed = request_shape_error(query, variables, operation_name)
+        if malformed is not None:
+            return self._verdict((malformed,), None, None, context=context)
         try:
             prepared = self._prepare(query, document_id)
             analysis = self._analysis(prepared, query, variables, operation_name)
@@ -376,20 +379,30 @@ class Guard:
                 return False
         return False
 
-    def _early_stop(self) -> Callable[[int, int, int, int, float], bool] | None:
+    def _early_stop(self) -> StopRule | None:
         # Only the metrics that can grow exponentially with fragment spreads stop the walk;
         # depth and aliases stay exact unless one of these explodes first.
         config = self.config
-        cost = config.max_cost if config.cost_limit_applies_to == "field_cost" else None
-        max_fields = float("inf") if config.max_fields is None else config.max_fields
-        max_cost = float("inf") if cost is None else cost
-        if max_fields == max_cost == float("inf"):
+        costs = limited_costs(config)
+        inf = float("inf")
+        max_fields = inf if config.max_fields is None else config.max_fields
+        max_cost = inf if config.max_cost is None else config.max_cost
+        max_field_cost = max_cost if "field_cost" in costs else inf
+        max_type_cost = max_cost if "type_cost" in costs else inf
+        if max_fields == max_field_cost == max_type_cost == inf:
             return None
 
-        def stop(depth: int, aliases: int, fields: int, directives: int, cost: float) -> bool:
-            # Both only grow as the walk goes up, so a part over a limit is final (the walk
-            # stops checking cost once a list size of 0 or a @skip can zero a subtree).
-            return fields > max_fields or cost > max_cost
+        def stop(
+            depth: int,
+            aliases: int,
+            fields: int,
+            directives: int,
+            field_cost: float,
+            type_cost: float,
+        ) -> bool:
+            # All three only grow as the walk goes up, so a part over a limit is final (the
+            # walk stops checking cost once a list size of 0 or a @skip can zero a subtree).
+            return fields > max_fields or field_cost > max_field_cost or type_cost > max_type_cost
 
         return stop
 
@@ -439,6 +452,18 @@ class Guard:
             "operation": analysis.operation_name if analysis else None,
         }
         security_log.warning(json.dumps(event, sort_keys=True))
+
+
+def request_shape_error(query: Any, variables: Any, operation_name: Any) -> GuardError | None:
+    """The one check of a request's parts every entry point shares: ``query`` a string,
+    ``variables`` an object (or absent), ``operationName`` a string (or absent)."""
+    if not isinstance(query, str):
+        return GuardError(ErrorCode.BAD_REQUEST, "The query must be a string.")
+    if variables is not None and not isinstance(variables, Mapping):
+        return GuardError(ErrorCode.BAD_REQUEST, "The variables must be an object.")
+    if operation_name is not None and not isinstance(operation_name, str):
+        return GuardError(ErrorCode.BAD_REQUEST, "The operation name must be a string.")
+    return None
 
 
 def request_facts(context: Any) -> dict[str, Any]:

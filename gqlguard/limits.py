@@ -21,7 +21,7 @@ from .analysis import Analysis, plain_number
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 
-__all__ = ["LIMITS", "Limit", "exceeded_limits"]
+__all__ = ["LIMITS", "Limit", "exceeded_limits", "limited_costs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +76,25 @@ LIMITS: tuple[Limit, ...] = (
 )
 
 
-def measured_value(analysis: Analysis, limit: Limit, config: GuardConfig) -> float:
-    if limit.metric == "cost":
-        value: float = getattr(analysis, config.cost_limit_applies_to)
-        return value
-    measured: float = getattr(analysis, limit.metric)
-    return measured
+def limited_costs(config: GuardConfig) -> tuple[str, ...]:
+    """The costs ``max_cost`` bounds: ``field_cost`` (resolver runs), ``type_cost``
+    (objects produced), or both (the default)."""
+    applies_to = config.cost_limit_applies_to
+    return ("field_cost", "type_cost") if applies_to == "both" else (applies_to,)
 
 
 def exceeded_limits(analysis: Analysis, config: GuardConfig) -> list[GuardError]:
-    """Every limit the analysis is over, in table order."""
+    """Every limit the analysis is over, in table order (one error per row)."""
     errors = []
     for limit in LIMITS:
-        error = limit.check(measured_value(analysis, limit, config), config)
+        if limit.metric != "cost":
+            error = limit.check(getattr(analysis, limit.metric), config)
+        else:
+            for cost in limited_costs(config):
+                error = limit.check(getattr(analysis, cost), config)
+                if error is not None:
+                    error.extra["counted"] = cost
+                    break
         if error is not None:
             errors.append(error)
     return errors

@@ -269,10 +269,12 @@ class PersistedQueries:
         if self.mode == "safelist":
             raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_IN_LIST)
         if query is not None:
+            self._log_unknown(sha256, query, context)
             return Lookup(query, sha256, register=form == "apq")
         body = await store.registered(sha256)
         if body is None:
             raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_FOUND)
+        self._log_unknown(sha256, body, context)
         return Lookup(body, sha256)
 
     async def register(self, lookup: Lookup) -> None:
@@ -288,16 +290,23 @@ class PersistedQueries:
         if self.mode == "log_unknown" and self.store is not None:
             sha256 = sha256_hex(query)
             if await self.store.safelisted(sha256) is None:
-                event = {
-                    "event": "unknown_operation",
-                    "sha256": sha256,
-                    "characters": len(query),
-                    **request_facts(context),
-                }
-                security_log.warning(json.dumps(event, sort_keys=True))
+                self._log_unknown(sha256, query, context)
                 return Lookup(query)
             return Lookup(query, sha256)
         return Lookup(query)
+
+    def _log_unknown(self, sha256: str, query: str, context: Mapping[str, Any] | None) -> None:
+        # Whatever form it came in (raw, APQ registration or hit, documentId of its own
+        # hash), an operation outside the safelist is logged in log_unknown mode.
+        if self.mode != "log_unknown":
+            return
+        event = {
+            "event": "unknown_operation",
+            "sha256": sha256,
+            "characters": len(query),
+            **request_facts(context),
+        }
+        security_log.warning(json.dumps(event, sort_keys=True))
 
 
 def _requested_id(extensions: Any, document_id: Any) -> tuple[str, str] | None:
