@@ -76,6 +76,12 @@ class GuardConfig(BaseSettings):
     batch_cost: Literal["sum", "each"] = Field(
         "sum", description="`sum`: a batch's summed estimated cost counts against max_cost."
     )
+    # CSRF prevention (Apollo Server 4's rule): a request without a preflight-forcing
+    # Content-Type must carry one of these headers, non-empty.
+    csrf_prevention: bool = True
+    csrf_required_headers: tuple[str, ...] = Field(
+        ("x-apollo-operation-name", "apollo-require-preflight"), min_length=1
+    )
     trusted_proxies: tuple[str, ...] = Field(
         (), description="Peers whose X-Forwarded-For names the client (budget key)."
     )
@@ -162,6 +168,7 @@ class GuardConfig(BaseSettings):
         "introspection_scopes",
         "jwt_algorithms",
         "trusted_proxies",
+        "csrf_required_headers",
         mode="before",
     )
     @classmethod

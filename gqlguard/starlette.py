@@ -34,6 +34,7 @@ from .analysis import plain_number
 from .authorization import Principal
 from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
 from .config import GuardConfig
+from .csrf import CsrfPrevention
 from .errors import HTTP_STATUS, ErrorCode, GuardError
 from .guard import Guard, Verdict, request_facts
 from .masking import mask_execution_errors
@@ -102,6 +103,11 @@ class GraphQLEndpoint:
         self.budget: BudgetStore | None = budget if budget is not None else _budget(self.config)
         self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self._guard_instance: Guard | None = None
+        self.csrf = (
+            CsrfPrevention(self.config.csrf_required_headers)
+            if self.config.csrf_prevention
+            else None
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -120,6 +126,10 @@ class GraphQLEndpoint:
                 headers={**SECURITY_HEADERS, **IDE_HEADERS, "X-Request-ID": request_id},
             )
         try:
+            if self.csrf is not None:  # before anything else reads the request
+                refused = self.csrf.violation(request.headers)
+                if refused is not None:
+                    raise TransportError(refused)
             request.state.principal = await self._principal(request)
             payload, allowed = await self._read(request)
             body, status, headers = await self._execute(
@@ -459,7 +469,8 @@ class GraphQLEndpoint:
         allowed: frozenset[OperationType],
     ) -> tuple[dict[str, Any], bool]:
         if verdict is not None and not verdict.accepted:
-            return {"errors": verdict.formatted_errors(), "data": None}, True
+            # A request error: nothing executed, so no `data` entry (GraphQL-over-HTTP).
+            return {"errors": verdict.formatted_errors()}, True
         try:
             result = await self.schema.execute(
                 envelope["query"],

@@ -27,6 +27,7 @@ from strawberry.schema_directive import Location
 from .analysis import plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
+from .csrf import CsrfPrevention
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
@@ -110,6 +111,11 @@ class GuardExtension:
         self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
         self._lock = threading.Lock()
+        self.csrf = (
+            CsrfPrevention(self.config.csrf_required_headers)
+            if self.config.csrf_prevention
+            else None
+        )
         # Built now, so an unusable manifest stops the server at start, not at a request.
         self.persisted = (
             PersistedQueries(self.config) if self.config.persisted_mode != "off" else None
@@ -187,6 +193,27 @@ class _GuardSchemaExtension(SchemaExtension):
             and guard is not None
             and guard.authorizer.has_rules
         )
+
+    def on_operation(self) -> Iterator[None]:
+        self._refuse_cross_site()
+        yield None
+
+    def _refuse_cross_site(self) -> None:
+        # Under Strawberry's own HTTP views the request is in the context; without one
+        # (schema.execute called directly) there is no browser to forge anything.
+        csrf = self.factory.csrf
+        if csrf is None:
+            return
+        context = self.execution_context.context
+        request = context.get("request") if isinstance(context, dict) else None
+        request = request if request is not None else getattr(context, "request", None)
+        headers = getattr(request, "headers", None)
+        if headers is None:
+            return
+        refused = csrf.violation(headers)
+        if refused is not None:
+            _answer_with(context, 400, {})
+            raise GuardRejectedError(refused.message, extensions=refused.extensions())
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -325,7 +352,8 @@ class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
     own HTTP integrations. Its hook is async: with persisted queries on, execute with
     ``schema.execute`` (every ASGI integration does), not ``execute_sync``."""
 
-    async def on_operation(self) -> AsyncIterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        self._refuse_cross_site()
         context = self.execution_context
         persisted = self.factory.persisted
         adapter = _checked_by_adapter(context.context, context.query, context.operation_name)

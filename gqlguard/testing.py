@@ -284,6 +284,9 @@ def hostile_documents(schema: Any, config: GuardConfig | None = None) -> st.Sear
     return st.one_of(strategies)
 
 
+PREFLIGHT: tuple[tuple[str, str], ...] = (("apollo-require-preflight", "true"),)
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     """One request for :class:`GuardChecker`; ``documents`` are the GraphQL texts it carries."""
@@ -294,6 +297,8 @@ class HttpRequest:
     content_type: str = "application/json"
     documents: tuple[str, ...] = ()
     batch: bool = False
+    # Extra headers, e.g. the preflight header CSRF prevention asks of a GET.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def post_json(cls, payload: Any) -> HttpRequest:
@@ -352,6 +357,11 @@ def hostile_requests(
                 method="GET",
                 params={"query": "mutation { __typename }"},
                 documents=("mutation { __typename }",),
+                headers=PREFLIGHT,
+            ),
+            # A cross-site GET (no preflight header): refused by CSRF prevention.
+            HttpRequest(
+                method="GET", params={"query": "{ __typename }"}, documents=("{ __typename }",)
             ),
             HttpRequest(
                 content=json.dumps(
@@ -365,7 +375,7 @@ def hostile_requests(
         st.lists(envelope, min_size=1, max_size=batch_cap + 3).map(HttpRequest.post_json),
         documents.map(
             lambda document: HttpRequest(
-                method="GET", params={"query": document}, documents=(document,)
+                method="GET", params={"query": document}, documents=(document,), headers=PREFLIGHT
             )
         ),
         malformed,
@@ -464,7 +474,7 @@ class GuardChecker:
                     {"message": "error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
                 ]
         else:
-            body = {"errors": verdict.formatted_errors(), "data": None}
+            body = {"errors": verdict.formatted_errors()}
         return self._assert_body(200, json.dumps(body), body, batch=False, sent=query)
 
     async def check_request(self, request: HttpRequest) -> Outcome:
@@ -479,7 +489,10 @@ class GuardChecker:
                 self.path,
                 content=request.content,
                 params=request.params,
-                headers={"content-type": request.content_type} if request.content else {},
+                headers={
+                    **({"content-type": request.content_type} if request.content else {}),
+                    **dict(request.headers),
+                },
             )
         assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
         try:

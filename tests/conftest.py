@@ -40,6 +40,9 @@ def examples(ci: int) -> int:
     return 2_000 if LONG_FUZZ else ci
 
 
+# What a non-browser client (or Apollo Client) sends so CSRF prevention lets a GET through.
+PREFLIGHT = {"apollo-require-preflight": "1"}
+
 LIBRARY_SDL = (
     DIRECTIVES_SDL
     + """

@@ -97,7 +97,7 @@ def serve(
                     log.seek(0)
                     raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
                 try:
-                    httpx.get(url, params={"query": "{ __typename }"}, timeout=1)
+                    httpx.get(url, timeout=1)  # any answer: the server is up
                     break
                 except httpx.TransportError:
                     if time.monotonic() > deadline:

@@ -9,7 +9,7 @@ import pytest
 
 from gqlguard import GuardConfig
 
-from .conftest import make_client
+from .conftest import PREFLIGHT, make_client
 
 DEEP = "{ posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { posts(limit: 1) { author { name } } } } } } } } } } }"
 
@@ -96,9 +96,18 @@ TRANSPORT_CORPUS: list[tuple[dict[str, object], int, str]] = [
         400,
         "BAD_REQUEST",
     ),
-    ({"data": {"query": "{ __typename }"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    # Simple (non-preflighted) content types are CSRF suspects first: 400 before anything else.
+    ({"data": {"query": "{ __typename }"}}, 400, "BAD_REQUEST"),
     (
         {"content": b"query=x", "headers": {"content-type": "text/plain"}},
+        400,
+        "BAD_REQUEST",
+    ),
+    (
+        {
+            "content": b"query=x",
+            "headers": {"content-type": "text/plain", "apollo-require-preflight": "1"},
+        },
         415,
         "UNSUPPORTED_MEDIA_TYPE",
     ),
@@ -134,9 +143,11 @@ async def test_bad_transport_input_gets_one_coded_error_never_500(
 async def test_mutation_over_get_is_405_and_never_runs(resolver_calls: list[int]) -> None:
     async with make_client() as client:
         response = await client.get(
-            "/graphql", params={"query": 'mutation { deleteUser(id: "3") }'}
+            "/graphql", params={"query": 'mutation { deleteUser(id: "3") }'}, headers=PREFLIGHT
         )
-        check = await client.get("/graphql", params={"query": '{ user(id: "3") { name } }'})
+        check = await client.get(
+            "/graphql", params={"query": '{ user(id: "3") { name } }'}, headers=PREFLIGHT
+        )
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert check.json()["data"] == {"user": {"name": "User 3"}}
@@ -198,7 +209,9 @@ def test_transport_corpus_over_real_http_and_an_unannounced_body(
             assert response.status_code == status, (request_kwargs, response.text[:200])
             assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
             assert "Traceback" not in response.text
-        mutation = httpx.get(url, params={"query": 'mutation { deleteUser(id: "1") }'})
+        mutation = httpx.get(
+            url, params={"query": 'mutation { deleteUser(id: "1") }'}, headers=PREFLIGHT
+        )
         assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
         # No Content-Length at all (chunked): the cap holds while reading the stream.
         host, port = url.split("//")[1].split("/")[0].split(":")
@@ -226,7 +239,11 @@ async def test_every_rejection_is_one_security_log_line(caplog: pytest.LogCaptur
     caplog.set_level(logging.WARNING, logger="gqlguard.security")
     async with make_client() as client:
         await client.post("/graphql", json={"query": DEEP}, headers={"x-request-id": "r-1"})
-        await client.post("/graphql", content=b"x", headers={"x-request-id": "r-2"})
+        await client.post(
+            "/graphql",
+            content=b"x",
+            headers={"x-request-id": "r-2", "content-type": "application/xml"},
+        )
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gqlguard.security"]
     assert [(e["request_id"], e["event"]) for e in events] == [
         ("r-1", "rejected"),

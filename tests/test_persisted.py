@@ -19,6 +19,7 @@ from gqlguard.starlette import create_app
 from schema_example.app import DEMO_MANIFEST, demo_config
 from schema_example.schema import build_schema as build_demo_schema
 
+from .conftest import PREFLIGHT
 from .servers import REDIS_URL, RedisServer, serve
 
 MANIFEST = Manifest.load(DEMO_MANIFEST)
@@ -147,7 +148,7 @@ async def test_apq_miss_register_hit(method: str, resolver_calls: list[int]) -> 
         params = {
             key: json.dumps(value) if key == "extensions" else value for key, value in body.items()
         }
-        return await http.get("/graphql", params=params)
+        return await http.get("/graphql", params=params, headers=PREFLIGHT)
 
     async with client("apq") as http:
         miss = await send(http, hash_only)
@@ -341,7 +342,9 @@ async def test_batches_answer_persisted_errors_per_element() -> None:
 async def test_get_cannot_run_a_persisted_mutation() -> None:
     create = next(op for op in MANIFEST.operations if op.type == "mutation")
     async with client("safelist") as http:
-        response = await http.get("/graphql", params={"documentId": f"sha256:{create.id}"})
+        response = await http.get(
+            "/graphql", params={"documentId": f"sha256:{create.id}"}, headers=PREFLIGHT
+        )
     assert response.status_code == 405
     assert code_of(response) == "METHOD_NOT_ALLOWED"
 
@@ -382,7 +385,7 @@ def test_two_processes_share_apq_registrations_through_redis(redis_prefix: str) 
         assert registered.status_code == 200
         hit = httpx.post(second, json={"extensions": apq(sha(query))}, timeout=10)
         assert hit.json()["data"] == registered.json()["data"]
-        get_hit = httpx.get(second, params={"extensions": json.dumps(apq(sha(query)))}, timeout=10)
+        get_hit = httpx.get(second, params={"extensions": json.dumps(apq(sha(query)))}, headers=PREFLIGHT, timeout=10)
         assert get_hit.json()["data"] == registered.json()["data"]
     import redis
 

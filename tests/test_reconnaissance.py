@@ -19,7 +19,7 @@ from gqlguard import GuardConfig
 from gqlguard.starlette import create_app
 from gqlguard.strawberry import GuardExtension
 
-from .conftest import make_client
+from .conftest import PREFLIGHT, make_client
 from .servers import serve
 
 SCHEMA_NAMES = re.compile(
@@ -65,7 +65,9 @@ async def test_introspection_escaped_in_json_and_sent_by_get_and_batch() -> None
         by_escape = await client.post(
             "/graphql", content=escaped, headers={"content-type": "application/json"}
         )
-        by_get = await client.get("/graphql", params={"query": "{ __schema { types { name } } }"})
+        by_get = await client.get(
+            "/graphql", params={"query": "{ __schema { types { name } } }"}, headers=PREFLIGHT
+        )
         by_batch = await client.post(
             "/graphql",
             json=[{"query": "{ __typename }"}, {"query": '{ __type(name: "Query") { name } }'}],
