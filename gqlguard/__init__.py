@@ -74,7 +74,7 @@ def analyze(
     else:
         analyzer = Guard(graphql_schema, config).analyzer
         _analyzers[graphql_schema] = (config, analyzer)
-    document = parse_document(
+    document, scan = parse_document(
         query,
         max_characters=config.max_characters,
         max_tokens=config.max_tokens,
@@ -86,4 +86,6 @@ def analyze(
         operation_name=operation_name,
         breakdown=True,
         characters=len(query),
+        tokens=scan.tokens,
+        comments=scan.comments,
     )

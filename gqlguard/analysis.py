@@ -60,6 +60,7 @@ from graphql import (
 from .cost import CostModel, FieldCostInfo
 from .errors import ErrorCode, GuardError
 from .parsing import GuardRejection
+from .prescan import prescan
 
 __all__ = ["Analysis", "Analyzer", "select_operation"]
 
@@ -103,6 +104,8 @@ class Analysis:
     introspection_cost: float = 0.0
     # Variables whose values the walk read (slicing arguments, @skip/@include conditions).
     variables_read: frozenset[str] = frozenset()
+    # Comments are not tokens (max_tokens does not count them); max_comments does.
+    comments: int = 0
     complete: bool = True
     problems: tuple[GuardError, ...] = ()
 
@@ -121,6 +124,7 @@ class Analysis:
             "fields": self.fields,
             "root_fields": self.root_fields,
             "tokens": self.tokens,
+            "comments": self.comments,
             "characters": self.characters,
             "field_cost": plain_number(self.field_cost),
             "type_cost": plain_number(self.type_cost),
@@ -235,15 +239,20 @@ class Analyzer:
         stop: StopRule | None = None,
         tokens: int | None = None,
         characters: int | None = None,
+        comments: int | None = None,
+        hidden: frozenset[tuple[str, str]] = frozenset(),
     ) -> Analysis:
         """Analyse the operation of ``document`` that will run.
+
+        ``hidden`` holds (parent type, field) coordinates measured as if they did not exist
+        (fields hidden from the principal: they must answer exactly like unknown names).
 
         ``stop(depth, aliases, fields, directives, field_cost, type_cost)`` is asked after every
         selection set; when it answers True the walk ends early and the result, marked
         ``complete=False``, holds the lower bounds that tripped it.
         """
         operation, count = select_operation(document, operation_name, max_operations)
-        walk = _Walk(self, document, operation, variables or {}, breakdown, stop)
+        walk = _Walk(self, document, operation, variables or {}, breakdown, stop, hidden)
         summary, complete = walk.run()
         if complete:
             costs = summary.costs.get(walk.root_type.name) if walk.root_type else None
@@ -255,8 +264,15 @@ class Analyzer:
                 None,
             ]
         field_cost, type_cost, cost_breakdown = costs if costs else (0.0, 0.0, None)
-        if characters is None and document.loc is not None:
-            characters = len(document.loc.source.body)
+        if document.loc is not None and (characters is None or tokens is None):
+            # A document parsed elsewhere (the validation rules' path): measured from its
+            # source by the same pre-scan the Guard uses, so every path reports one number.
+            body = document.loc.source.body
+            if characters is None:
+                characters = len(body)
+            if tokens is None or comments is None:
+                scan = prescan(body, max_nesting=None)
+                tokens, comments = scan.tokens, scan.comments
         return Analysis(
             operation_name=operation.name.value if operation.name else None,
             operation_type=operation.operation.value,
@@ -266,7 +282,8 @@ class Analyzer:
             directives=summary.directives + walk.operation_directives,
             fields=summary.fields,
             root_fields=summary.top_fields,
-            tokens=tokens if tokens is not None else getattr(document, "token_count", 0),
+            tokens=tokens or 0,
+            comments=comments or 0,
             characters=characters or 0,
             field_cost=field_cost,
             type_cost=type_cost,
@@ -291,8 +308,10 @@ class _Walk:
         variables: Mapping[str, Any],
         breakdown: bool,
         stop: StopRule | None,
+        hidden: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.analyzer = analyzer
+        self.hidden = hidden
         self.model = analyzer.cost_model
         self.schema = analyzer.schema
         self.operation = operation
@@ -396,7 +415,12 @@ class _Walk:
                 entry_point = name in INTROSPECTION_FIELDS
                 if entry_point:
                     summary.introspection = True
-                info = model.field(context, name) if context is not None else None
+                info = (
+                    model.field(context, name)
+                    if context is not None
+                    and (not self.hidden or (context.name, name) not in self.hidden)
+                    else None
+                )
                 child: _Summary | None = None
                 multiplier = 1
                 if selection.selection_set is not None:

@@ -28,6 +28,9 @@ PersistedMode = Literal["off", "apq", "safelist", "log_unknown"]
 AuthorizationMode = Literal["filter", "reject", "dry_run"]
 
 
+_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
 class GuardConfig(BaseSettings):
     """Limits and policies. Every limit is inclusive: a document exactly at it passes."""
 
@@ -161,6 +164,20 @@ class GuardConfig(BaseSettings):
                 raise ValueError("JWT verification needs jwt_issuer and jwt_audience")
             if any(a.lower() == "none" for a in self.jwt_algorithms or ()):
                 raise ValueError("the 'none' algorithm is never accepted")
+        if self.jwt_secret is not None:
+            secret = self.jwt_secret.get_secret_value()
+            if not secret.strip():
+                # An unset deployment variable rendered empty must never mean "some default".
+                raise ValueError("jwt_secret is empty or blank")
+            # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+            needed = max(
+                (_HMAC_KEY_BYTES.get(a.upper(), 0) for a in self.jwt_algorithms or ("HS256",)),
+                default=32,
+            )
+            if len(secret.encode("utf-8")) < needed:
+                raise ValueError(
+                    f"jwt_secret is too short: HMAC needs at least {needed} bytes (RFC 7518 3.2)"
+                )
         return self
 
     @field_validator(

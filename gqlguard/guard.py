@@ -90,6 +90,8 @@ class Verdict:
 @dataclass(slots=True)
 class _Prepared:
     document: DocumentNode
+    tokens: int
+    comments: int
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
     # Per operation: (values of the variables the walk read, its analysis). Same values read,
@@ -171,6 +173,8 @@ class Guard:
             return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
+        if config.hide_unauthorized_fields and self.authorizer.has_rules:
+            analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
         errors = exceeded_limits(analysis, config)
         if analysis.introspection and not self._introspection_allowed(context, principal):
             errors.append(
@@ -202,6 +206,32 @@ class Guard:
                     decision.errors(), prepared.document, analysis, context=context
                 )
         return Verdict((), prepared.document, analysis, config.expose_limits, decision)
+
+    def _as_seen_by(
+        self,
+        principal: Principal,
+        prepared: _Prepared,
+        analysis: Analysis,
+        query: str,
+        variables: Mapping[str, Any] | None,
+    ) -> Analysis:
+        """With hidden fields, the analysis of the document as this principal may know the
+        schema: a hidden field measures like an unknown name, so no limit (cost above all)
+        answers differently for `auditLog` than for `auditLogz`."""
+        decision = self._authorize(prepared, analysis, principal)
+        if decision.allowed:
+            return analysis
+        return self.analyzer.analyze(
+            prepared.document,
+            variables=variables,
+            operation_name=analysis.operation_name,
+            max_operations=self.config.max_operations,
+            stop=self._stop,
+            characters=len(query),
+            tokens=prepared.tokens,
+            comments=prepared.comments,
+            hidden=frozenset(decision.fields),
+        )
 
     def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
         if not self.authorizer.has_rules:
@@ -255,13 +285,13 @@ class Guard:
         if prepared is not None:
             return prepared
         config = self.config
-        document = parse_document(
+        document, scan = parse_document(
             query,
             max_characters=config.max_characters,
             max_tokens=config.max_tokens,
             max_comments=config.max_comments,
         )
-        prepared = _Prepared(document)
+        prepared = _Prepared(document, scan.tokens, scan.comments)
         with self._lock:
             self._cache[key] = prepared
             if len(self._cache) > self._cache_size:
@@ -290,6 +320,8 @@ class Guard:
             max_operations=self.config.max_operations,
             stop=self._stop,
             characters=len(query),
+            tokens=prepared.tokens,
+            comments=prepared.comments,
         )
         if not analysis.complete:
             return analysis

@@ -1,12 +1,14 @@
-"""Pre-parse limits: characters, lexical tokens and comments, enforced while parsing.
+"""Pre-parse limits: characters, lexical tokens, comments and nesting, before parsing.
 
-The character cap is checked before the lexer starts; tokens and comments are counted by
-graphql-core's parser as it reads (``max_lexical_tokens`` / ``max_comments``), so a token flood
-or a megabyte of comments stops at the limit instead of being read to the end. Documents
-nested deeper than the parser's recursion budget are rejected as too deep. O(limit).
+The character cap is checked first; then :func:`~gqlguard.prescan.prescan` counts tokens,
+comments and bracket nesting at C speed and stops at the first one over its limit, so a token
+flood, a megabyte of comments or 10,000 nested brackets is refused before graphql-core's
+pure-Python lexer runs. graphql-core's own counters (``max_lexical_tokens`` /
+``max_comments``) stay on as a backstop. O(limit) for a refused document.
 
->>> parse_document("{ a }", max_characters=10, max_tokens=10, max_comments=10).definitions[0].kind
-'operation_definition'
+>>> document, scan = parse_document("{ a }", max_characters=10, max_tokens=10, max_comments=10)
+>>> (document.definitions[0].kind, scan.tokens)
+('operation_definition', 3)
 >>> try:
 ...     parse_document("{ a b c }", max_characters=None, max_tokens=4, max_comments=None)
 ... except GuardRejection as rejection:
@@ -20,6 +22,7 @@ from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
 from .errors import ErrorCode, GuardError
+from .prescan import Prescan, prescan
 
 __all__ = ["GuardRejection", "parse_document"]
 
@@ -38,8 +41,9 @@ def parse_document(
     max_characters: int | None,
     max_tokens: int | None,
     max_comments: int | None,
-) -> DocumentNode:
-    """Parse ``query`` under the pre-parse limits or raise :class:`GuardRejection`."""
+) -> tuple[DocumentNode, Prescan]:
+    """Parse ``query`` under the pre-parse limits or raise :class:`GuardRejection`; also
+    returns the pre-scan's counts (``tokens`` excludes comments, as ``max_tokens`` does)."""
     if max_characters is not None and len(query) > max_characters:
         raise GuardRejection(
             GuardError(
@@ -49,6 +53,9 @@ def parse_document(
                 limit=max_characters,
             )
         )
+    scan = prescan(query, max_tokens=max_tokens, max_comments=max_comments)
+    if scan.over is not None:
+        raise GuardRejection(_over_limit(scan, max_tokens, max_comments))
     parser = Parser(
         Source(query),
         no_location=False,
@@ -56,7 +63,7 @@ def parse_document(
         max_comments=max_comments,
     )
     try:
-        return parser.parse_document()
+        return parser.parse_document(), scan
     except RecursionError:
         nested = True
     except GraphQLSyntaxError as syntax_error:
@@ -67,6 +74,25 @@ def parse_document(
     raise GuardRejection(
         GuardError(ErrorCode.DEPTH_LIMIT_EXCEEDED, "Document is nested too deeply.")
     )
+
+
+def _over_limit(scan: Prescan, max_tokens: int | None, max_comments: int | None) -> GuardError:
+    if scan.over == "tokens":
+        return GuardError(
+            ErrorCode.TOKEN_LIMIT_EXCEEDED,
+            "Document has too many tokens.",
+            measured=scan.tokens,
+            limit=max_tokens,
+        )
+    if scan.over == "comments":
+        return GuardError(
+            ErrorCode.TOKEN_LIMIT_EXCEEDED,
+            "Document has too many comments.",
+            measured=scan.comments,
+            limit=max_comments,
+            extra={"counted": "comments"},
+        )
+    return GuardError(ErrorCode.DEPTH_LIMIT_EXCEEDED, "Document is nested too deeply.")
 
 
 def _classify_syntax_error(

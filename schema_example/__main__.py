@@ -25,7 +25,11 @@ A rejected attack (11 levels deep: DEPTH_LIMIT_EXCEEDED, no resolver runs):
 
 def main() -> None:
     print(BANNER, flush=True)
-    uvicorn.run("schema_example.app:app", host=HOST, port=PORT, log_level="warning")
+    # proxy_headers=False: uvicorn would otherwise rewrite the peer from X-Forwarded-For
+    # (trusting 127.0.0.1) before gqlguard looks; only `trusted_proxies` decides who the client is.
+    uvicorn.run(
+        "schema_example.app:app", host=HOST, port=PORT, log_level="warning", proxy_headers=False
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ turns it into a strict safelist.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -29,7 +30,12 @@ DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "persisted_queries" / "
 def demo_config() -> GuardConfig:
     defaults: dict[str, str] = {}
     keys = ("GQLGUARD_JWT_SECRET", "GQLGUARD_JWT_PUBLIC_KEY", "GQLGUARD_JWT_JWKS_URL")
-    if not any(os.environ.get(key) for key in keys):
+    # Only an absent variable means "use the demo secret": an empty one (a deployment
+    # variable rendered empty) is a configuration error, never a fallback to a public secret.
+    if not any(key in os.environ for key in keys):
+        logging.getLogger("gqlguard.demo").warning(
+            "JWT: using the public development secret (set GQLGUARD_JWT_SECRET for your own)"
+        )
         defaults["jwt_secret"] = DEMO_JWT_SECRET
     if not os.environ.get("GQLGUARD_JWT_ISSUER"):
         defaults["jwt_issuer"] = DEMO_JWT_ISSUER

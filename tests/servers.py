@@ -83,7 +83,17 @@ def serve(
         # The server's log goes to a file: an unread pipe fills up (one security-log line per
         # unknown operation in log_unknown mode) and then blocks the server mid-request.
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-proxy-headers",
+            ],
             cwd=ROOT,
             env=environment,
             stdout=subprocess.DEVNULL,

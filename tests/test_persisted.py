@@ -385,7 +385,12 @@ def test_two_processes_share_apq_registrations_through_redis(redis_prefix: str) 
         assert registered.status_code == 200
         hit = httpx.post(second, json={"extensions": apq(sha(query))}, timeout=10)
         assert hit.json()["data"] == registered.json()["data"]
-        get_hit = httpx.get(second, params={"extensions": json.dumps(apq(sha(query)))}, headers=PREFLIGHT, timeout=10)
+        get_hit = httpx.get(
+            second,
+            params={"extensions": json.dumps(apq(sha(query)))},
+            headers=PREFLIGHT,
+            timeout=10,
+        )
         assert get_hit.json()["data"] == registered.json()["data"]
     import redis
 
