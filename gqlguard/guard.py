@@ -36,11 +36,11 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from .analysis import Analysis, Analyzer, StopRule, select_operation
+from .analysis import Analysis, Analyzer, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .limits import exceeded_limits, limited_costs
+from .limits import early_stop, exceeded_limits
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 from .response_cost import ResponsePlan, compile_response_plan
@@ -137,7 +137,7 @@ class Guard:
         self._plans: OrderedDict[tuple[int, str | None], tuple[DocumentNode, ResponsePlan | None]]
         self._plans = OrderedDict()
         self._lock = threading.Lock()
-        self._stop = self._early_stop() if self.config.mode == "enforce" else None
+        self._stop = early_stop(self.config)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -410,33 +410,6 @@ class Guard:
                 security_log.exception("introspection hook failed; denying")
                 return False
         return False
-
-    def _early_stop(self) -> StopRule | None:
-        # Only the metrics that can grow exponentially with fragment spreads stop the walk;
-        # depth and aliases stay exact unless one of these explodes first.
-        config = self.config
-        costs = limited_costs(config)
-        inf = float("inf")
-        max_fields = inf if config.max_fields is None else config.max_fields
-        max_cost = inf if config.max_cost is None else config.max_cost
-        max_field_cost = max_cost if "field_cost" in costs else inf
-        max_type_cost = max_cost if "type_cost" in costs else inf
-        if max_fields == max_field_cost == max_type_cost == inf:
-            return None
-
-        def stop(
-            depth: int,
-            aliases: int,
-            fields: int,
-            directives: int,
-            field_cost: float,
-            type_cost: float,
-        ) -> bool:
-            # All three only grow as the walk goes up, so a part over a limit is final (the
-            # walk stops checking cost once a list size of 0 or a @skip can zero a subtree).
-            return fields > max_fields or field_cost > max_field_cost or type_cost > max_type_cost
-
-        return stop
 
     # -- reporting -----------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import Analysis, plain_number
+from .analysis import Analysis, StopRule, plain_number
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 
-__all__ = ["LIMITS", "Limit", "exceeded_limits", "limited_costs"]
+__all__ = ["LIMITS", "Limit", "early_stop", "exceeded_limits", "limited_costs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +98,32 @@ def exceeded_limits(analysis: Analysis, config: GuardConfig) -> list[GuardError]
         if error is not None:
             errors.append(error)
     return errors
+
+
+def early_stop(config: GuardConfig) -> StopRule | None:
+    """The rule that ends the analysis walk as soon as a part of the document is already over
+    ``max_fields`` or ``max_cost`` (the metrics fragment spreads can grow exponentially);
+    None when neither is limited. Every path that enforces limits uses this one rule, so
+    they agree on what a document measures and which limits it is over."""
+    costs = limited_costs(config)
+    inf = float("inf")
+    max_fields = inf if config.max_fields is None else config.max_fields
+    max_cost = inf if config.max_cost is None else config.max_cost
+    max_field_cost = max_cost if "field_cost" in costs else inf
+    max_type_cost = max_cost if "type_cost" in costs else inf
+    if config.mode != "enforce" or max_fields == max_field_cost == max_type_cost == inf:
+        return None
+
+    def stop(
+        depth: int,
+        aliases: int,
+        fields: int,
+        directives: int,
+        field_cost: float,
+        type_cost: float,
+    ) -> bool:
+        # All three only grow as the walk goes up, so a part over a limit is final (the walk
+        # stops checking cost once a list size of 0 or a @skip can zero a subtree).
+        return fields > max_fields or field_cost > max_field_cost or type_cost > max_type_cost
+
+    return stop

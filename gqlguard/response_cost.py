@@ -35,7 +35,7 @@ from graphql import (
     is_composite_type,
 )
 
-from .analysis import Analyzer
+from .analysis import INTROSPECTION_FIELDS, Analyzer
 
 __all__ = ["ResponsePlan", "compile_response_plan", "response_cost"]
 
@@ -124,7 +124,10 @@ class _Compiler:
         grouped = self._group(node.selection_sets, node.context)
         entries: list[tuple[str, float, _Node | None]] = []
         for key, (owner, nodes) in grouped.items():
-            info = self.analyzer.cost_model.field(owner, nodes[0].name.value)
+            name = nodes[0].name.value
+            if name in INTROSPECTION_FIELDS:
+                continue  # measured apart (max_introspection_cost), as in the estimate
+            info = self.analyzer.cost_model.field(owner, name)
             if info.definition is None:
                 continue
             child_type = info.named_type

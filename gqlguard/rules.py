@@ -32,7 +32,8 @@ from graphql import (
 from .analysis import Analyzer
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .limits import exceeded_limits
+from .limits import early_stop, exceeded_limits
+from .parsing import GuardRejection
 
 __all__ = [
     "alias_limit_rule",
@@ -62,6 +63,7 @@ def limits_rule(config: GuardConfig | None = None) -> type[ASTValidationRule]:
 
 def _limits_rule(config: GuardConfig) -> type[ASTValidationRule]:
     analyzers: weakref.WeakKeyDictionary[GraphQLSchema, Analyzer] = weakref.WeakKeyDictionary()
+    stop = early_stop(config)  # the Guard's rule: both paths measure the same numbers
 
     def analyzer_for(schema: GraphQLSchema) -> Analyzer:
         analyzer = analyzers.get(schema)
@@ -105,9 +107,16 @@ def _limits_rule(config: GuardConfig) -> type[ASTValidationRule]:
                 name = operation.name.value if operation.name else None
                 if name is None and len(operations) > 1:
                     continue  # graphql-core's LoneAnonymousOperationRule reports it
-                analysis = analyzer.analyze(document, operation_name=name)
+                try:
+                    analysis = analyzer.analyze(document, operation_name=name, stop=stop)
+                except GuardRejection as rejection:
+                    errors.append(rejection.error)
+                    continue
+                if analysis.problems:
+                    continue  # unknown fragments, cycles: graphql-core's own rules report them
                 errors.extend(exceeded_limits(analysis, config))
-                if analysis.introspection and config.introspection == "off":
+                # No principal reaches a validation rule: `scopes` cannot be satisfied here.
+                if analysis.introspection and config.introspection != "on":
                     errors.append(
                         GuardError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.")
                     )

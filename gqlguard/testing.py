@@ -60,11 +60,14 @@ from .guard import Guard, graphql_schema_of
 
 __all__ = [
     "DOCUMENTED_CODES",
+    "HOSTILE_LITERALS",
+    "HOSTILE_VARIABLES",
     "GuardChecker",
     "HttpRequest",
     "fuzz",
     "hostile_documents",
     "hostile_requests",
+    "hostile_value_requests",
     "valid_queries",
 ]
 
@@ -284,6 +287,136 @@ def hostile_documents(schema: Any, config: GuardConfig | None = None) -> st.Sear
     return st.one_of(strategies)
 
 
+# Literal values of any magnitude and of the wrong type, as GraphQL text: every one must be
+# a verdict (a code), never an exception, wherever the document puts it.
+HOSTILE_LITERALS: tuple[str, ...] = (
+    "9" * 400,
+    "-" + "9" * 400,
+    "9" * 5_000,
+    "1e400",
+    "-1e400",
+    "1.7976931348623157e309",
+    "2147483648",
+    "-2147483649",
+    "-1",
+    "0",
+    "1.5",
+    '"many"',
+    "null",
+    "true",
+    "ENUM_VALUE",
+    "[1, 2, 3]",
+    "[[" + "9" * 400 + "]]",
+    "{a: " + "9" * 5_000 + "}",
+)
+# The same as JSON variable values (Python objects, as a JSON body decodes them).
+HOSTILE_VARIABLES: tuple[Any, ...] = (
+    10**400,
+    -(10**400),
+    float("inf"),
+    float("-inf"),
+    1.7976931348623157e308,
+    2**31,
+    -1,
+    0,
+    1.5,
+    "many",
+    None,
+    True,
+    [1, 2, 3],
+    [10**400],
+    {"a": 10**400},
+)
+
+
+def _argument_sites(schema: GraphQLSchema) -> list[tuple[str, str, str]]:
+    """(selection before, selection after, argument type) around one argument of every field
+    reachable in one or two steps from the query root: ``before + VALUE + after`` is a query."""
+    root = schema.query_type
+    if root is None:
+        return []
+    composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+    sites: list[tuple[str, str, str]] = []
+
+    def fields_of(owner: Any, prefix: str, suffix: str, depth: int) -> None:
+        for name, definition in getattr(owner, "fields", {}).items():
+            if name.startswith("__"):
+                continue
+            target = get_named_type(definition.type)
+            selection = " { __typename }" if isinstance(target, composite) else ""
+            for argument_name, argument in definition.args.items():
+                call = _call(name, definition, {argument_name: "{}"})
+                if call is None:
+                    continue
+                before, after = call.split("{}", 1)
+                sites.append((prefix + before, after + selection + suffix, str(argument.type)))
+            if depth == 0 and isinstance(target, GraphQLObjectType | GraphQLInterfaceType):
+                call = _call(name, definition)
+                if call is not None:
+                    fields_of(target, f"{prefix}{call} {{ ", " }" + suffix, 1)
+
+    fields_of(root, "", "", 0)
+    return sites
+
+
+def hostile_value_requests(
+    schema: Any,
+) -> st.SearchStrategy[tuple[str, dict[str, Any] | None, str | None]]:
+    """(query, variables, operationName) putting hostile values in every argument position the
+    schema has: literal arguments, inside lists and input objects, variables, variable
+    defaults (used or not), directive arguments, and an operation that is not the one run."""
+    graphql_schema = graphql_schema_of(schema)
+    sites = _argument_sites(graphql_schema)
+    literal = st.sampled_from(HOSTILE_LITERALS)
+    variable = st.sampled_from(HOSTILE_VARIABLES)
+    strategies: list[st.SearchStrategy[tuple[str, dict[str, Any] | None, str | None]]] = [
+        literal.map(lambda v: ("{ __typename @include(if: " + v + ") }", None, None)),
+        literal.map(lambda v: ("query($v: Int = " + v + ") { __typename }", None, None)),
+        variable.map(
+            lambda v: ("query($v: Boolean!) { __typename @skip(if: $v) }", {"v": v}, None)
+        ),
+    ]
+    if sites:
+        site = st.sampled_from(sites)
+        strategies += [
+            st.tuples(site, literal).map(
+                lambda p: ("{ " + p[0][0] + p[1] + p[0][1] + " }", None, None)
+            ),
+            st.tuples(site, literal).map(
+                lambda p: ("{ " + p[0][0] + "[" + p[1] + "]" + p[0][1] + " }", None, None)
+            ),
+            st.tuples(site, literal).map(
+                lambda p: ("{ " + p[0][0] + "{x: " + p[1] + "}" + p[0][1] + " }", None, None)
+            ),
+            st.tuples(site, variable).map(
+                lambda p: (
+                    f"query Q($v: {p[0][2]}) {{ " + p[0][0] + "$v" + p[0][1] + " }",
+                    {"v": p[1]},
+                    None,
+                )
+            ),
+            st.tuples(site, literal).map(
+                lambda p: (
+                    f"query Q($v: {p[0][2].rstrip('!')} = {p[1]}) {{ "
+                    + p[0][0]
+                    + "$v"
+                    + p[0][1]
+                    + " }",
+                    None,
+                    None,
+                )
+            ),
+            st.tuples(site, literal).map(
+                lambda p: (
+                    "query A { " + p[0][0] + p[1] + p[0][1] + " } query B { __typename }",
+                    None,
+                    "B",
+                )
+            ),
+        ]
+    return st.one_of(strategies)
+
+
 PREFLIGHT: tuple[tuple[str, str], ...] = (("apollo-require-preflight", "true"),)
 
 
@@ -370,8 +503,16 @@ def hostile_requests(
             ),
         ]
     )
+    values = hostile_value_requests(schema).map(
+        lambda request: {
+            "query": request[0],
+            **({"variables": request[1]} if request[1] is not None else {}),
+            **({"operationName": request[2]} if request[2] is not None else {}),
+        }
+    )
     return st.one_of(
         envelope.map(HttpRequest.post_json),
+        values.map(HttpRequest.post_json),
         st.lists(envelope, min_size=1, max_size=batch_cap + 3).map(HttpRequest.post_json),
         documents.map(
             lambda document: HttpRequest(
