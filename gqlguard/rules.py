@@ -19,15 +19,19 @@ when you can. O(document) per document.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
     ValidationContext,
+    specified_rules,
 )
+from graphql import validate as graphql_validate
 
 from .analysis import Analyzer
 from .config import GuardConfig
@@ -42,6 +46,7 @@ __all__ = [
     "directive_limit_rule",
     "field_limit_rule",
     "limits_rule",
+    "validate",
 ]
 
 _NO_LIMITS: dict[str, Any] = {
@@ -125,6 +130,47 @@ def _limits_rule(config: GuardConfig) -> type[ASTValidationRule]:
 
     GuardLimitsRule.__name__ = GuardLimitsRule.__qualname__ = "GuardLimitsRule"
     return GuardLimitsRule
+
+
+# One rule class per configuration object, so graphql-core's per-class work is not redone.
+_built: dict[int, tuple[GuardConfig, type[ASTValidationRule]]] = {}
+_defaults: list[GuardConfig] = []
+
+
+def _default() -> GuardConfig:
+    if not _defaults:
+        _defaults.append(GuardConfig())
+    return _defaults[0]
+
+
+def validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    config: GuardConfig | None = None,
+    validation_rules: Sequence[type[ASTValidationRule]] | None = None,
+) -> list[GraphQLError]:
+    """graphql-core's ``validate`` the way the Guard runs it: the limits rule after
+    ``validation_rules`` (default: the specified rules), suggestions ("Did you mean ...?")
+    hidden, errors capped. For servers that call ``validate()`` themselves.
+
+    >>> from graphql import build_schema, parse
+    >>> schema = build_schema("type Query { title: String }")
+    >>> [e.message for e in validate(schema, parse("{ titel }"))]
+    ["Cannot query field 'titel' on type 'Query'."]
+    """
+    settings = config if config is not None else _default()
+    built = _built.get(id(settings))
+    if built is None or built[0] is not settings:
+        if len(_built) >= 64:
+            _built.clear()
+        built = _built[id(settings)] = (settings, limits_rule(settings))
+    return graphql_validate(
+        schema,
+        document,
+        [*(validation_rules if validation_rules is not None else specified_rules), built[1]],
+        max_errors=max(settings.max_errors, 1) * 4,
+        hide_suggestions=True,
+    )
 
 
 def _only(**limits: Any) -> type[ASTValidationRule]:
