@@ -31,6 +31,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OverlappingFieldsCanBeMergedRule,
     specified_rules,
     validate,
 )
@@ -38,6 +39,7 @@ from graphql.execution.values import get_variable_values
 
 from .analysis import Analysis, Analyzer, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
+from .collapse import collapse
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 from .limits import early_stop, exceeded_limits
@@ -54,6 +56,9 @@ IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
 _ANALYSES_PER_OPERATION = 16
 _MISSING = object()
+# Inlining budget per operation when max_fields is off (a fragment bomb in an operation that
+# does not run must still not be expanded without end).
+_MAX_INLINED_SELECTIONS = 100_000
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -100,6 +105,9 @@ class _Prepared:
         dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
     ) = None
     decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
+    # The document that is validated for field merging, authorized and executed: fragments
+    # inlined and identical selections merged (gqlguard.collapse). Set by validation.
+    executable: DocumentNode | None = None
 
 
 class Guard:
@@ -127,6 +135,9 @@ class Guard:
         )
         self.validation_rules = tuple(
             validation_rules if validation_rules is not None else specified_rules
+        )
+        self._rules_on_sent_document = tuple(
+            r for r in self.validation_rules if r is not OverlappingFieldsCanBeMergedRule
         )
         self.introspection_allowed = introspection_allowed
         self.authorizer = Authorizer(self.schema)
@@ -189,23 +200,22 @@ class Guard:
         validation = self._validate(prepared, query)
         if validation:
             return self._verdict(validation, prepared.document, analysis, context=context)
+        document = prepared.executable or prepared.document
         if document_only:
-            return Verdict((), prepared.document, analysis, config.expose_limits)
-        coercion = self._coerce_variables(prepared.document, query, variables, operation_name)
+            return Verdict((), document, analysis, config.expose_limits)
+        coercion = self._coerce_variables(document, query, variables, operation_name)
         if coercion:
-            return self._verdict(coercion, prepared.document, analysis, context=context)
+            return self._verdict(coercion, document, analysis, context=context)
         decision = self._authorize(prepared, analysis, principal)
         if not decision.allowed:
             self._log_denial(decision, analysis, principal, context)
             if config.hide_unauthorized_fields:
                 return self._verdict(
-                    self._as_unknown(decision, query), prepared.document, analysis, context=context
+                    self._as_unknown(decision, query), document, analysis, context=context
                 )
             if config.authorization_mode == "reject":
-                return self._verdict(
-                    decision.errors(), prepared.document, analysis, context=context
-                )
-        return Verdict((), prepared.document, analysis, config.expose_limits, decision)
+                return self._verdict(decision.errors(), document, analysis, context=context)
+        return Verdict((), document, analysis, config.expose_limits, decision)
 
     def _as_seen_by(
         self,
@@ -218,7 +228,10 @@ class Guard:
         """With hidden fields, the analysis of the document as this principal may know the
         schema: a hidden field measures like an unknown name, so no limit (cost above all)
         answers differently for `auditLog` than for `auditLogz`."""
-        decision = self._authorize(prepared, analysis, principal)
+        # Decided on the document as sent (only the coordinates are used): the cached
+        # decisions belong to the executable document, whose field nodes the executor sees.
+        operation, _ = select_operation(prepared.document, analysis.operation_name, None)
+        decision = self.authorizer.decide(prepared.document, operation, principal)
         if decision.allowed:
             return analysis
         return self.analyzer.analyze(
@@ -246,8 +259,9 @@ class Guard:
             decisions = prepared.decisions = {}
         decision = decisions.get(key)
         if decision is None:
-            operation, _ = select_operation(prepared.document, analysis.operation_name, None)
-            decision = self.authorizer.decide(prepared.document, operation, principal)
+            document = prepared.executable or prepared.document
+            operation, _ = select_operation(document, analysis.operation_name, None)
+            decision = self.authorizer.decide(document, operation, principal)
             if len(decisions) >= _DECISIONS_PER_DOCUMENT:
                 decisions.clear()
             decisions[key] = decision
@@ -340,14 +354,42 @@ class Guard:
         return analysis
 
     def _validate(self, prepared: _Prepared, query: str) -> tuple[GuardError, ...]:
+        """graphql-core's rules (suggestions hidden) on the collapsed document: fragments
+        inlined, identical selections merged (gqlguard.collapse), so no duplication makes
+        validation super-linear. When the sent document holds what collapsing cannot show
+        (unknown or unused fragments…), it is validated as sent, without the field-merge
+        rule, which still runs on the collapsed document."""
         if prepared.validation is None:
-            graphql_errors = validate(
-                self.schema,
-                prepared.document,
-                self.validation_rules,
-                max_errors=max(self.config.max_errors, 1) * 4,
-                hide_suggestions=True,
-            )
+            try:
+                collapsed = collapse(
+                    prepared.document,
+                    self.schema,
+                    max_selections=self.config.max_fields
+                    if self.config.max_fields is not None
+                    else _MAX_INLINED_SELECTIONS,
+                )
+            except GuardRejection as rejection:
+                prepared.validation = (rejection.error,)
+                return prepared.validation
+            prepared.executable = collapsed.document
+            max_errors = max(self.config.max_errors, 1) * 4
+            graphql_errors: list[GraphQLError] = []
+            if collapsed.anomalous:
+                graphql_errors = validate(
+                    self.schema,
+                    prepared.document,
+                    self._rules_on_sent_document,
+                    max_errors=max_errors,
+                    hide_suggestions=True,
+                )
+            if not graphql_errors:
+                graphql_errors = validate(
+                    self.schema,
+                    collapsed.document,
+                    self.validation_rules,
+                    max_errors=max_errors,
+                    hide_suggestions=True,
+                )
             prepared.validation = self._client_errors(
                 graphql_errors, query, MASKED_VALIDATION_MESSAGE
             )
