@@ -198,7 +198,8 @@ class Authorizer:
                 if requirement is not None:
                     rules.append(requirement)
         result = tuple(dict.fromkeys(rules))
-        self._field_rules[key] = result
+        if any(name in getattr(owner, "fields", {}) for owner in owners):
+            self._field_rules[key] = result  # never for names a client makes up
         return result
 
     def decide(

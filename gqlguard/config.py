@@ -72,6 +72,11 @@ class GuardConfig(BaseSettings):
     mutation_cost: float = Field(10, ge=0)
     report_cost: bool = True
 
+    # Memory: the guard's caches of parsed, validated and analysed documents hold at most about
+    # this many bytes (estimated from the text: a parsed document costs ~125 bytes per
+    # character), whatever the traffic; a rejected document is never kept.
+    cache_max_bytes: int = Field(32_000_000, ge=0)
+
     # Transport
     max_batch: int | None = Field(5, ge=0)
     batching: bool = True
@@ -94,6 +99,9 @@ class GuardConfig(BaseSettings):
     budget_restore_rate: float = Field(10, ge=0)
     budget_store: Literal["memory", "redis"] = "memory"
     budget_on_store_error: Literal["closed", "open"] = "closed"
+    # Points a rejected request draws (at least a cheap query's cost), so a client flooding
+    # hostile documents is throttled like one flooding expensive ones.
+    budget_rejection_charge: float = Field(10, ge=0)
     budget_key_prefix: str = "gqlguard:budget:"
     redis_url: str = Field(
         default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -132,6 +140,9 @@ class GuardConfig(BaseSettings):
     persisted_key_prefix: str = "gqlguard:pq:"
     persisted_apq_ttl: int = Field(86_400, ge=1, description="Seconds an APQ entry lives.")
     persisted_apq_max_entries: int = Field(1_000, ge=0, description="In-memory APQ store.")
+    persisted_apq_max_bytes: int = Field(
+        4_000_000, ge=0, description="In-memory APQ store: total characters of its bodies."
+    )
 
     # Development conveniences (never on by default)
     graphiql: bool = False

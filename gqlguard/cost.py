@@ -138,7 +138,11 @@ class CostModel:
         key = (parent.name, field_name)
         info = self._fields.get(key)
         if info is None:
-            info = self._fields[key] = self._build_field(parent, field_name)
+            info = self._build_field(parent, field_name)
+            # Only the schema's own fields are remembered: names a client makes up must not
+            # grow this cache (one entry per invented name would be memory for sale).
+            if info.definition is not None:
+                self._fields[key] = info
         return info
 
     def input_field_weights(

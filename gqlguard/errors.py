@@ -17,7 +17,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-__all__ = ["HTTP_STATUS", "ErrorCode", "GuardError"]
+__all__ = ["HTTP_STATUS", "LIMIT_CODES", "ErrorCode", "GuardError"]
 
 
 class ErrorCode(StrEnum):
@@ -47,6 +47,20 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
+
+LIMIT_CODES = frozenset(
+    {
+        ErrorCode.DEPTH_LIMIT_EXCEEDED,
+        ErrorCode.ALIAS_LIMIT_EXCEEDED,
+        ErrorCode.DIRECTIVE_LIMIT_EXCEEDED,
+        ErrorCode.TOKEN_LIMIT_EXCEEDED,
+        ErrorCode.CHARACTER_LIMIT_EXCEEDED,
+        ErrorCode.FIELD_LIMIT_EXCEEDED,
+        ErrorCode.OPERATION_LIMIT_EXCEEDED,
+        ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
+    }
+)
+"""The codes of the static limits: one element over any of them refuses a whole batch."""
 
 # The status a transport answers with when this code rejects the whole request
 # (GraphQL-over-HTTP: request errors are 400 for application/graphql-response+json clients).

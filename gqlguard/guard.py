@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,12 +38,12 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from .analysis import Analysis, Analyzer, select_operation
+from .analysis import Analysis, Analyzer, plain_number, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .collapse import collapse
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .limits import early_stop, exceeded_limits
+from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 from .response_cost import ResponsePlan, compile_response_plan
@@ -56,6 +57,8 @@ IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
 _ANALYSES_PER_OPERATION = 16
 _MISSING = object()
+# Measured: a parsed document (with its collapsed copy) holds ~125 bytes per character of text.
+_BYTES_PER_CHARACTER = 160
 # Inlining budget per operation when max_fields is off (a fragment bomb in an operation that
 # does not run must still not be expanded without end).
 _MAX_INLINED_SELECTIONS = 100_000
@@ -97,6 +100,7 @@ class _Prepared:
     document: DocumentNode
     tokens: int
     comments: int
+    size: int  # estimated bytes held, for the cache's byte budget
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
     # Per operation: (values of the variables the walk read, its analysis). Same values read,
@@ -145,8 +149,10 @@ class Guard:
         # no query text can ever name a persisted entry.
         self._cache: OrderedDict[str | tuple[str, str], _Prepared] = OrderedDict()
         self._cache_size = document_cache_size
-        self._plans: OrderedDict[tuple[int, str | None], tuple[DocumentNode, ResponsePlan | None]]
-        self._plans = OrderedDict()
+        self._cache_bytes = 0
+        # Plans live as long as their document does (cached, or in a request still running).
+        self._plans: weakref.WeakKeyDictionary[DocumentNode, dict[str | None, ResponsePlan | None]]
+        self._plans = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._stop = early_stop(self.config)
 
@@ -162,6 +168,7 @@ class Guard:
         principal: Principal | None = None,
         document_id: str | None = None,
         document_only: bool = False,
+        spent: tuple[float, float] = (0.0, 0.0),
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
@@ -171,6 +178,9 @@ class Guard:
         ``query``, from the persisted-query stage) keys the document cache instead of the
         query text. ``document_only`` stops after validation: no variables are coerced and no
         principal is checked (what a build step, such as ``gqlguard manifest``, can know).
+        ``spent`` is the (field, type) cost of the batch elements before this one: with
+        ``batch_cost="sum"`` the running sum must fit ``max_cost``, checked before this
+        element is validated.
         """
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
@@ -183,6 +193,7 @@ class Guard:
         except GuardRejection as rejection:
             return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
+            self._forget(query, document_id)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         if config.hide_unauthorized_fields and self.authorizer.has_rules:
             analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
@@ -193,12 +204,16 @@ class Guard:
             )
         if not analysis.complete and not errors:  # never happens by design; fail closed
             errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
+        if not errors and spent != (0.0, 0.0):
+            errors.extend(batch_over_cost(analysis, spent, config))
         if errors:
             if config.mode == "enforce":
+                self._forget(query, document_id)
                 return self._verdict(tuple(errors), prepared.document, analysis, context=context)
             self._log(errors, analysis, measured_only=True, context=context)
         validation = self._validate(prepared, query)
         if validation:
+            self._forget(query, document_id)
             return self._verdict(validation, prepared.document, analysis, context=context)
         document = prepared.executable or prepared.document
         if document_only:
@@ -278,15 +293,13 @@ class Guard:
     def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
         """The response cost of ``data`` (see :mod:`gqlguard.response_cost`); the walk's plan
         is compiled once per cached document."""
-        key = (id(document), operation_name)
-        cached = self._plans.get(key)
-        if cached is None or cached[0] is not document:  # ids of dead documents get reused
-            cached = (document, compile_response_plan(self.analyzer, document, operation_name))
+        plans = self._plans.get(document)
+        if plans is None:
             with self._lock:
-                self._plans[key] = cached
-                if len(self._plans) > self._cache_size:
-                    self._plans.popitem(last=False)
-        plan = cached[1]
+                plans = self._plans.setdefault(document, {})
+        if operation_name not in plans:
+            plans[operation_name] = compile_response_plan(self.analyzer, document, operation_name)
+        plan = plans[operation_name]
         return plan.cost(data) if plan is not None else 0.0
 
     # -- stages --------------------------------------------------------------------------
@@ -305,12 +318,28 @@ class Guard:
             max_tokens=config.max_tokens,
             max_comments=config.max_comments,
         )
-        prepared = _Prepared(document, scan.tokens, scan.comments)
+        prepared = _Prepared(
+            document, scan.tokens, scan.comments, len(query) * _BYTES_PER_CHARACTER
+        )
         with self._lock:
             self._cache[key] = prepared
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cache_bytes += prepared.size
+            while self._cache and (
+                len(self._cache) > self._cache_size
+                or self._cache_bytes > self.config.cache_max_bytes
+            ):
+                _, evicted = self._cache.popitem(last=False)
+                self._cache_bytes -= evicted.size
         return prepared
+
+    def _forget(self, query: str, document_id: str | None) -> None:
+        """Drop a rejected document: its AST must not stay in memory (a flood of unique
+        hostile documents would otherwise buy the cache's whole budget)."""
+        key: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
+        with self._lock:
+            evicted = self._cache.pop(key, None)
+            if evicted is not None:
+                self._cache_bytes -= evicted.size
 
     def _analysis(
         self,
@@ -499,6 +528,30 @@ class Guard:
             "operation": analysis.operation_name if analysis else None,
         }
         security_log.warning(json.dumps(event, sort_keys=True))
+
+
+def batch_over_cost(
+    analysis: Analysis, spent: tuple[float, float], config: GuardConfig
+) -> list[GuardError]:
+    """The batch's running cost (earlier elements plus this one) over ``max_cost``."""
+    if config.max_cost is None or config.batch_cost != "sum":
+        return []
+    totals = {
+        "field_cost": spent[0] + analysis.field_cost,
+        "type_cost": spent[1] + analysis.type_cost,
+    }
+    for cost in limited_costs(config):
+        if totals[cost] > config.max_cost:
+            return [
+                GuardError(
+                    ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
+                    "The batch is too expensive.",
+                    measured=plain_number(totals[cost]),
+                    limit=plain_number(config.max_cost),
+                    extra={"counted": cost},
+                )
+            ]
+    return []
 
 
 def request_shape_error(query: Any, variables: Any, operation_name: Any) -> GuardError | None:

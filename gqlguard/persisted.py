@@ -113,10 +113,17 @@ class PersistedStore(Protocol):
 class LocalStore:
     """The embedded default: a manifest safelist and an in-memory APQ LRU."""
 
-    def __init__(self, manifest: Manifest | None = None, apq_max_entries: int = 1_000) -> None:
+    def __init__(
+        self,
+        manifest: Manifest | None = None,
+        apq_max_entries: int = 1_000,
+        apq_max_bytes: int = 4_000_000,
+    ) -> None:
         self.manifest = manifest
         self.apq_max_entries = apq_max_entries
+        self.apq_max_bytes = apq_max_bytes
         self._apq: OrderedDict[str, str] = OrderedDict()
+        self._apq_bytes = 0
         self._lock = threading.Lock()
 
     async def safelisted(self, sha256: str) -> str | None:
@@ -137,10 +144,17 @@ class LocalStore:
         if self.apq_max_entries == 0:
             return
         with self._lock:
+            previous = self._apq.pop(sha256, None)
+            if previous is not None:
+                self._apq_bytes -= len(previous)
             self._apq[sha256] = body
-            self._apq.move_to_end(sha256)
-            while len(self._apq) > self.apq_max_entries:
-                self._apq.popitem(last=False)
+            self._apq_bytes += len(body)
+            # Bounded in entries and in characters: large bodies cannot buy memory.
+            while self._apq and (
+                len(self._apq) > self.apq_max_entries or self._apq_bytes > self.apq_max_bytes
+            ):
+                _, evicted = self._apq.popitem(last=False)
+                self._apq_bytes -= len(evicted)
 
 
 class RedisStore:
@@ -217,7 +231,7 @@ def _text(value: Any) -> str | None:
 
 def store_from_config(config: GuardConfig) -> PersistedStore:
     manifest = Manifest.load(config.persisted_manifest) if config.persisted_manifest else None
-    local = LocalStore(manifest, config.persisted_apq_max_entries)
+    local = LocalStore(manifest, config.persisted_apq_max_entries, config.persisted_apq_max_bytes)
     if config.persisted_store == "redis":
         return RedisStore(
             config.redis_url,

@@ -12,6 +12,7 @@ request errors, ``application/json`` clients get 200 with ``errors``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from .authorization import Principal
 from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
 from .config import GuardConfig
 from .csrf import CsrfPrevention
-from .errors import HTTP_STATUS, ErrorCode, GuardError
+from .errors import HTTP_STATUS, LIMIT_CODES, ErrorCode, GuardError
 from .guard import Guard, Verdict, request_facts
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
@@ -136,6 +137,8 @@ class GraphQLEndpoint:
                 request, payload, allowed, wants_graphql_response
             )
         except TransportError as rejected:
+            if rejected.error.code not in _NOT_CHARGED:
+                await self._charge_rejection(request)
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
             status = HTTP_STATUS.get(rejected.error.code, 400)
             headers = rejected.headers
@@ -266,21 +269,33 @@ class GraphQLEndpoint:
             if not payload:
                 raise _bad_request("The batch is empty.")
         envelopes = [self._envelope(item) for item in (payload if batch else [payload])]
+        await self._refuse_spent_client(request)
         # Per element: its context, its persisted lookup (or refusal), the guard's verdict.
         items: list[tuple[dict[str, Any], Lookup | PersistedQueryError, Verdict | None]] = []
+        spent = (0.0, 0.0)
         for envelope in envelopes:
             context = await self._context(request)
             lookup = await self._lookup(envelope, context)
             verdict = None
             if isinstance(lookup, Lookup):
-                verdict = self._check(envelope, context, allowed, lookup.document_id)
+                verdict = self._check(envelope, context, allowed, lookup.document_id, spent)
+                if batch and verdict is not None:
+                    over = [e for e in verdict.errors if e.code in LIMIT_CODES]
+                    if over:
+                        # The batch's verdict is known: no later element is even parsed.
+                        await self._charge_rejection(request)
+                        raise TransportError(over[0])
+                    if verdict.analysis is not None:
+                        analysis = verdict.analysis
+                        spent = (spent[0] + analysis.field_cost, spent[1] + analysis.type_cost)
             items.append((context, lookup, verdict))
         for _, lookup, verdict in items:
             if isinstance(lookup, Lookup) and verdict is not None and verdict.accepted:
                 await self.persisted.register(lookup)  # only now: it passed every check
+        for _, _, verdict in items:
+            if verdict is not None and not verdict.accepted:
+                await self._charge_rejection(request)
         estimated = sum(_estimated(verdict) for _, _, verdict in items)
-        if batch and self.config.batch_cost == "sum":
-            self._check_batch_cost(estimated)
         bucket = await self._charge(request, estimated) if estimated > 0 else None
         results: list[tuple[dict[str, Any], bool]] = [
             await self._run(envelope, context, verdict, allowed)
@@ -337,6 +352,7 @@ class GraphQLEndpoint:
         context: dict[str, Any],
         allowed: frozenset[OperationType],
         document_id: str | None = None,
+        spent: tuple[float, float] = (0.0, 0.0),
     ) -> Verdict | None:
         guard = self._guard()
         if guard is None:
@@ -348,6 +364,7 @@ class GraphQLEndpoint:
             context=context,
             principal=context["principal"],
             document_id=document_id,
+            spent=spent,
         )
         analysis = verdict.analysis
         if analysis is not None and OperationType(analysis.operation_type) not in allowed:
@@ -358,18 +375,6 @@ class GraphQLEndpoint:
         context[VERDICT_KEY] = (envelope["query"], envelope["operation_name"], verdict)
         return verdict
 
-    def _check_batch_cost(self, estimated: float) -> None:
-        limit = self.config.max_cost
-        if limit is not None and estimated > limit:
-            raise TransportError(
-                GuardError(
-                    ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE,
-                    "The batch is too expensive.",
-                    measured=plain_number(estimated),
-                    limit=plain_number(limit),
-                )
-            )
-
     def _guard(self) -> Guard | None:
         if self._guard_instance is None:
             for extension in getattr(self.schema, "extensions", ()):
@@ -378,13 +383,51 @@ class GraphQLEndpoint:
                     self._guard_instance = extension.guard_for(self.schema, rules)
         return self._guard_instance
 
+    async def _refuse_spent_client(self, request: Request) -> None:
+        """A client whose bucket is empty (less than one point) is refused before its
+        documents are even parsed: once a flood of hostile documents has drained it, each
+        further request costs the server one bucket lookup."""
+        if self.budget is None or not self.config.budget_rejection_charge:
+            return
+        try:
+            state = await self.budget.charge(self._budget_key(request), 0.0)
+        except BudgetUnavailable:
+            return  # _charge applies budget_on_store_error
+        if state.available < 1.0:
+            wait = BucketState(
+                False, state.available, state.capacity, state.restore_rate, 1.0 - state.available
+            )
+            raise TransportError(
+                GuardError(
+                    ErrorCode.RATE_LIMITED,
+                    "The cost budget is spent; retry later.",
+                    limit=plain_number(round(state.available, 3)),
+                ),
+                {"Retry-After": str(wait.retry_after)},
+            )
+
+    async def _charge_rejection(self, request: Request) -> None:
+        """A rejected request draws ``budget_rejection_charge`` points: hostile floods are
+        throttled like expensive ones. Best effort: the rejection stands either way."""
+        if self.budget is None or not self.config.budget_rejection_charge:
+            return
+        key = self._budget_key(request)
+        with contextlib.suppress(BudgetUnavailable):
+            # Drains what is left when the bucket cannot pay the whole charge, so a flood
+            # empties it and is then refused before parsing (_refuse_spent_client).
+            left = (await self.budget.charge(key, 0.0)).available
+            await self.budget.charge(key, min(self.config.budget_rejection_charge, left))
+
+    def _budget_key(self, request: Request) -> str:
+        principal = getattr(request.state, "principal", None)
+        if isinstance(principal, Principal) and principal.authenticated:
+            return f"sub:{principal.subject}"
+        return f"ip:{self._client(request)}"
+
     async def _charge(self, request: Request, estimated: float) -> tuple[str, BucketState] | None:
         if self.budget is None:
             return None
-        principal: Principal = request.state.principal
-        key = (
-            f"sub:{principal.subject}" if principal.authenticated else f"ip:{self._client(request)}"
-        )
+        key = self._budget_key(request)
         try:
             state = await self.budget.charge(key, estimated)
         except BudgetUnavailable:
@@ -494,6 +537,10 @@ class GraphQLEndpoint:
         if result.extensions:
             body["extensions"] = result.extensions
         return body, result.data is None and bool(result.errors)
+
+
+# Refusals that are not the client's fault, or that the budget itself answered.
+_NOT_CHARGED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL_SERVER_ERROR})
 
 
 def _estimated(verdict: Verdict | None) -> float:

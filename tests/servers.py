@@ -71,9 +71,12 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    app: str = "schema_example.app:app", env: Mapping[str, str] | None = None
+    app: str = "schema_example.app:app",
+    env: Mapping[str, str] | None = None,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
-    """Run ``app`` under uvicorn; yield its GraphQL URL; stop it on exit."""
+    """Run ``app`` under uvicorn; yield its GraphQL URL; stop it on exit. ``pids`` receives
+    the server's process id (to read its memory)."""
     port = free_port()
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("GQLGUARD_")
@@ -100,6 +103,8 @@ def serve(
             stderr=log,
         )
         url = f"http://127.0.0.1:{port}/graphql"
+        if pids is not None:
+            pids.append(process.pid)
         try:
             deadline = time.monotonic() + 20
             while True:

@@ -585,3 +585,61 @@ async def test_a_hung_redis_costs_one_timeout_then_the_budget_fails_fast() -> No
         server.close()
     first, rest = timings[0], timings[1:]
     assert max(rest) < first / 5, timings  # backed off: no further timeout is waited for
+
+
+# -- issue 13: rejections are charged, memory is bounded in bytes -----------------------------
+
+
+async def test_a_client_flooding_hostile_documents_is_throttled() -> None:
+    config = GuardConfig(budget_capacity=30, budget_restore_rate=0)
+    deep = "{ a" + " { a" * 12 + " }" * 13
+    async with make_client(config) as client:
+        statuses = [
+            (await client.post("/graphql", json={"query": deep})).status_code for _ in range(5)
+        ]
+        cheap = await client.post("/graphql", json={"query": "{ __typename }"})
+    # Three rejections drain 30 points; then the client is refused before parsing.
+    assert statuses == [200, 200, 200, 429, 429]
+    assert cheap.status_code == 429
+    assert codes_of(cheap.json()) == {"RATE_LIMITED"}
+
+
+async def test_rejections_are_free_when_the_charge_is_zero() -> None:
+    config = GuardConfig(budget_capacity=30, budget_restore_rate=0, budget_rejection_charge=0)
+    async with make_client(config) as client:
+        statuses = [
+            (await client.post("/graphql", json={"query": "{ nope }"})).status_code
+            for _ in range(5)
+        ]
+    assert statuses == [200] * 5
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_a_flood_of_large_unique_documents_cannot_buy_memory() -> None:
+    from .servers import require
+
+    require(Path("/proc/self/status").is_file(), "needs /proc to read the server's memory")
+    budget = 8_000_000
+    pids: list[int] = []
+    # ~900 tokens, ~4.5 kB each: unbounded, 600 of them would hold ~300 MB of syntax trees.
+    body = "id title " * 220
+    with (
+        serve(env={"GQLGUARD_CACHE_MAX_BYTES": str(budget)}, pids=pids) as url,
+        httpx.Client(timeout=30) as http,
+    ):
+        http.post(url, json={"query": "{ posts(limit: 1) { id } }"})
+        before = _rss_bytes(pids[0])
+        for n in range(600):
+            valid = "{ posts(limit: 1) { " + body + f"}} }} # {n}"
+            invalid = "{ posts(limit: 1) { " + body + f"nope }} }} # {n}"
+            assert http.post(url, json={"query": valid}).status_code == 200
+            assert http.post(url, json={"query": invalid}).status_code == 200
+        growth = _rss_bytes(pids[0]) - before
+    assert growth < budget + 40_000_000, growth

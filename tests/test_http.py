@@ -169,14 +169,53 @@ async def test_security_headers_and_request_id_are_on_every_response() -> None:
     assert len(rejected.headers["x-request-id"]) == 32
 
 
-async def test_batch_within_cap_checks_every_element() -> None:
+async def test_batch_within_cap_answers_invalid_elements_one_by_one() -> None:
     async with make_client() as client:
         response = await client.post(
-            "/graphql", json=[{"query": "{ __typename }"}, {"query": DEEP}]
+            "/graphql", json=[{"query": "{ __typename }"}, {"query": "{ nope }"}]
         )
     body = response.json()
     assert body[0]["data"] == {"__typename": "Query"}
-    assert body[1]["errors"][0]["extensions"]["code"] == "DEPTH_LIMIT_EXCEEDED"
+    assert body[1]["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_a_batch_stops_at_the_first_element_over_a_limit(
+    caplog: pytest.LogCaptureFixture, resolver_calls: list[int]
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gqlguard.security")
+    async with make_client() as client:
+        response = await client.post(
+            "/graphql",
+            json=[{"query": "{ __typename }"}, {"query": DEEP}, {"query": "{ nope }"}],
+        )
+    body = response.json()
+    assert isinstance(body, dict)  # one object for the whole batch
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DEPTH_LIMIT_EXCEEDED"]
+    assert resolver_calls == []  # not even the valid first element ran
+    codes = [
+        code
+        for record in caplog.records
+        for code in json.loads(record.getMessage()).get("codes", [])
+    ]
+    assert "GRAPHQL_VALIDATION_FAILED" not in codes  # the third was never validated
+
+
+async def test_a_batch_stops_when_its_running_cost_is_over_the_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gqlguard.security")
+    costly = {"query": "{ posts(limit: 90) { comments { body } } }"}  # 901 objects each
+    async with make_client() as client:
+        response = await client.post("/graphql", json=[costly, costly, {"query": "{ nope }"}])
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert body["errors"][0]["message"] == "The batch is too expensive."
+    codes = [
+        code
+        for record in caplog.records
+        for code in json.loads(record.getMessage()).get("codes", [])
+    ]
+    assert "GRAPHQL_VALIDATION_FAILED" not in codes
 
 
 async def test_variable_coercion_errors_are_client_errors_without_suggestions() -> None:
