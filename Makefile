@@ -34,7 +34,7 @@ manifest-check: $(STAMP)
 	$(BIN)/gqlguard manifest check persisted_queries/
 
 lint: $(STAMP)
-	$(BIN)/ruff check gqlguard schema_example tests
+	$(BIN)/ruff check gqlguard schema_example tests bench
 	$(BIN)/mypy --strict gqlguard
 
 # A long randomized Hypothesis session: the fuzz and property suites over and over, random
@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/persisted.py
+	$(BIN)/python bench/amplification.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

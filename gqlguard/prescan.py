@@ -45,6 +45,13 @@ _TOKEN: Final = re.compile(
     r"|\.\.\."  # spread
     r"|[^\ufeff \t,\r\n]"  # any other character: a punctuator, or an error for the lexer
 )
+# Comments and the strings that may hide a `#`: counted in one C-level findall, for documents
+# with more `#` than max_comments allows (a comment flood is refused without a Python loop).
+_COMMENT_OR_STRING: Final = re.compile(
+    r"(\#)[^\r\n]*"
+    r'|"""(?:[^"\\]|\\(?!""")|\\"""|"(?!""))*(?:"""|\Z)'
+    r'|"(?:[^"\\\r\n]|\\[^\r\n])*(?:"|(?=[\r\n])|\Z)'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,10 @@ def prescan(
     token_cap = -1 if max_tokens is None else max_tokens
     comment_cap = -1 if max_comments is None else max_comments
     nesting_cap = -1 if max_nesting is None else max_nesting
+    if max_comments is not None and text.count("#") > max_comments:
+        flood = _COMMENT_OR_STRING.findall(text).count("#")
+        if flood > max_comments:
+            return Prescan(0, flood, 0, "comments")
     tokens = comments = level = deepest = 0
     for match in _TOKEN.finditer(text):
         kind = match.lastindex

@@ -132,6 +132,7 @@ class GraphQLEndpoint:
                 if refused is not None:
                     raise TransportError(refused)
             request.state.principal = await self._principal(request)
+            await self._refuse_spent_client(request)  # before the body is even read
             payload, allowed = await self._read(request)
             body, status, headers = await self._execute(
                 request, payload, allowed, wants_graphql_response
@@ -269,7 +270,6 @@ class GraphQLEndpoint:
             if not payload:
                 raise _bad_request("The batch is empty.")
         envelopes = [self._envelope(item) for item in (payload if batch else [payload])]
-        await self._refuse_spent_client(request)
         # Per element: its context, its persisted lookup (or refusal), the guard's verdict.
         items: list[tuple[dict[str, Any], Lookup | PersistedQueryError, Verdict | None]] = []
         spent = (0.0, 0.0)
