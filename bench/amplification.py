@@ -86,7 +86,7 @@ WITHIN = {
     + "query Other { posts(limit: 1) { "
     + "author { name } " * 240
     + "} }",
-    "deep list literal (100 levels)": 'query Q { search(term: "a", limit: 1) { __typename } } '
+    "deep list literal (100 levels)": 'query Run { search(term: "a", limit: 1) { __typename } } '
     + "query V($x: [[Int]] = "
     + "[" * 100
     + "1"

@@ -105,6 +105,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+_META_FIELDS = frozenset({"__typename", "__schema", "__type"})
+
+
 class CostModel:
     """Per-schema, per-configuration weights; lookups are cached by coordinate."""
 
@@ -141,7 +144,7 @@ class CostModel:
             info = self._build_field(parent, field_name)
             # Only the schema's own fields are remembered: names a client makes up must not
             # grow this cache (one entry per invented name would be memory for sale).
-            if info.definition is not None:
+            if info.definition is not None or field_name in _META_FIELDS:
                 self._fields[key] = info
         return info
 
