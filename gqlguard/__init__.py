@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .analysis import Analysis, Analyzer
-from .config import GuardConfig, load_config
+from .config import GuardConfig, default_config, load_config
 from .directives import DIRECTIVES_SDL
 from .errors import ErrorCode, GuardError
 from .guard import Guard, Verdict, graphql_schema_of, request_shape_error
@@ -40,16 +40,6 @@ _analyzers: weakref.WeakKeyDictionary[Any, tuple[GuardConfig, Analyzer]] = (
 )
 
 
-_defaults: list[GuardConfig] = []
-
-
-def _default_config() -> GuardConfig:
-    # Built once: reading the environment costs more than analysing a typical document.
-    if not _defaults:
-        _defaults.append(GuardConfig())
-    return _defaults[0]
-
-
 def analyze(
     schema: Any,
     query: str,
@@ -66,7 +56,7 @@ def analyze(
     malformed = request_shape_error(query, variables, operation_name)
     if malformed is not None:
         raise GuardRejection(malformed)
-    config = config if config is not None else _default_config()
+    config = config if config is not None else default_config()
     graphql_schema = graphql_schema_of(schema)
     cached = _analyzers.get(graphql_schema)
     if cached is not None and cached[0] == config:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GuardConfig", "load_config"]
+__all__ = ["GuardConfig", "default_config", "load_config"]
 
 Mode = Literal["enforce", "measure"]
 IntrospectionPolicy = Literal["off", "on", "scopes"]
@@ -211,6 +211,17 @@ class GuardConfig(BaseSettings):
     ) -> tuple[Any, ...]:
         # Keyword arguments win over the environment; dotenv and secret files are not read.
         return (init_settings, env_settings)
+
+
+_defaults: list[GuardConfig] = []
+
+
+def default_config() -> GuardConfig:
+    """``GuardConfig()`` (the environment applied), built once per process: reading the
+    environment costs more than analysing a typical document."""
+    if not _defaults:
+        _defaults.append(GuardConfig())
+    return _defaults[0]
 
 
 def _read_toml_table(path: Path) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from graphql import (
 from graphql import validate as graphql_validate
 
 from .analysis import Analyzer
-from .config import GuardConfig
+from .config import GuardConfig, default_config
 from .errors import ErrorCode, GuardError
 from .limits import early_stop, exceeded_limits
 from .parsing import GuardRejection
@@ -134,13 +134,6 @@ def _limits_rule(config: GuardConfig) -> type[ASTValidationRule]:
 
 # One rule class per configuration object, so graphql-core's per-class work is not redone.
 _built: dict[int, tuple[GuardConfig, type[ASTValidationRule]]] = {}
-_defaults: list[GuardConfig] = []
-
-
-def _default() -> GuardConfig:
-    if not _defaults:
-        _defaults.append(GuardConfig())
-    return _defaults[0]
 
 
 def validate(
@@ -158,7 +151,7 @@ def validate(
     >>> [e.message for e in validate(schema, parse("{ titel }"))]
     ["Cannot query field 'titel' on type 'Query'."]
     """
-    settings = config if config is not None else _default()
+    settings = config if config is not None else default_config()
     built = _built.get(id(settings))
     if built is None or built[0] is not settings:
         if len(_built) >= 64:

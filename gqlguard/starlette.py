@@ -539,8 +539,10 @@ class GraphQLEndpoint:
         return body, result.data is None and bool(result.errors)
 
 
-# Refusals that are not the client's fault, or that the budget itself answered.
-_NOT_CHARGED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL_SERVER_ERROR})
+# Refusals that are not the client's fault. A budget refusal is charged like any other: a
+# client flooding requests its bucket cannot pay drains it, and is then refused before its
+# body is read instead of being checked in full every time.
+_NOT_CHARGED = frozenset({ErrorCode.INTERNAL_SERVER_ERROR})
 
 
 def _estimated(verdict: Verdict | None) -> float:

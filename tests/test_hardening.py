@@ -262,23 +262,28 @@ async def test_cors_middleware_in_front_answers_the_browser_preflight() -> None:
 
 
 def _graphql_cop_dir() -> Path | None:
+    """graphql-cop stays outside the project: $GRAPHQL_COP, or the shared tools folder beside
+    this checkout (or beside the workspace's main checkout, for a clone made elsewhere)."""
+    import os
+
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "shared" / "tools" / "graphql-cop",):
-        if (candidate / "graphql-cop.py").is_file():
-            return candidate
-    return None
+    candidates = [Path(os.environ["GRAPHQL_COP"])] if "GRAPHQL_COP" in os.environ else []
+    candidates += [
+        here.parent / "shared" / "tools" / "graphql-cop",
+        Path("/work/shared/tools/graphql-cop"),
+    ]
+    return next((c for c in candidates if (c / "graphql-cop.py").is_file()), None)
 
 
 @pytest.mark.slow
 def test_graphql_cop_finds_nothing_on_the_demo(tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
     from .servers import ROOT, require
 
-    tool = Path(os.environ["GRAPHQL_COP"]) if "GRAPHQL_COP" in os.environ else _graphql_cop_dir()
-    require(tool is not None, "graphql-cop is not beside the project (../shared/tools)")
+    tool = _graphql_cop_dir()
+    require(tool is not None, "graphql-cop not found: set GRAPHQL_COP to its folder")
     assert tool is not None
     # Its own virtualenv, outside the project's, built once and kept in .venv-tools/.
     venv = ROOT / ".venv-tools" / "graphql-cop"
