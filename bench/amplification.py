@@ -271,7 +271,8 @@ def under_load() -> list[str]:
         f"{statistics.median(loaded) * 1000:.1f} ms | {p99(loaded) * 1000:.1f} ms |",
         "",
         f"p99 under flood / p99 alone: **{p99(loaded) / p99(idle):.2f}**; the flooders sent "
-        f"{len(statuses):,} requests, {refused:.0%} of them answered 429 before parsing "
+        f"{len(statuses):,} requests, {refused:.0%} of them answered 429 (once their bucket is "
+        "drained, before the body is read) "
         "(budget 200 points, 20 per second, 10 points per rejection).",
     ]
 

@@ -297,21 +297,21 @@ class GraphQLEndpoint:
                 await self._charge_rejection(request)
         estimated = sum(_estimated(verdict) for _, _, verdict in items)
         bucket = await self._charge(request, estimated) if estimated > 0 else None
-        results: list[tuple[dict[str, Any], bool]] = [
+        results: list[tuple[dict[str, Any], bool, float]] = [
             await self._run(envelope, context, verdict, allowed)
             if isinstance(lookup, Lookup)
-            else ({"errors": [lookup.error.formatted()]}, True)
+            else ({"errors": [lookup.error.formatted()]}, True, 0.0)
             for envelope, (context, lookup, verdict) in zip(envelopes, items, strict=True)
         ]
         refused = [lookup for _, lookup, _ in items if isinstance(lookup, PersistedQueryError)]
         headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
         if bucket is not None:
             key, state = bucket
-            actual = sum(_actual(body) for body, _ in results)
+            actual = sum(cost for _, _, cost in results)
             await self.budget.refund(key, estimated - actual)  # type: ignore[union-attr]
             available = min(state.capacity, state.available + max(0.0, estimated - actual))
             headers.update(_rate_limit_headers(state, available))
-            for body, _ in results:
+            for body, _, _ in results:
                 cost = body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
                     cost["throttleStatus"] = {
@@ -320,8 +320,8 @@ class GraphQLEndpoint:
                         "restoreRate": plain_number(state.restore_rate),
                     }
         if batch:
-            return [body for body, _ in results], 200, headers
-        body, request_error = results[0]
+            return [body for body, _, _ in results], 200, headers
+        body, request_error, _ = results[0]
         if refused:
             return body, refused[0].status, headers
         return body, 400 if (request_error and wants_graphql_response) else 200, headers
@@ -510,10 +510,12 @@ class GraphQLEndpoint:
         context: dict[str, Any],
         verdict: Verdict | None,
         allowed: frozenset[OperationType],
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[dict[str, Any], bool, float]:
+        """The response body, whether it is a request error, and the actual cost to keep
+        (the budget refunds the estimate minus this)."""
         if verdict is not None and not verdict.accepted:
             # A request error: nothing executed, so no `data` entry (GraphQL-over-HTTP).
-            return {"errors": verdict.formatted_errors()}, True
+            return {"errors": verdict.formatted_errors()}, True, 0.0
         try:
             result = await self.schema.execute(
                 envelope["query"],
@@ -536,7 +538,20 @@ class GraphQLEndpoint:
         body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
-        return body, result.data is None and bool(result.errors)
+        return body, result.data is None and bool(result.errors), self._actual_cost(verdict, result)
+
+    def _actual_cost(self, verdict: Verdict | None, result: Any) -> float:
+        """The work that ran, measured from the result data, never from the response body
+        (which ``report_cost=false`` empties). When anything failed, null bubbling or a
+        failed resolver hides work that did run: then nothing is refunded."""
+        analysis = verdict.analysis if verdict is not None else None
+        guard = self._guard()
+        if analysis is None or verdict is None or verdict.document is None or guard is None:
+            return 0.0
+        if result.errors or result.data is None:
+            return analysis.field_cost
+        actual = guard.actual_cost(verdict.document, analysis.operation_name, result.data)
+        return min(actual, analysis.field_cost)
 
 
 # Refusals that are not the client's fault. A budget refusal is charged like any other: a
@@ -549,12 +564,6 @@ def _estimated(verdict: Verdict | None) -> float:
     if verdict is None or not verdict.accepted or verdict.analysis is None:
         return 0.0
     return verdict.analysis.field_cost
-
-
-def _actual(body: dict[str, Any]) -> float:
-    cost = body.get("extensions", {}).get("cost", {})
-    actual = cost.get("actualQueryCost") if isinstance(cost, dict) else None
-    return float(actual) if isinstance(actual, (int, float)) else 0.0
 
 
 def _rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:

@@ -166,3 +166,31 @@ def test_redis_killed_mid_test(tmp_path: Any) -> None:
                 assert [r.status_code for r in responses] == [after] * 3
     finally:
         redis_server.kill()
+
+
+# -- the refund counts the work that ran (issue 15's budget findings) --------------------------
+
+
+async def test_the_budget_spends_with_report_cost_off() -> None:
+    config = GuardConfig(budget_capacity=100, budget_restore_rate=0, report_cost=False)
+    query = {"query": "{ posts(limit: 40) { title author { name } } }"}  # 41 points
+    async with make_client(config) as client:
+        responses = [await client.post("/graphql", json=query) for _ in range(4)]
+    assert "extensions" not in responses[0].json()  # no cost in the body to read back
+    assert [r.status_code for r in responses] == [200, 200, 429, 429]
+
+
+async def test_null_bubbling_does_not_refund_the_work_that_ran() -> None:
+    from schema_example.app import demo_config
+
+    config = demo_config().model_copy(update={"budget_capacity": 100, "budget_restore_rate": 0})
+    # `email` is denied and non-null: `z`, and with it `data`, become null — but all of `a` ran.
+    query = {
+        "query": "{ a: posts(limit: 88) { title author { name } } "
+        "z: posts(limit: 1) { author { email } } }"
+    }
+    async with make_client(config) as client:
+        first = await client.post("/graphql", json=query)
+        second = await client.post("/graphql", json=query)
+    assert first.status_code == 200 and first.json()["errors"]
+    assert second.status_code == 429  # the first request's estimate was kept, not refunded
