@@ -97,11 +97,25 @@ class GraphQLEndpoint:
         persisted: PersistedQueries | None = None,
     ) -> None:
         self.schema = schema
-        self.config = config if config is not None else GuardConfig()
+        extension = next(
+            (e for e in getattr(schema, "extensions", ()) if isinstance(e, GuardExtension)), None
+        )
+        if extension is not None and config is not None and config != extension.config:
+            # Two configurations would mean two sets of limits, two persisted stores: one
+            # of them silently ignored. Refuse to start instead.
+            raise ValueError(
+                "create_app() got a GuardConfig that differs from the schema's GuardExtension "
+                "config: pass the same object (or omit it to use the extension's)"
+            )
+        if config is None:
+            config = extension.config if extension is not None else GuardConfig()
+        self.config = config
         self.context_getter = context_getter
         self.authenticate = authenticate
         self.tokens = JWTAuthenticator(self.config)
         self.budget: BudgetStore | None = budget if budget is not None else _budget(self.config)
+        if persisted is None and extension is not None and extension.persisted is not None:
+            persisted = extension.persisted  # one manifest, one store connection per app
         self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self._guard_instance: Guard | None = None
         self.csrf = (
@@ -174,9 +188,24 @@ class GraphQLEndpoint:
 
     async def _principal(self, request: Request) -> Principal:
         if self.authenticate is not None:
-            principal = self.authenticate(request)
-            if not isinstance(principal, Principal):
-                principal = await principal
+            failed = False
+            principal: Any = None
+            try:
+                principal = self.authenticate(request)
+                if principal is not None and not isinstance(principal, Principal):
+                    principal = await principal
+            except Exception:  # the user's hook failed: no identity, and never a 500
+                security_log.warning(
+                    json.dumps({"event": "authenticate_hook_failed"}, sort_keys=True)
+                )
+                failed = True
+            if principal is None and not failed:
+                return Principal.anonymous()  # the hook found no credentials
+            if failed or not isinstance(principal, Principal):
+                raise TransportError(
+                    GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
+                    {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
             return principal
         try:
             return self.tokens.principal(request.headers.get("authorization"))
@@ -498,9 +527,21 @@ class GraphQLEndpoint:
             "resolver_calls": 0,
         }
         if self.context_getter is not None:
-            extra = self.context_getter(request)
+            try:
+                extra = self.context_getter(request)
+                if not isinstance(extra, dict):
+                    extra = await extra
+            except Exception:  # the user's hook failed: nothing runs, and never a 500
+                logging.getLogger("gqlguard.execution").exception(
+                    "context_getter failed (request %s)", request.state.request_id
+                )
+                raise TransportError(
+                    GuardError(ErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error.")
+                ) from None
             if not isinstance(extra, dict):
-                extra = await extra
+                raise TransportError(
+                    GuardError(ErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error.")
+                )
             context.update(extra)
         return context
 

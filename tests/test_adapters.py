@@ -70,3 +70,49 @@ async def test_strawberry_async_execution_is_guarded_too(demo_schema: object) ->
     )  # type: ignore[attr-defined]
     assert result.errors[0].extensions["code"] == "ALIAS_LIMIT_EXCEEDED"
     assert result.data is None
+
+
+# -- one configuration per app, hook failures answered with a code (issue 15 findings) ---------
+
+
+def test_a_config_that_differs_from_the_extensions_refuses_to_start() -> None:
+    from gqlguard.starlette import create_app
+    from schema_example.schema import build_schema
+
+    schema = build_schema(GuardConfig(max_depth=2))
+    with pytest.raises(ValueError, match="differs"):
+        create_app(schema, GuardConfig(max_depth=20))
+
+
+async def test_without_a_config_the_app_enforces_the_extensions() -> None:
+    import httpx
+
+    from gqlguard.starlette import create_app
+    from schema_example.schema import build_schema
+
+    app = create_app(build_schema(GuardConfig(max_depth=2)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.post(
+            "/graphql", json={"query": "{ posts(limit: 1) { author { name } } }"}
+        )
+    assert response.json()["errors"][0]["extensions"]["code"] == "DEPTH_LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize("hook", ["authenticate", "context_getter"])
+async def test_a_failing_user_hook_is_a_coded_answer_never_a_500(hook: str) -> None:
+    import httpx
+
+    from gqlguard.starlette import create_app
+    from schema_example.schema import build_schema
+
+    def broken(request: object) -> dict[str, object]:
+        raise RuntimeError("secret internals")
+
+    config = GuardConfig()
+    app = create_app(build_schema(config), config, **{hook: broken})  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code < 500
+    expected = "UNAUTHENTICATED" if hook == "authenticate" else "INTERNAL_SERVER_ERROR"
+    assert response.json()["errors"][0]["extensions"]["code"] == expected
+    assert "secret internals" not in response.text and "data" not in response.json()
