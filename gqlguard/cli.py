@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -31,7 +32,6 @@ from .manifest import (
     read_operation_files,
 )
 from .parsing import GuardRejection
-from .tokens import mint_token
 
 __all__ = ["load_schema", "main"]
 
@@ -76,6 +76,9 @@ def load_schema(reference: str | None) -> GraphQLSchema:
     if "." not in sys.path and "" not in sys.path:
         sys.path.insert(0, "")
     try:
+        # Like uvicorn and gunicorn: `package.module:attr` is found from the current folder.
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         target: Any = getattr(importlib.import_module(module_name), attribute)
         return graphql_schema_of(target)
     except (ImportError, AttributeError, TypeError) as error:
@@ -116,6 +119,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from .tokens import mint_token  # the `jwt` extra, only for this command
+
     config = load_config()
     secret = args.secret or (config.jwt_secret.get_secret_value() if config.jwt_secret else None)
     issuer = args.issuer or config.jwt_issuer

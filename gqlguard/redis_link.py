@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from .extras import missing
+
 __all__ = ["RedisLink", "StoreUnavailable"]
 
 T = TypeVar("T")
@@ -32,7 +34,10 @@ class RedisLink:
         timeout: float = 0.5,
         backoff: float = 1.0,
     ) -> None:
-        from redis import asyncio as redis_asyncio
+        try:
+            from redis import asyncio as redis_asyncio
+        except ImportError as error:  # pragma: no cover - depends on the installed extras
+            raise missing("redis", f"The Redis {name} store") from error
 
         self.redis: Any = client or redis_asyncio.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout

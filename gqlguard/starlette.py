@@ -22,14 +22,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from graphql import specified_rules
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
+
+from .extras import missing
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+    from strawberry.exceptions import MissingQueryError
+    from strawberry.http.ides import get_graphql_ide_html
+    from strawberry.schema.exceptions import (
+        CannotGetOperationTypeError,
+        InvalidOperationTypeError,
+    )
+    from strawberry.types.graphql import OperationType
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("starlette", "gqlguard.starlette") from error
 
 from .analysis import plain_number
 from .authorization import Principal

@@ -16,13 +16,19 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLResolveInfo
-from strawberry.extensions import SchemaExtension
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
-from strawberry.schema_directive import Location
+
+from .extras import missing
+
+try:
+    import strawberry
+    from strawberry.extensions import SchemaExtension
+    from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+    from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+    from strawberry.schema_directive import Location
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("strawberry", "gqlguard.strawberry") from error
 
 from .analysis import plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal

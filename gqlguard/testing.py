@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
@@ -51,12 +50,18 @@ from graphql import (
     execute_sync,
     get_named_type,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from .config import GuardConfig
 from .errors import ErrorCode
+from .extras import missing
 from .guard import Guard, graphql_schema_of
+
+try:
+    import httpx
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("testing", "gqlguard.testing") from error
 
 __all__ = [
     "DOCUMENTED_CODES",

@@ -15,11 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jwt as pyjwt
+try:
+    import jwt as pyjwt
+except ImportError:  # pragma: no cover - the `jwt` extra is not installed
+    pyjwt = None  # type: ignore[assignment]
 
 from .authorization import Principal
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
+from .extras import missing
 
 __all__ = ["AuthenticationError", "JWTAuthenticator", "mint_token", "scopes_from_claim"]
 
@@ -48,6 +52,11 @@ class JWTAuthenticator:
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
+        if pyjwt is None and any(
+            key is not None
+            for key in (config.jwt_secret, config.jwt_public_key, config.jwt_jwks_url)
+        ):
+            raise missing("jwt", "JWT verification")
         self._key: Any = None
         self._jwks_client: pyjwt.PyJWKClient | None = None
         self._jwks: pyjwt.PyJWKSet | None = None
