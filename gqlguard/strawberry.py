@@ -34,6 +34,7 @@ from .analysis import plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
 from .csrf import CsrfPrevention
+from .errors import ErrorCode
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
@@ -100,6 +101,24 @@ class RequiresScopes:
         return "requiresScopes", {"scopes": [list(group) for group in self.scopes]}
 
 
+class _ExpectedRejections(logging.Filter):
+    """Drops Strawberry's error log records for the guard's own coded answers: a rejection is
+    an expected event, logged once (as one JSON line) by gqlguard, never as a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.msg
+        if isinstance(error, GraphQLError):
+            code = (error.extensions or {}).get("code")
+            return not (code in _EXPECTED_CODES or code == _DENIED_MARKER)
+        return True
+
+
+_EXPECTED_CODES = frozenset(code.value for code in ErrorCode) - {
+    ErrorCode.INTERNAL_SERVER_ERROR.value
+}
+_STRAWBERRY_FILTER = _ExpectedRejections()
+
+
 class GuardExtension:
     """Factory handed to ``strawberry.Schema(extensions=[...])``; shares one Guard."""
 
@@ -112,6 +131,9 @@ class GuardExtension:
         principal_of: Callable[[Any], Principal | None] | None = None,
     ) -> None:
         self.config = config if config is not None else GuardConfig()
+        strawberry_log = logging.getLogger("strawberry.execution")
+        if _STRAWBERRY_FILTER not in strawberry_log.filters:
+            strawberry_log.addFilter(_STRAWBERRY_FILTER)
         self.introspection_allowed = introspection_allowed
         self.on_verdict = on_verdict
         self.principal_of = principal_of if principal_of is not None else principal_in_context
@@ -202,7 +224,23 @@ class _GuardSchemaExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         self._refuse_cross_site()
+        self._refuse_persisted_query()
         yield None
+
+    def _refuse_persisted_query(self) -> None:
+        # persisted_mode="off": an APQ client sending only a hash must hear "not supported"
+        # (200, as Apollo Server answers) to fall back to sending its query — not Strawberry's
+        # 400 text/plain "No GraphQL query found", which makes it give up.
+        context = self.execution_context
+        extensions = context.operation_extensions
+        if (
+            context.query is None
+            and isinstance(extensions, dict)
+            and extensions.get("persistedQuery")
+        ):
+            refused = PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED)
+            _answer_with(context.context, refused.status, NO_CACHE_HEADERS)
+            raise GuardRejectedError(refused.error.message, extensions=refused.error.extensions())
 
     def _refuse_cross_site(self) -> None:
         # Under Strawberry's own HTTP views the request is in the context; without one

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from graphql import parse, specified_rules, validate
 
@@ -116,3 +118,41 @@ async def test_a_failing_user_hook_is_a_coded_answer_never_a_500(hook: str) -> N
     expected = "UNAUTHENTICATED" if hook == "authenticate" else "INTERNAL_SERVER_ERROR"
     assert response.json()["errors"][0]["extensions"]["code"] == expected
     assert "secret internals" not in response.text and "data" not in response.json()
+
+
+async def _strawberry_view_post(body: dict[str, object]) -> object:
+    import httpx
+    from strawberry.asgi import GraphQL
+
+    from schema_example.schema import build_schema
+
+    view = GraphQL(build_schema(GuardConfig()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=view), base_url="http://s") as c:
+        return await c.post("/", json=body)
+
+
+async def test_under_strawberrys_view_a_rejection_is_logged_once_and_never_by_strawberry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    await _strawberry_view_post({"query": "{ a" + " { a" * 12 + " }" * 13})
+    await _strawberry_view_post({"query": "{ viewer { name } }"})  # a filter-mode denial
+    assert [r.name for r in caplog.records if r.name.startswith("strawberry")] == []
+    assert [r.name for r in caplog.records if r.name == "gqlguard.security"] == [
+        "gqlguard.security",
+        "gqlguard.security",
+    ]
+
+
+async def test_under_strawberrys_view_an_apq_hash_without_persisted_queries_is_not_supported() -> (
+    None
+):
+    digest = "a" * 64
+    response: Any = await _strawberry_view_post(
+        {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+    )
+    assert response.status_code == 200  # Apollo's client then resends with the query
+    assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
+    assert response.headers["cache-control"] == "private, no-cache, must-revalidate"
