@@ -20,7 +20,7 @@ from typing import Any
 from graphql import GraphQLSchema, build_schema
 
 from . import analyze
-from .config import load_config
+from .config import ConfigError, load_config
 from .directives import DIRECTIVES_SDL
 from .guard import graphql_schema_of
 from .manifest import (
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"gqlguard: {error}", file=sys.stderr)
         return 2
     return code

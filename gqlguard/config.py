@@ -12,15 +12,26 @@ environment are JSON (``GQLGUARD_COST_WEIGHTS='{"Query.search": 10}'``).
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GuardConfig", "default_config", "load_config"]
+__all__ = [
+    "OFF",
+    "ConfigError",
+    "GuardConfig",
+    "check_environment",
+    "default_config",
+    "explain",
+    "load_config",
+]
 
 Mode = Literal["enforce", "measure"]
 IntrospectionPolicy = Literal["off", "on", "scopes"]
@@ -29,6 +40,32 @@ AuthorizationMode = Literal["filter", "reject", "dry_run"]
 
 
 _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+OFF = "off"
+# Limits that can be turned off (None): `GQLGUARD_MAX_DEPTH=off`, `max_depth = "off"`.
+_OPTIONAL_LIMITS = (
+    "max_characters",
+    "max_tokens",
+    "max_comments",
+    "max_depth",
+    "max_aliases",
+    "max_directives",
+    "max_fields",
+    "max_root_fields",
+    "max_operations",
+    "max_cost",
+    "max_list_size",
+    "max_batch",
+    "budget_capacity",
+    "max_introspection_depth",
+    "max_introspection_cost",
+)
+# Keys of [tool.gqlguard] that are not GuardConfig fields but belong to the CLI.
+_TOOL_KEYS = frozenset({"schema"})
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, in one line naming the variable or key, the value and what
+    is expected (``load_config`` raises only this)."""
 
 
 class GuardConfig(BaseSettings):
@@ -39,69 +76,76 @@ class GuardConfig(BaseSettings):
         frozen=True,
         extra="forbid",
         case_sensitive=False,
+        # Environment values reach the validators as text: lists accept "a,b" as well as
+        # JSON, maps JSON, and every optional limit the word "off".
+        enable_decoding=False,
     )
 
-    mode: Mode = Field("enforce", description="`measure` never rejects; it reports and logs.")
-    expose_limits: bool = Field(True, description="Report measured value and limit in errors.")
+    mode: Mode = Field(
+        default="enforce", description="`measure` never rejects; it reports and logs."
+    )
+    expose_limits: bool = Field(
+        default=True, description="Report measured value and limit in errors."
+    )
 
     # Pre-parse limits
-    max_characters: int | None = Field(15_000, ge=0)
-    max_tokens: int | None = Field(1_000, ge=0)
-    max_comments: int | None = Field(1_000, ge=0)
+    max_characters: int | None = Field(default=15_000, ge=0)
+    max_tokens: int | None = Field(default=1_000, ge=0)
+    max_comments: int | None = Field(default=1_000, ge=0)
 
     # Analysis limits
-    max_depth: int | None = Field(10, ge=0)
-    max_aliases: int | None = Field(15, ge=0)
-    max_directives: int | None = Field(50, ge=0)
-    max_fields: int | None = Field(2_000, ge=0)
-    max_root_fields: int | None = Field(None, ge=0)
-    max_operations: int | None = Field(20, ge=0)
-    max_cost: float | None = Field(1_000, ge=0)
+    max_depth: int | None = Field(default=10, ge=0)
+    max_aliases: int | None = Field(default=15, ge=0)
+    max_directives: int | None = Field(default=50, ge=0)
+    max_fields: int | None = Field(default=2_000, ge=0)
+    max_root_fields: int | None = Field(default=None, ge=0)
+    max_operations: int | None = Field(default=20, ge=0)
+    max_cost: float | None = Field(default=1_000, ge=0)
     # `both`: max_cost bounds the resolver runs (field_cost) *and* the objects produced
     # (type_cost), so a query for a million scalar-only objects is never cheap.
     cost_limit_applies_to: Literal["both", "field_cost", "type_cost"] = "both"
 
     # Cost model
     cost_weights: dict[str, float] = Field(default_factory=dict)
-    default_list_size: int = Field(10, ge=0)
-    max_list_size: int | None = Field(None, ge=0)
+    default_list_size: int = Field(default=10, ge=0)
+    max_list_size: int | None = Field(default=None, ge=0)
     # A requested page above max_list_size is refused unless the operator says the resolvers
     # themselves clamp to it: a clamp nobody enforces would make the estimate lower than what runs.
     reject_list_size_above_max: bool = True
     pagination_arguments: tuple[str, ...] = ("first", "last", "limit")
-    mutation_cost: float = Field(10, ge=0)
+    mutation_cost: float = Field(default=10, ge=0)
     report_cost: bool = True
 
     # Memory: the guard's caches of parsed, validated and analysed documents hold at most about
     # this many bytes (estimated from the text: a parsed document costs ~125 bytes per
     # character), whatever the traffic; a rejected document is never kept.
-    cache_max_bytes: int = Field(32_000_000, ge=0)
+    cache_max_bytes: int = Field(default=32_000_000, ge=0)
 
     # Transport
-    max_batch: int | None = Field(5, ge=0)
+    max_batch: int | None = Field(default=5, ge=0)
     batching: bool = True
-    max_body_bytes: int = Field(100_000, ge=1)
+    max_body_bytes: int = Field(default=100_000, ge=1)
     batch_cost: Literal["sum", "each"] = Field(
-        "sum", description="`sum`: a batch's summed estimated cost counts against max_cost."
+        default="sum", description="`sum`: a batch's summed estimated cost counts against max_cost."
     )
     # CSRF prevention (Apollo Server 4's rule): a request without a preflight-forcing
     # Content-Type must carry one of these headers, non-empty.
     csrf_prevention: bool = True
     csrf_required_headers: tuple[str, ...] = Field(
-        ("x-apollo-operation-name", "apollo-require-preflight"), min_length=1
+        default=("x-apollo-operation-name", "apollo-require-preflight"), min_length=1
     )
     trusted_proxies: tuple[str, ...] = Field(
-        (), description="Peers whose X-Forwarded-For names the client (budget key)."
+        default=(), description="Peers whose X-Forwarded-For names the client (budget key)."
     )
 
     # Cost budget per client (token bucket); off unless budget_capacity is set
-    budget_capacity: float | None = Field(None, gt=0)
-    budget_restore_rate: float = Field(10, ge=0)
+    budget_capacity: float | None = Field(default=None, gt=0)
+    budget_restore_rate: float = Field(default=10, ge=0)
     budget_store: Literal["memory", "redis"] = "memory"
     budget_on_store_error: Literal["closed", "open"] = "closed"
     # Points a rejected request draws (at least a cheap query's cost), so a client flooding
     # hostile documents is throttled like one flooding expensive ones.
-    budget_rejection_charge: float = Field(10, ge=0)
+    budget_rejection_charge: float = Field(default=10, ge=0)
     budget_key_prefix: str = "gqlguard:budget:"
     redis_url: str = Field(
         default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -112,36 +156,40 @@ class GuardConfig(BaseSettings):
     introspection_scopes: tuple[str, ...] = ()
     # `__schema`/`__type` subtrees: graphql-core's standard introspection query is depth 15,
     # field cost 14,966 at the default list size; twice that is refused.
-    max_introspection_depth: int | None = Field(15, ge=0)
-    max_introspection_cost: float | None = Field(20_000, ge=0)
+    max_introspection_depth: int | None = Field(default=15, ge=0)
+    max_introspection_cost: float | None = Field(default=20_000, ge=0)
     mask_errors: bool = True
-    max_errors: int = Field(5, ge=1)
+    max_errors: int = Field(default=5, ge=1)
 
     # Authorization (@authenticated / @requiresScopes) and JWT principals
     authorization_mode: AuthorizationMode = "filter"
     hide_unauthorized_fields: bool = False
     jwt_secret: SecretStr | None = None
-    jwt_public_key: str | None = Field(None, description="PEM text or a path to a PEM file.")
-    jwt_jwks_url: str | None = Field(None, description="https:// URL or a path to a JWKS file.")
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM text or a path to a PEM file."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="https:// URL or a path to a JWKS file."
+    )
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_algorithms: tuple[str, ...] | None = Field(
-        None, description="Default: HS256 with a secret, RS256 and ES256 with public keys."
+        default=None, description="Default: HS256 with a secret, RS256 and ES256 with public keys."
     )
-    jwt_leeway: float = Field(10, ge=0, le=300)
+    jwt_leeway: float = Field(default=10, ge=0, le=300)
     jwt_scope_claim: str = "scope"
 
     # Persisted queries: off | apq | safelist | log_unknown (see gqlguard.persisted)
     persisted_mode: PersistedMode = "off"
     persisted_manifest: str | None = Field(
-        None, description="Path of an Apollo persisted-query manifest: the safelist."
+        default=None, description="Path of an Apollo persisted-query manifest: the safelist."
     )
     persisted_store: Literal["memory", "redis"] = "memory"
     persisted_key_prefix: str = "gqlguard:pq:"
-    persisted_apq_ttl: int = Field(86_400, ge=1, description="Seconds an APQ entry lives.")
-    persisted_apq_max_entries: int = Field(1_000, ge=0, description="In-memory APQ store.")
+    persisted_apq_ttl: int = Field(default=86_400, ge=1, description="Seconds an APQ entry lives.")
+    persisted_apq_max_entries: int = Field(default=1_000, ge=0, description="In-memory APQ store.")
     persisted_apq_max_bytes: int = Field(
-        4_000_000, ge=0, description="In-memory APQ store: total characters of its bodies."
+        default=4_000_000, ge=0, description="In-memory APQ store: total characters of its bodies."
     )
 
     # Development conveniences (never on by default)
@@ -191,6 +239,17 @@ class GuardConfig(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _safelist_has_a_list(self) -> GuardConfig:
+        if (
+            self.persisted_mode == "safelist"
+            and self.persisted_store == "memory"
+            and not self.persisted_manifest
+        ):
+            # A safelist with nothing in it would refuse every request, silently.
+            raise ValueError("persisted_mode 'safelist' needs persisted_manifest (or Redis)")
+        return self
+
     @field_validator(
         "pagination_arguments",
         "introspection_scopes",
@@ -201,9 +260,27 @@ class GuardConfig(BaseSettings):
     )
     @classmethod
     def _split_comma_string(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("cost_weights", mode="before")
+    @classmethod
+    def _json_map(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError('expected a JSON object, e.g. {"Query.search": 10}') from None
+
+    @field_validator(*_OPTIONAL_LIMITS, mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # One spelling turns an optional limit off, in the environment and in TOML alike.
+        return None if isinstance(value, str) and value.strip().lower() == OFF else value
 
     @classmethod
     def settings_customise_sources(
@@ -231,20 +308,72 @@ def _read_toml_table(path: Path) -> dict[str, Any]:
         table = data.get("tool", {}).get("gqlguard", {})
     else:
         table = data.get("tool", {}).get("gqlguard", data)
+    for key in table:
+        if key not in GuardConfig.model_fields and key not in _TOOL_KEYS:
+            raise ConfigError(f"[tool.gqlguard] in {path}: unknown key {key!r}{_nearest(key)}")
     return {key: value for key, value in table.items() if key in GuardConfig.model_fields}
+
+
+def _nearest(name: str) -> str:
+    close = difflib.get_close_matches(name.lower(), list(GuardConfig.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse ``GQLGUARD_*`` variables that name no setting: a typo must not leave the limit
+    its author meant to set at its default."""
+    environ = os.environ if environ is None else environ
+    for variable in environ:
+        if not variable.upper().startswith("GQLGUARD_"):
+            continue
+        name = variable[len("GQLGUARD_") :].lower()
+        if name not in GuardConfig.model_fields:
+            close = difflib.get_close_matches(name, list(GuardConfig.model_fields), n=1)
+            hint = f" (did you mean GQLGUARD_{close[0].upper()}?)" if close else ""
+            raise ConfigError(f"unknown environment variable {variable}{hint}")
+
+
+def explain(error: ValidationError, file_values: Mapping[str, Any] | None = None) -> ConfigError:
+    """One line for pydantic's report: the variable or key, the value, what is expected."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    variable = f"GQLGUARD_{field.upper()}"
+    if field and variable in {key.upper() for key in os.environ}:
+        value = next(v for k, v in os.environ.items() if k.upper() == variable)
+        where = f"{variable}={value!r}"
+    elif field and file_values is not None and field in file_values:
+        where = f"[tool.gqlguard] {field} = {file_values[field]!r}"
+    elif field:
+        where = f"{field}={first.get('input')!r}"
+    else:
+        where = "configuration"
+    expected = first["msg"].removeprefix("Value error, ")
+    if field in _OPTIONAL_LIMITS:
+        expected += f" (or {OFF!r} to turn it off)"
+    return ConfigError(f"{where}: {expected}")
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> GuardConfig:
     """Build a config from a TOML file (default: ./pyproject.toml if present), env and kwargs.
 
-    Environment variables override the file; keyword arguments override both.
+    Environment variables override the file; keyword arguments override both. Every mistake
+    (unknown variable or key, bad value) is one :class:`ConfigError`.
     """
     file_values: dict[str, Any] = {}
     candidate = Path(path) if path is not None else Path("pyproject.toml")
     if candidate.is_file():
         file_values = _read_toml_table(candidate)
     elif path is not None:
-        raise FileNotFoundError(str(candidate))
-    env_values = GuardConfig().model_dump(exclude_unset=True)
-    merged = {**file_values, **env_values, **overrides}
-    return GuardConfig(**merged)
+        raise ConfigError(f"configuration file not found: {candidate}")
+    check_environment()
+    # Environment over file, keywords over both; the environment's values are text, which
+    # the validators read as they read it from the environment itself.
+    env_values = {
+        variable[len("GQLGUARD_") :].lower(): value
+        for variable, value in os.environ.items()
+        if variable.upper().startswith("GQLGUARD_")
+    }
+    try:
+        return GuardConfig(**{**file_values, **env_values, **overrides})
+    except ValidationError as error:
+        raise explain(error, file_values) from None

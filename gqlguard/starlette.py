@@ -52,7 +52,7 @@ from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQuer
 from .strawberry import VERDICT_KEY, GuardExtension
 from .tokens import AuthenticationError, JWTAuthenticator
 
-__all__ = ["GraphQLEndpoint", "create_app"]
+__all__ = ["GraphQLEndpoint", "create_app", "protections_summary"]
 
 security_log = logging.getLogger("gqlguard.security")
 
@@ -131,6 +131,9 @@ class GraphQLEndpoint:
             CsrfPrevention(self.config.csrf_required_headers)
             if self.config.csrf_prevention
             else None
+        )
+        logging.getLogger("gqlguard").info(
+            "gqlguard: %s", protections_summary(self.config, guarded=extension is not None)
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -626,6 +629,42 @@ def _rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:
             else 0
         ),
     }
+
+
+def _or_off(value: float | None) -> str:
+    return "off" if value is None else str(plain_number(value))
+
+
+def protections_summary(config: GuardConfig, *, guarded: bool = True) -> str:
+    """One line saying which protections are on, logged when an app starts."""
+    if not guarded:
+        return "transport only: the schema has no GuardExtension, no limit is enforced"
+    limits = " ".join(
+        f"{name.removeprefix('max_')}={_or_off(getattr(config, name))}"
+        for name in (
+            "max_depth",
+            "max_aliases",
+            "max_directives",
+            "max_fields",
+            "max_tokens",
+            "max_characters",
+            "max_cost",
+            "max_batch",
+        )
+    )
+    budget = (
+        f"{plain_number(config.budget_capacity)}@{plain_number(config.budget_restore_rate)}/s"
+        f" ({config.budget_store})"
+        if config.budget_capacity is not None
+        else "off"
+    )
+    jwt = "on" if (config.jwt_secret or config.jwt_public_key or config.jwt_jwks_url) else "off"
+    return (
+        f"mode={config.mode} {limits} cost_on={config.cost_limit_applies_to} "
+        f"introspection={config.introspection} mask_errors={config.mask_errors} "
+        f"csrf={'on' if config.csrf_prevention else 'off'} persisted={config.persisted_mode} "
+        f"budget={budget} jwt={jwt} authorization={config.authorization_mode}"
+    )
 
 
 def _budget(config: GuardConfig) -> BudgetStore | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import uvicorn
 
@@ -24,6 +25,15 @@ A rejected attack (11 levels deep: DEPTH_LIMIT_EXCEEDED, no resolver runs):
 
 
 def main() -> None:
+    from gqlguard.config import ConfigError
+
+    try:  # a configuration mistake is one line, before anything is printed or served
+        from .config import demo_config
+
+        demo_config()
+    except ConfigError as error:
+        print(f"gqlguard demo: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(BANNER, flush=True)
     # proxy_headers=False: uvicorn would otherwise rewrite the peer from X-Forwarded-For
     # (trusting 127.0.0.1) before gqlguard looks; only `trusted_proxies` decides who the client is.

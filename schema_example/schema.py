@@ -20,6 +20,7 @@ from strawberry.types import Info
 from gqlguard.config import GuardConfig
 from gqlguard.strawberry import Authenticated, Cost, GuardExtension, ListSize, RequiresScopes
 
+from .config import demo_config
 from .data import DATA, CommentRow, OrderRow, PostRow, ProductRow, ReviewRow, UserRow
 
 CONNECTION_SIZE = ListSize(slicing_arguments=["first"], sized_fields=["edges", "nodes"])
@@ -458,4 +459,4 @@ def build_schema(config: GuardConfig | None = None, *, guarded: bool = True) -> 
     )
 
 
-schema = build_schema()
+schema = build_schema(demo_config())

@@ -16,7 +16,7 @@ from schema_example.schema import build_schema as build_demo_schema
 
 from .servers import REDIS_URL, redis_reachable, require
 
-# CI: derandomized with a fixed budget; `make fuzz` (GQLGUARD_FUZZ=long) runs long and random.
+# CI: derandomized with a fixed budget; `make fuzz` (FUZZ_PROFILE=long) runs long and random.
 settings.register_profile(
     "ci",
     max_examples=60,
@@ -31,7 +31,7 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-LONG_FUZZ = os.environ.get("GQLGUARD_FUZZ") == "long"
+LONG_FUZZ = os.environ.get("FUZZ_PROFILE") == "long"
 settings.load_profile("long" if LONG_FUZZ else "ci")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gqlguard.cli import main
-from gqlguard.config import GuardConfig, load_config
+from gqlguard.config import ConfigError, GuardConfig, load_config
 
 
 def test_environment_variables_set_every_kind_of_field(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +100,132 @@ def test_cli_reports_bad_input_without_traceback(
     )
     assert json.loads(capsys.readouterr().out)["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
     assert main(["analyze", "--schema", "no.such:thing", "--query", str(query)]) == 2
+
+
+# -- configuration mistakes are loud, in one line (issue 17's configuration findings) ----------
+
+
+def test_a_mistyped_environment_variable_is_an_error_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GQLGUARD_MAX_DEPHT", "3")
+    with pytest.raises(ConfigError) as refused:
+        load_config()
+    assert str(refused.value) == (
+        "unknown environment variable GQLGUARD_MAX_DEPHT (did you mean GQLGUARD_MAX_DEPTH?)"
+    )
+
+
+def test_a_mistyped_toml_key_is_an_error_naming_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.gqlguard]\nmax_dpeth = 3\nschema = 'x:y'\n")
+    with pytest.raises(ConfigError, match="unknown key 'max_dpeth' \\(did you mean 'max_depth'"):
+        load_config(path)
+
+
+def test_off_turns_an_optional_limit_off_in_env_and_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gqlguard.toml"
+    path.write_text('max_aliases = "off"\n')
+    monkeypatch.setenv("GQLGUARD_MAX_DEPTH", "OFF")
+    config = load_config(path)
+    assert (config.max_depth, config.max_aliases) == (None, None)
+    assert config.max_cost == 1000  # the others keep their defaults
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("GQLGUARD_MAX_DEPTH", "abc", "GQLGUARD_MAX_DEPTH='abc': Input should be a valid integer"),
+        ("GQLGUARD_COST_WEIGHTS", "{bad", "GQLGUARD_COST_WEIGHTS='{bad': expected a JSON object"),
+        ("GQLGUARD_INTROSPECTION", "maybe", "GQLGUARD_INTROSPECTION='maybe': Input should be"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable_and_what_is_expected(
+    variable: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as refused:
+        load_config()
+    assert str(refused.value).startswith(expected)
+    assert "\n" not in str(refused.value)
+
+
+def test_list_settings_accept_commas_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GQLGUARD_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+    assert GuardConfig().trusted_proxies == ("10.0.0.1", "10.0.0.2")
+    monkeypatch.setenv("GQLGUARD_TRUSTED_PROXIES", '["10.0.0.3"]')
+    assert GuardConfig().trusted_proxies == ("10.0.0.3",)
+
+
+def test_a_safelist_without_a_manifest_refuses_to_start() -> None:
+    with pytest.raises(ValueError, match="persisted_manifest"):
+        GuardConfig(persisted_mode="safelist")
+
+
+def test_the_demo_takes_a_secret_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema_example.config import DEMO_JWT_ISSUER, demo_config
+
+    monkeypatch.setenv("GQLGUARD_JWT_SECRET", "s" * 40)
+    config = demo_config()
+    assert config.jwt_secret is not None and config.jwt_secret.get_secret_value() == "s" * 40
+    assert config.jwt_issuer == DEMO_JWT_ISSUER
+
+
+@pytest.mark.parametrize(
+    "command", [["-m", "schema_example"], ["-m", "gqlguard.cli", "analyze", "--query", "-"]]
+)
+def test_a_configuration_mistake_is_one_line_and_exit_code_2(command: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GQLGUARD_MAX_DEPTH": "abc", "PORT": "1"}
+    run = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+        input="{ a }",
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "GQLGUARD_MAX_DEPTH='abc'" in run.stderr
+    assert "gqlguard demo on" not in run.stdout  # no banner before the refusal
+
+
+def test_an_app_logs_one_line_summarising_its_protections(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from gqlguard.starlette import create_app
+    from schema_example.schema import build_schema
+
+    caplog.set_level(logging.INFO, logger="gqlguard")
+    config = GuardConfig(max_depth=None)
+    create_app(build_schema(config), config)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gqlguard"]
+    assert len(lines) == 1
+    assert "depth=off" in lines[0] and "cost=1000" in lines[0] and "csrf=on" in lines[0]
+
+
+@pytest.mark.slow
+def test_guard_config_type_checks_without_the_pydantic_plugin(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    module = tmp_path / "uses_config.py"
+    module.write_text("from gqlguard import GuardConfig\n\nconfig = GuardConfig(max_depth=8)\n")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file", os.devnull, str(module)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(root)},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert "uses_config.py" not in run.stdout, run.stdout[-2000:]

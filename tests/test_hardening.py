@@ -23,6 +23,7 @@ from strawberry.asgi import GraphQL
 from gqlguard import Guard, GuardConfig, GuardRejection, analyze, rules
 from gqlguard.budget import RedisBudget
 from gqlguard.cli import main as cli
+from gqlguard.config import ConfigError
 from gqlguard.guard import graphql_schema_of
 from gqlguard.persisted import LocalStore, PersistedQueries
 from gqlguard.starlette import create_app
@@ -490,7 +491,7 @@ def test_an_empty_secret_variable_never_falls_back_to_the_demo_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GQLGUARD_JWT_SECRET", "")
-    with pytest.raises(ValidationError, match="jwt_secret"):
+    with pytest.raises(ConfigError, match="jwt_secret"):
         demo_config()
 
 
