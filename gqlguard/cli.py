@@ -85,12 +85,25 @@ def load_schema(reference: str | None) -> GraphQLSchema:
         raise UsageError(f"cannot load schema {reference}: {error}") from None
 
 
+def _query_text(given: str) -> str:
+    """``--query``: ``-`` reads standard input, an existing file is read, anything else is the
+    document itself."""
+    if given == "-":
+        return sys.stdin.read()
+    path = Path(given)
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot read query file {given}: {error.strerror}") from None
+    if "{" not in given:
+        raise UsageError(f"--query: no such file, and not a document: {given}")
+    return given
+
+
 def _analyze(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
-    try:
-        query = Path(args.query).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read query file {args.query}: {error.strerror}") from None
+    query = _query_text(args.query)
     variables: Any = None
     if args.variables:
         try:
@@ -226,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     analyze_parser = commands.add_parser("analyze", help="measure one operation")
     analyze_parser.add_argument("--schema", help="SDL file or package.module:attribute")
-    analyze_parser.add_argument("--query", required=True, help="file holding the document")
+    analyze_parser.add_argument(
+        "--query", required=True, help="the document: a file, inline text, or - for standard input"
+    )
     analyze_parser.add_argument("--variables", help="variables as a JSON object")
     analyze_parser.add_argument("--operation", help="operation name")
     analyze_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
@@ -264,9 +279,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
     except (UsageError, ConfigError) as error:
         print(f"gqlguard: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`gqlguard analyze … | head`): not an error, and no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return code
 
 

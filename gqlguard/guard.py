@@ -125,7 +125,12 @@ class Guard:
         validation_rules: Sequence[type[ASTValidationRule]] | None = None,
         introspection_allowed: IntrospectionHook | None = None,
         document_cache_size: int = 1024,
+        reveal_schema_names: bool = False,
+        security_events: bool = True,
     ) -> None:
+        """``reveal_schema_names`` and ``security_events=False`` are for build tools run by
+        the schema's own developer (``gqlguard manifest``): unmasked messages keep every
+        schema name, and no security event is logged for what is not a request."""
         self.schema = graphql_schema_of(schema)
         self.config = config if config is not None else GuardConfig()
         self.analyzer = Analyzer(
@@ -144,6 +149,8 @@ class Guard:
             r for r in self.validation_rules if r is not OverlappingFieldsCanBeMergedRule
         )
         self.introspection_allowed = introspection_allowed
+        self.reveal_schema_names = reveal_schema_names
+        self.security_events = security_events
         self.authorizer = Authorizer(self.schema)
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
         # no query text can ever name a persisted entry.
@@ -461,7 +468,9 @@ class Guard:
         sent = names_in(query)
         unique: dict[str, GuardError] = {}
         for graphql_error in graphql_errors:
-            message = redact_unsent_names(graphql_error.message, sent)
+            message = graphql_error.message
+            if not self.reveal_schema_names:
+                message = redact_unsent_names(message, sent)
             if message not in unique:
                 unique[message] = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, message)
             if len(unique) >= self.config.max_errors:
@@ -518,7 +527,7 @@ class Guard:
         measured_only: bool,
         context: Any = None,
     ) -> None:
-        if not security_log.isEnabledFor(logging.WARNING):
+        if not self.security_events or not security_log.isEnabledFor(logging.WARNING):
             return
         event = {
             **request_facts(context),

@@ -249,7 +249,13 @@ def operation_problems(manifest: Manifest, schema: Any, config: Any) -> list[str
     relaxed = {"mask_errors": False, "mode": "enforce", "expose_limits": True}
     if config.introspection == "scopes":
         relaxed["introspection"] = "on"
-    guard = Guard(schema, config.model_copy(update=relaxed))
+    # The developer's own build: every schema name shows, nothing goes to the security log.
+    guard = Guard(
+        schema,
+        config.model_copy(update=relaxed),
+        reveal_schema_names=True,
+        security_events=False,
+    )
     problems = []
     for operation in manifest.operations:
         verdict = guard.check(operation.body, None, operation.name, document_only=True)

@@ -229,3 +229,60 @@ def test_guard_config_type_checks_without_the_pydantic_plugin(tmp_path: Path) ->
         timeout=300,
     )
     assert "uses_config.py" not in run.stdout, run.stdout[-2000:]
+
+
+# -- the CLI (issue 17's CLI findings) ----------------------------------------------------------
+
+
+def test_analyze_takes_inline_text_and_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    schema = "schema_example.schema:schema"
+    assert (
+        main(["analyze", "--schema", schema, "--query", "{ posts(limit: 2) { title } }", "--json"])
+        == 0
+    )
+    inline = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr("sys.stdin", io.StringIO("{ posts(limit: 2) { title } }"))
+    assert main(["analyze", "--schema", schema, "--query", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == inline
+    assert inline["depth"] == 2
+    assert main(["analyze", "--schema", schema, "--query", "no-such-file.graphql"]) == 2
+
+
+def test_analyze_into_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gqlguard.cli",
+            "analyze",
+            "--query",
+            "{ posts(limit: 2) { title } }",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_manifest_build_names_the_developers_own_types_and_logs_no_security_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.graphql").write_text("query Bad { posts(limit: 1) { titl } }\n")
+    status = main(["manifest", "build", str(tmp_path), "--schema", "schema_example.schema:schema"])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert "on type 'Post'" in err and "<hidden>" not in err
+    assert '"event"' not in err  # no security-log JSON for a build
