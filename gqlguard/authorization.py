@@ -51,7 +51,8 @@ __all__ = [
     "Requirement",
 ]
 
-log = logging.getLogger("gqlguard.security")
+# An error while deciding is a bug to fix (its traceback goes here), and it denies.
+log = logging.getLogger("gqlguard.execution")
 
 AuthorizationMode = Literal["filter", "reject", "dry_run"]
 UNAUTHORIZED_MESSAGE = "Unauthorized field or type."

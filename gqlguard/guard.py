@@ -18,7 +18,6 @@ True
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import weakref
@@ -43,14 +42,14 @@ from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .collapse import collapse
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
+from .events import facts_of, security_event
 from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
 from .response_cost import ResponsePlan, compile_response_plan
 
-__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_facts", "request_shape_error"]
+__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_shape_error"]
 
-security_log = logging.getLogger("gqlguard.security")
 
 MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
 IntrospectionHook = Callable[[Any], bool]
@@ -487,7 +486,8 @@ class Guard:
             try:
                 return bool(self.introspection_allowed(context))
             except Exception:  # any error while deciding means deny
-                security_log.exception("introspection hook failed; denying")
+                logging.getLogger("gqlguard.execution").exception("introspection hook failed")
+                security_event("introspection_hook_failed", (), facts_of(context))
                 return False
         return False
 
@@ -507,17 +507,16 @@ class Guard:
     def _log_denial(
         self, decision: Decision, analysis: Analysis, principal: Principal, context: Any
     ) -> None:
-        if security_log.isEnabledFor(logging.WARNING):
-            event = {
-                **request_facts(context),
-                "event": "unauthorized",
-                "mode": self.config.authorization_mode,
-                "code": ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value,
-                "principal": principal.subject,
-                "operation": analysis.operation_name,
-                "paths": [".".join(path) for path in decision.paths],
-            }
-            security_log.warning(json.dumps(event, sort_keys=True))
+        if not self.security_events:
+            return
+        security_event(
+            "unauthorized",
+            [ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value],
+            {**facts_of(context), "principal": principal.subject},
+            operation=analysis.operation_name,
+            mode=self.config.authorization_mode,
+            paths=[".".join(path) for path in decision.paths],
+        )
 
     def _log(
         self,
@@ -527,16 +526,15 @@ class Guard:
         measured_only: bool,
         context: Any = None,
     ) -> None:
-        if not self.security_events or not security_log.isEnabledFor(logging.WARNING):
+        if not self.security_events:
             return
-        event = {
-            **request_facts(context),
-            "event": "measured" if measured_only else "rejected",
-            "codes": [error.code.value for error in errors],
-            "measured": {e.code.value: e.measured for e in errors if e.measured is not None},
-            "operation": analysis.operation_name if analysis else None,
-        }
-        security_log.warning(json.dumps(event, sort_keys=True))
+        security_event(
+            "measured" if measured_only else "rejected",
+            [error.code.value for error in errors],
+            facts_of(context),
+            operation=analysis.operation_name if analysis else None,
+            measured={e.code.value: e.measured for e in errors if e.measured is not None},
+        )
 
 
 def batch_over_cost(
@@ -573,15 +571,3 @@ def request_shape_error(query: Any, variables: Any, operation_name: Any) -> Guar
     if operation_name is not None and not isinstance(operation_name, str):
         return GuardError(ErrorCode.BAD_REQUEST, "The operation name must be a string.")
     return None
-
-
-def request_facts(context: Any) -> dict[str, Any]:
-    """Request id, principal and client for the security log, from a dict context."""
-    if not isinstance(context, Mapping):
-        return {}
-    principal = context.get("principal")
-    return {
-        "request_id": context.get("request_id"),
-        "principal": getattr(principal, "subject", None),
-        "client": context.get("client"),
-    }

@@ -34,8 +34,6 @@ once.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,7 +42,7 @@ from typing import Any, Protocol
 
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
-from .guard import request_facts
+from .events import facts_of, security_event
 from .manifest import SHA256_HEX, Manifest, sha256_hex
 from .redis_link import RedisLink, StoreUnavailable
 
@@ -58,7 +56,6 @@ __all__ = [
     "RedisStore",
 ]
 
-security_log = logging.getLogger("gqlguard.security")
 
 NO_CACHE_HEADERS = {"Cache-Control": "private, no-cache, must-revalidate"}
 # Apollo answers a miss and "not supported" with 200, so APQ clients retry instead of
@@ -312,15 +309,10 @@ class PersistedQueries:
     def _log_unknown(self, sha256: str, query: str, context: Mapping[str, Any] | None) -> None:
         # Whatever form it came in (raw, APQ registration or hit, documentId of its own
         # hash), an operation outside the safelist is logged in log_unknown mode.
-        if self.mode != "log_unknown":
-            return
-        event = {
-            "event": "unknown_operation",
-            "sha256": sha256,
-            "characters": len(query),
-            **request_facts(context),
-        }
-        security_log.warning(json.dumps(event, sort_keys=True))
+        if self.mode == "log_unknown":
+            security_event(
+                "unknown_operation", (), facts_of(context), sha256=sha256, characters=len(query)
+            )
 
 
 def _requested_id(extensions: Any, document_id: Any) -> tuple[str, str] | None:

@@ -46,7 +46,8 @@ from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, R
 from .config import GuardConfig
 from .csrf import CsrfPrevention
 from .errors import HTTP_STATUS, LIMIT_CODES, ErrorCode, GuardError
-from .guard import Guard, Verdict, request_facts
+from .events import facts_of, security_event
+from .guard import Guard, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .strawberry import VERDICT_KEY, GuardExtension
@@ -54,7 +55,6 @@ from .tokens import AuthenticationError, JWTAuthenticator
 
 __all__ = ["GraphQLEndpoint", "create_app", "protections_summary"]
 
-security_log = logging.getLogger("gqlguard.security")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -169,16 +169,13 @@ class GraphQLEndpoint:
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
             status = HTTP_STATUS.get(rejected.error.code, 400)
             headers = rejected.headers
-            principal = getattr(request.state, "principal", None)
-            event = {
-                "event": "rejected",
-                "code": rejected.error.code.value,
-                "request_id": request_id,
-                "principal": getattr(principal, "subject", None),
-                "client": self._client(request),
-                "measured": rejected.error.measured,
-            }
-            security_log.warning(json.dumps(event, sort_keys=True))
+            error = rejected.error
+            security_event(
+                "rejected",
+                [error.code.value],
+                self._facts(request),
+                measured={error.code.value: error.measured} if error.measured is not None else {},
+            )
         media_type = GRAPHQL_RESPONSE if wants_graphql_response else JSON
         return Response(
             json.dumps(body, separators=(",", ":")),
@@ -207,8 +204,10 @@ class GraphQLEndpoint:
                 if principal is not None and not isinstance(principal, Principal):
                     principal = await principal
             except Exception:  # the user's hook failed: no identity, and never a 500
-                security_log.warning(
-                    json.dumps({"event": "authenticate_hook_failed"}, sort_keys=True)
+                security_event(
+                    "authenticate_hook_failed",
+                    [ErrorCode.UNAUTHENTICATED.value],
+                    self._facts(request),
                 )
                 failed = True
             if principal is None and not failed:
@@ -379,10 +378,7 @@ class GraphQLEndpoint:
             )
         except PersistedQueryError as refused:
             if refused.status != 200:  # misses are the APQ protocol, not security events
-                event = {"event": "rejected", "code": refused.error.code.value}
-                security_log.warning(
-                    json.dumps({**request_facts(context), **event}, sort_keys=True)
-                )
+                security_event("rejected", [refused.error.code.value], facts_of(context))
             return refused
         envelope["query"] = lookup.query
         return lookup
@@ -458,6 +454,14 @@ class GraphQLEndpoint:
             # empties it and is then refused before parsing (_refuse_spent_client).
             left = (await self.budget.charge(key, 0.0)).available
             await self.budget.charge(key, min(self.config.budget_rejection_charge, left))
+
+    def _facts(self, request: Request) -> dict[str, Any]:
+        principal = getattr(request.state, "principal", None)
+        return {
+            "request_id": getattr(request.state, "request_id", None),
+            "principal": getattr(principal, "subject", None),
+            "client": self._client(request),
+        }
 
     def _budget_key(self, request: Request) -> str:
         principal = getattr(request.state, "principal", None)

@@ -35,6 +35,7 @@ from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
 from .config import GuardConfig
 from .csrf import CsrfPrevention
 from .errors import ErrorCode
+from .events import facts_of, security_event
 from .guard import Guard, IntrospectionHook, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
@@ -355,7 +356,8 @@ class _GuardSchemaExtension(SchemaExtension):
         try:
             principal = self.factory.principal_of(context)
         except Exception:  # a failing hook must not become a privileged request
-            logging.getLogger("gqlguard.security").exception("principal hook failed")
+            logging.getLogger("gqlguard.execution").exception("principal hook failed")
+            security_event("principal_hook_failed", (), facts_of(context))
             return Principal.anonymous()
         return principal if isinstance(principal, Principal) else Principal.anonymous()
 

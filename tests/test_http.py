@@ -291,7 +291,7 @@ async def test_every_rejection_is_one_security_log_line(caplog: pytest.LogCaptur
     assert events[0]["codes"] == ["DEPTH_LIMIT_EXCEEDED"]
     assert events[0]["measured"] == {"DEPTH_LIMIT_EXCEEDED": 11}
     assert events[0]["client"] and events[0]["principal"] is None
-    assert events[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert events[1]["codes"] == ["UNSUPPORTED_MEDIA_TYPE"]
 
 
 async def test_graphiql_only_in_development_and_with_a_csp() -> None:
@@ -307,3 +307,29 @@ async def test_graphiql_only_in_development_and_with_a_csp() -> None:
     csp = development.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert development.headers["x-frame-options"] == "DENY"
+
+
+async def test_every_security_event_has_one_documented_shape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gqlguard.security")
+    async with make_client() as client:
+        await client.post("/graphql", json={"query": DEEP})  # guard rejection
+        await client.get("/graphql", params={"query": "{ __typename }"})  # transport (CSRF)
+        await client.post("/graphql", json={"query": "{ viewer { name } }"})  # denial
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gqlguard.security"]
+    assert [e["event"] for e in events] == ["rejected", "rejected", "unauthorized"]
+    for event in events:
+        assert {
+            "ts",
+            "level",
+            "event",
+            "codes",
+            "request_id",
+            "principal",
+            "client",
+            "operation",
+        } <= set(event)
+        assert isinstance(event["codes"], list) and event["codes"]
+        assert event["ts"].endswith("+00:00") and event["level"] == "warning"
+        assert event["request_id"]

@@ -1,0 +1,82 @@
+"""Security events: one shape, one logger, one place that writes them.
+
+Every event is one JSON object on the ``gqlguard.security`` logger (stdlib logging, so it goes
+wherever your handlers send it), with these keys — always present, ``null`` when unknown:
+
+==============  =================================================================
+``ts``          UTC time, ISO 8601 with milliseconds
+``level``       the logging level it was written at (``warning``)
+``event``       ``rejected``, ``measured``, ``unauthorized``, ``unknown_operation``,
+                ``authenticate_hook_failed``, ``principal_hook_failed``,
+                ``introspection_hook_failed``
+``codes``       the stable error codes, a list (empty when there is none)
+``request_id``  the request id (``X-Request-ID``)
+``principal``   the JWT ``sub`` (or your hook's subject), ``null`` when anonymous
+``client``      the client address (``trusted_proxies`` decide)
+``operation``   the operation name
+==============  =================================================================
+
+and, per event, ``measured`` (code -> value), ``paths``, ``mode``, ``sha256``, ``characters``.
+Expected events are never logged with a traceback.
+
+>>> line = event_line("rejected", ["DEPTH_LIMIT_EXCEEDED"], {"request_id": "r-1"}, measured={})
+>>> sorted(json.loads(line))[:5]
+['characters', 'client', 'codes', 'event', 'level']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["event_line", "facts_of", "security_event", "security_log"]
+
+security_log = logging.getLogger("gqlguard.security")
+
+_COMMON = ("request_id", "principal", "client", "operation", "sha256", "characters")
+
+
+def facts_of(context: Any) -> dict[str, Any]:
+    """Request id, principal and client, from a dict request context."""
+    if not isinstance(context, Mapping):
+        return {}
+    principal = context.get("principal")
+    return {
+        "request_id": context.get("request_id"),
+        "principal": getattr(principal, "subject", None),
+        "client": context.get("client"),
+    }
+
+
+def event_line(
+    event: str,
+    codes: Sequence[str],
+    facts: Mapping[str, Any] | None = None,
+    *,
+    level: int = logging.WARNING,
+    **fields: Any,
+) -> str:
+    record: dict[str, Any] = {key: None for key in _COMMON}
+    record.update(facts or {})
+    record.update(fields)
+    record["ts"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    record["level"] = logging.getLevelName(level).lower()
+    record["event"] = event
+    record["codes"] = list(codes)
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def security_event(
+    event: str,
+    codes: Sequence[str] = (),
+    facts: Mapping[str, Any] | None = None,
+    *,
+    level: int = logging.WARNING,
+    **fields: Any,
+) -> None:
+    """Write one security event (see the module docstring for its shape)."""
+    if security_log.isEnabledFor(level):
+        security_log.log(level, event_line(event, codes, facts, level=level, **fields))
