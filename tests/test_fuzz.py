@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -193,3 +193,57 @@ def test_users_fuzz_their_own_schema_in_three_lines(gqlguard_fuzz: Any) -> None:
 def test_the_checker_refuses_a_schema_nothing_guards() -> None:
     with pytest.raises(ValueError, match="no GuardExtension"):
         GuardChecker(build_demo_schema(guarded=False), CONFIG)
+
+
+# -- the fixture on any schema (issue 17's fuzz-fixture findings) ------------------------------
+
+
+def _argument_free_schema() -> Any:
+    from graphql import build_schema
+
+    return build_schema("type Query { a: Int b: B } type B { c: String b: B }")
+
+
+def _custom_scalar_schema() -> Any:
+    from graphql import (
+        GraphQLArgument,
+        GraphQLField,
+        GraphQLNonNull,
+        GraphQLObjectType,
+        GraphQLScalarType,
+        GraphQLSchema,
+        GraphQLString,
+    )
+
+    date = GraphQLScalarType("Date")
+    return GraphQLSchema(
+        GraphQLObjectType(
+            "Query",
+            {
+                "at": GraphQLField(
+                    GraphQLString, args={"when": GraphQLArgument(GraphQLNonNull(date))}
+                ),
+                "now": GraphQLField(date),
+            },
+        )
+    )
+
+
+def _sdl_first_schema() -> Any:
+    from graphql import build_schema
+
+    return build_schema(
+        "type Query { user(id: ID!): User users(first: Int): [User] }"
+        " type User { id: ID! name: String friends(first: Int): [User] }"
+    )
+
+
+@pytest.mark.parametrize(
+    "make_schema",
+    [_argument_free_schema, _custom_scalar_schema, _sdl_first_schema],
+    ids=["no arguments", "custom scalars only", "SDL-first graphql-core"],
+)
+def test_the_fuzz_fixture_works_on_any_schema(
+    make_schema: Any, gqlguard_fuzz: Callable[..., None]
+) -> None:
+    gqlguard_fuzz(make_schema(), GuardConfig(max_depth=6), max_examples=25)
