@@ -101,8 +101,51 @@ def _query_text(given: str) -> str:
     return given
 
 
+def _analyze_directory(schema: GraphQLSchema, args: argparse.Namespace) -> int:
+    """Every operation of a persisted-queries folder, in the calibration report's table."""
+    from .report import text_report
+
+    config = load_config(args.config) if args.config else load_config()
+    manifest = build_manifest(read_operation_files(args.query))
+    events = []
+    for operation in manifest.operations:
+        try:
+            measured = analyze(schema, operation.body, None, operation.name, config)
+        except GuardRejection as rejection:
+            print(f"{operation.name}: {rejection.error.code.value}", file=sys.stderr)
+            continue
+        metrics = {key: value for key, value in measured.as_dict().items() if key in _METRIC_KEYS}
+        events.append({"operation": operation.name, "metrics": metrics})
+    print(text_report(events, config))
+    return 0
+
+
+_METRIC_KEYS = frozenset(
+    {"depth", "aliases", "directives", "fields", "tokens", "field_cost", "type_cost"}
+)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import html_report, measured_events, text_report
+
+    try:
+        text = sys.stdin.read() if args.log == "-" else Path(args.log).read_text("utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read log {args.log}: {error.strerror}") from None
+    events = measured_events(text.splitlines())
+    if not events:
+        raise UsageError(f"no 'measured' events in {args.log}: run with mode='measure' first")
+    config = load_config(args.config) if args.config else load_config()
+    print(text_report(events, config))
+    if args.html:
+        Path(args.html).write_text(html_report(events, config), encoding="utf-8")
+    return 0
+
+
 def _analyze(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
+    if Path(args.query).is_dir():
+        return _analyze_directory(schema, args)
     query = _query_text(args.query)
     variables: Any = None
     if args.variables:
@@ -255,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     token_parser.add_argument("--audience", help="default GQLGUARD_JWT_AUDIENCE")
     token_parser.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token_parser.set_defaults(run=_token)
+    report_parser = commands.add_parser(
+        "report", help="calibrate limits from a security log written in measure mode"
+    )
+    report_parser.add_argument("log", help="log file with gqlguard.security lines, or -")
+    report_parser.add_argument("--html", help="also write one self-contained HTML page here")
+    report_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
+    report_parser.set_defaults(run=_report)
     manifest_parser = commands.add_parser("manifest", help="persisted-query manifests")
     manifest_commands = manifest_parser.add_subparsers(dest="manifest_command", required=True)
     for name, run, help_text in (

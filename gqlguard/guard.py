@@ -212,10 +212,10 @@ class Guard:
             errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
         if not errors and spent != (0.0, 0.0):
             errors.extend(batch_over_cost(analysis, spent, config))
-        if errors:
-            if config.mode == "enforce":
-                self._forget(query, document_id)
-                return self._verdict(tuple(errors), prepared.document, analysis, context=context)
+        if errors and config.mode == "enforce":
+            self._forget(query, document_id)
+            return self._verdict(tuple(errors), prepared.document, analysis, context=context)
+        if config.mode == "measure":  # every request: the calibration report reads these
             self._log(errors, analysis, measured_only=True, context=context)
         validation = self._validate(prepared, query)
         if validation:
@@ -528,12 +528,26 @@ class Guard:
     ) -> None:
         if not self.security_events:
             return
+        fields: dict[str, Any] = {}
+        if measured_only and analysis is not None:
+            fields["metrics"] = {
+                "depth": analysis.depth,
+                "aliases": analysis.aliases,
+                "directives": analysis.directives,
+                "fields": analysis.fields,
+                "tokens": analysis.tokens,
+                "field_cost": plain_number(analysis.field_cost),
+                "type_cost": plain_number(analysis.type_cost),
+            }
         security_event(
             "measured" if measured_only else "rejected",
             [error.code.value for error in errors],
             facts_of(context),
+            # Within every limit, a measurement is routine (INFO); over one, a warning.
+            level=logging.WARNING if errors or not measured_only else logging.INFO,
             operation=analysis.operation_name if analysis else None,
             measured={e.code.value: e.measured for e in errors if e.measured is not None},
+            **fields,
         )
 
 
