@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from . import telemetry
 from .analysis import Analysis, Analyzer, plain_number, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
 from .collapse import collapse
@@ -188,6 +190,39 @@ class Guard:
         ``batch_cost="sum"`` the running sum must fit ``max_cost``, checked before this
         element is validated.
         """
+        started = time.perf_counter()
+        verdict = self._check(
+            query,
+            variables,
+            operation_name,
+            context=context,
+            principal=principal,
+            document_id=document_id,
+            document_only=document_only,
+            spent=spent,
+        )
+        if telemetry.ENABLED:
+            analysis = verdict.analysis
+            telemetry.record_check(
+                time.perf_counter() - started,
+                [error.code.value for error in verdict.errors],
+                analysis.field_cost if analysis is not None else None,
+                analysis.depth if analysis is not None else None,
+            )
+        return verdict
+
+    def _check(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        *,
+        context: Any,
+        principal: Principal | None,
+        document_id: str | None,
+        document_only: bool,
+        spent: tuple[float, float],
+    ) -> Verdict:
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
         malformed = request_shape_error(query, variables, operation_name)

@@ -40,6 +40,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("starlette", "gqlguard.starlette") from error
 
+from . import telemetry
 from .analysis import plain_number
 from .authorization import Principal
 from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
@@ -350,6 +351,7 @@ class GraphQLEndpoint:
             actual = sum(cost for _, _, cost in results)
             await self.budget.refund(key, estimated - actual)  # type: ignore[union-attr]
             available = min(state.capacity, state.available + max(0.0, estimated - actual))
+            telemetry.record_budget(available)
             headers.update(_rate_limit_headers(state, available))
             for body, _, _ in results:
                 cost = body.get("extensions", {}).get("cost")
@@ -595,7 +597,10 @@ class GraphQLEndpoint:
         body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
-        return body, result.data is None and bool(result.errors), self._actual_cost(verdict, result)
+        actual = self._actual_cost(verdict, result)
+        if verdict is not None and verdict.analysis is not None:
+            telemetry.record_actual_cost(verdict.analysis.field_cost, actual)
+        return body, result.data is None and bool(result.errors), actual
 
     def _actual_cost(self, verdict: Verdict | None, result: Any) -> float:
         """The work that ran, measured from the result data, never from the response body
