@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 import uvicorn
@@ -34,6 +35,14 @@ def main() -> None:
     except ConfigError as error:
         print(f"gqlguard demo: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    with socket.socket() as probe:  # a busy port is one line too, before the banner
+        try:
+            probe.bind((HOST, PORT))
+        except OSError as error:
+            print(
+                f"gqlguard demo: cannot listen on {HOST}:{PORT}: {error.strerror}", file=sys.stderr
+            )
+            raise SystemExit(2) from None
     print(BANNER, flush=True)
     # proxy_headers=False: uvicorn would otherwise rewrite the peer from X-Forwarded-For
     # (trusting 127.0.0.1) before gqlguard looks; only `trusted_proxies` decides who the client is.

@@ -286,3 +286,26 @@ def test_manifest_build_names_the_developers_own_types_and_logs_no_security_even
     assert status != 0
     assert "on type 'Post'" in err and "<hidden>" not in err
     assert '"event"' not in err  # no security-log JSON for a build
+
+
+def test_the_demo_on_a_busy_port_is_one_line_without_a_banner() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "schema_example"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PORT": str(port)},
+            cwd=Path(__file__).resolve().parent.parent,
+            timeout=60,
+        )
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "gqlguard demo on" not in run.stdout and "Traceback" not in run.stderr
