@@ -205,7 +205,10 @@ def _built_and_checked(args: argparse.Namespace) -> tuple[Manifest, list[str]]:
     schema = load_schema(args.schema)
     config = load_config(args.config) if args.config else load_config()
     try:
-        manifest = build_manifest(read_operation_files(args.directory))
+        manifest = build_manifest(
+            read_operation_files(args.directory),
+            add_typename=config.manifest_add_typename and not getattr(args, "no_typename", False),
+        )
     except ManifestError as error:
         raise UsageError(str(error)) from None
     return manifest, operation_problems(manifest, schema, config)
@@ -321,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--prefix", help="key prefix (default persisted_key_prefix)")
         else:
             sub.add_argument("--schema", help="SDL file or package.module:attribute")
+            sub.add_argument(
+                "--no-typename",
+                action="store_true",
+                help="bodies as written, for clients that do not add __typename (Relay, urql)",
+            )
         sub.set_defaults(run=run)
     return parser
 

@@ -187,6 +187,9 @@ class GuardConfig(BaseSettings):
     persisted_store: Literal["memory", "redis"] = "memory"
     persisted_key_prefix: str = "gqlguard:pq:"
     persisted_apq_ttl: int = Field(default=86_400, ge=1, description="Seconds an APQ entry lives.")
+    # `gqlguard manifest`: bodies as Apollo Client 4 sends them (`__typename` added below the
+    # root), so ids match Apollo's generator; false for clients that send documents untouched.
+    manifest_add_typename: bool = True
     persisted_apq_max_entries: int = Field(default=1_000, ge=0, description="In-memory APQ store.")
     persisted_apq_max_bytes: int = Field(
         default=4_000_000, ge=0, description="In-memory APQ store: total characters of its bodies."

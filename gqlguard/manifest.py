@@ -22,7 +22,10 @@ query A {
 <BLANKLINE>
 fragment F on Query {
   b
+  __typename
 }
+
+Bodies carry ``__typename`` as Apollo Client 4 adds it (see :func:`build_manifest`).
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    NameNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     parse,
     print_ast,
     visit,
@@ -156,8 +162,14 @@ def read_operation_files(directory: str | Path) -> dict[str, str]:
     return files
 
 
-def build_manifest(sources: Mapping[str, str]) -> Manifest:
+def build_manifest(sources: Mapping[str, str], *, add_typename: bool = True) -> Manifest:
     """The manifest of every operation in ``sources`` (file name -> GraphQL text).
+
+    ``add_typename`` (default) applies Apollo Client's document transform — ``__typename`` at
+    the end of every selection set below the operation's root, unless it selects one (or an
+    introspection field) already, or its field is ``@export``-ed — so bodies and ids are what
+    Apollo's manifest generator produces for Apollo Client 4, whose cache needs them. Turn it
+    off for clients that send documents untransformed (Relay, urql, plain fetch).
 
     Clear errors for what a manifest cannot hold: syntax errors, anonymous or duplicate
     operations, duplicate or unknown fragments, type-system definitions.
@@ -202,9 +214,48 @@ def build_manifest(sources: Mapping[str, str]) -> Manifest:
             operation, {key: value[0] for key, value in fragments.items()}, source
         )
         document = DocumentNode(definitions=(operation, *(used[key] for key in sorted(used))))
+        if add_typename:
+            document = with_typename(document)
         body = print_ast(document)
         built.append(PersistedOperation(sha256_hex(body), name, operation.operation.value, body))
     return Manifest(tuple(built))
+
+
+_TYPENAME = FieldNode(name=NameNode(value="__typename"))
+
+
+def with_typename(document: DocumentNode) -> DocumentNode:
+    """Apollo Client's ``addTypenameToDocument`` (see :func:`build_manifest`).
+
+    >>> from graphql import parse, print_ast
+    >>> print(print_ast(with_typename(parse("{ a { b } }"))))
+    {
+      a {
+        b
+        __typename
+      }
+    }
+    """
+
+    class AddTypename(Visitor):
+        def enter_selection_set(
+            self, node: SelectionSetNode, _key: Any, parent: Any, *_: Any
+        ) -> SelectionSetNode | None:
+            if isinstance(parent, OperationDefinitionNode):
+                return None
+            if any(
+                isinstance(selection, FieldNode) and selection.name.value.startswith("__")
+                for selection in node.selections
+            ):
+                return None
+            if isinstance(parent, FieldNode) and any(
+                directive.name.value == "export" for directive in parent.directives or ()
+            ):
+                return None
+            return SelectionSetNode(selections=(*node.selections, _TYPENAME), loc=node.loc)
+
+    transformed: DocumentNode = visit(document, AddTypename())
+    return transformed
 
 
 def _fragments_used(
