@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fuzz bench token manifest manifest-check clean
+.PHONY: demo test interop lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ demo: $(STAMP)
 	$(BIN)/python -m schema_example
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not interop"
+
+# Real clients (Apollo Client 4, Apollo's manifest generator, graphql-http's audit) against
+# the demo: node packages from tests/interop/package-lock.json.
+interop: $(STAMP)
+	cd tests/interop && npm ci --silent
+	$(BIN)/python -m pytest -m interop tests/test_interop.py
 
 # A development token for the demo: make token SUB=1 SCOPE="users:email"
 SUB ?= 1
@@ -55,4 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/amplification.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules

@@ -187,6 +187,10 @@ class GuardConfig(BaseSettings):
     persisted_store: Literal["memory", "redis"] = "memory"
     persisted_key_prefix: str = "gqlguard:pq:"
     persisted_apq_ttl: int = Field(default=86_400, ge=1, description="Seconds an APQ entry lives.")
+    # Cache-Control for successful GETs of persisted queries sent without credentials, e.g.
+    # "public, max-age=300": lets a CDN serve them (what useGETForHashedQueries is for). Off:
+    # every response stays no-store, errors and credentialed requests always do.
+    persisted_get_cache_control: str | None = None
     # `gqlguard manifest`: bodies as Apollo Client 4 sends them (`__typename` added below the
     # root), so ids match Apollo's generator; false for clients that send documents untouched.
     manifest_add_typename: bool = True

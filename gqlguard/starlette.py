@@ -366,7 +366,26 @@ class GraphQLEndpoint:
         body, request_error, _ = results[0]
         if refused:
             return body, refused[0].status, headers
+        if self._shared_cacheable(request, items[0][1], body):
+            headers["Cache-Control"] = self.config.persisted_get_cache_control or "no-store"
         return body, 400 if (request_error and wants_graphql_response) else 200, headers
+
+    def _shared_cacheable(
+        self, request: Request, lookup: Lookup | PersistedQueryError, body: dict[str, Any]
+    ) -> bool:
+        """A GET that named a persisted query by its hash, sent no credentials and got no
+        error: the only response a shared cache (a CDN) may keep, and only when the operator
+        opts in with ``persisted_get_cache_control`` (a mutation never comes by GET)."""
+        return (
+            self.config.persisted_get_cache_control is not None
+            and request.method == "GET"
+            and isinstance(lookup, Lookup)
+            and lookup.document_id is not None
+            and not lookup.register
+            and "errors" not in body
+            and "authorization" not in request.headers
+            and "cookie" not in request.headers
+        )
 
     async def _lookup(
         self, envelope: dict[str, Any], context: dict[str, Any]
