@@ -29,6 +29,7 @@ from .manifest import (
     build_manifest,
     differences,
     operation_problems,
+    read_document_map,
     read_operation_files,
 )
 from .parsing import GuardRejection
@@ -198,17 +199,23 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _manifest_path(args: argparse.Namespace) -> Path:
-    return Path(args.output or Path(args.directory) / "manifest.json")
+    source = Path(args.directory)
+    folder = source.parent if source.suffix == ".json" else source
+    return Path(args.output or folder / "manifest.json")
 
 
 def _built_and_checked(args: argparse.Namespace) -> tuple[Manifest, list[str]]:
     schema = load_schema(args.schema)
     config = load_config(args.config) if args.config else load_config()
     try:
-        manifest = build_manifest(
-            read_operation_files(args.directory),
-            add_typename=config.manifest_add_typename and not getattr(args, "no_typename", False),
-        )
+        if Path(args.directory).suffix == ".json":  # Relay / GraphQL Code Generator maps
+            manifest = read_document_map(args.directory)
+        else:
+            manifest = build_manifest(
+                read_operation_files(args.directory),
+                add_typename=config.manifest_add_typename
+                and not getattr(args, "no_typename", False),
+            )
     except ManifestError as error:
         raise UsageError(str(error)) from None
     return manifest, operation_problems(manifest, schema, config)
@@ -316,7 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("push", _manifest_push, "load the manifest into Redis as the safelist"),
     ):
         sub = manifest_commands.add_parser(name, help=help_text)
-        sub.add_argument("directory", nargs="?", default="persisted_queries")
+        sub.add_argument(
+            "directory",
+            nargs="?",
+            default="persisted_queries",
+            help="folder of .graphql files, or a Relay / GraphQL Code Generator JSON map",
+        )
         sub.add_argument("-o", "--output", help="manifest path (default DIRECTORY/manifest.json)")
         sub.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
         if name == "push":

@@ -60,6 +60,7 @@ __all__ = [
     "ManifestError",
     "PersistedOperation",
     "build_manifest",
+    "read_document_map",
     "read_operation_files",
     "sha256_hex",
 ]
@@ -160,6 +161,49 @@ def read_operation_files(directory: str | Path) -> dict[str, str]:
     if not files:
         raise ManifestError(f"no .graphql files in {directory}")
     return files
+
+
+def read_document_map(path: str | Path) -> Manifest:
+    """A persisted-document map other clients' tools emit — Relay's ``persisted-queries.json``
+    or GraphQL Code Generator's client-preset ``persisted-documents.json``: ``{id: text}`` —
+    as a manifest. Each body is the text exactly as the client sends it (its id is the sha256
+    of that text); a key that is a sha256 must be that one. Relay must hash with SHA-256
+    (``persistConfig.algorithm``): its default MD5 ids cannot be verified against a body.
+
+    >>> import tempfile, pathlib
+    >>> text = "query A { a }"
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "persisted-documents.json").write_text(json.dumps({sha256_hex(text): text}))
+    >>> manifest = read_document_map(folder / "persisted-documents.json")
+    >>> [(op.name, op.body) for op in manifest.operations]
+    [('A', 'query A { a }')]
+    """
+    try:
+        entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ManifestError(f"cannot read {path}: {error}") from None
+    if not isinstance(entries, dict) or not all(
+        isinstance(key, str) and isinstance(text, str) for key, text in entries.items()
+    ):
+        raise ManifestError(f"{path}: expected a JSON object of id -> document text")
+    operations = []
+    for key, text in entries.items():
+        digest = sha256_hex(text)
+        if SHA256_HEX.fullmatch(key) and key != digest:
+            raise ManifestError(f"{path}: {key} is not the sha256 of its document")
+        try:
+            document = parse(text)
+        except GraphQLError as error:
+            raise ManifestError(f"{path}: {key}: {error.message}") from None
+        named = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(named) != 1 or named[0].name is None:
+            raise ManifestError(f"{path}: {key}: one named operation per document")
+        operation = named[0]
+        assert operation.name is not None
+        operations.append(
+            PersistedOperation(digest, operation.name.value, operation.operation.value, text)
+        )
+    return Manifest(tuple(sorted(operations, key=lambda op: (op.name, op.id))))
 
 
 def build_manifest(sources: Mapping[str, str], *, add_typename: bool = True) -> Manifest:

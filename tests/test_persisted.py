@@ -487,3 +487,29 @@ async def test_a_raw_query_can_never_name_a_cached_persisted_document() -> None:
         spoof = await http.post("/graphql", json={"query": f"sha256:{RECENT.id}"})
     assert len(hit.json()["data"]["posts"]) == 1
     assert code_of(spoof) == "GRAPHQL_PARSE_FAILED"
+
+
+# -- other clients' persisted-document maps (issue 16) -----------------------------------------
+
+
+@pytest.mark.parametrize("file_name", ["persisted-documents.json", "persisted-queries.json"])
+def test_codegen_and_relay_maps_build_a_checked_manifest(
+    file_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = "query Titles { posts(limit: 2) { title } }"
+    deep = "query Deep { " + "posts(limit: 1) { author { " * 6 + "name" + " } }" * 6 + " }"
+    path = tmp_path / file_name
+    path.write_text(json.dumps({sha(good): good}))
+    assert cli(["manifest", "build", str(path), "--schema", "schema_example.schema:schema"]) == 0
+    built = Manifest.load(tmp_path / "manifest.json")
+    assert [(op.id, op.body) for op in built.operations] == [(sha(good), good)]
+    # The same limit checks as for .graphql files.
+    path.write_text(json.dumps({"relay-md5-like-id": deep}))
+    assert cli(["manifest", "build", str(path), "--schema", "schema_example.schema:schema"]) == 1
+    assert "DEPTH_LIMIT_EXCEEDED" in capsys.readouterr().err
+
+
+def test_a_map_whose_key_is_not_the_hash_of_its_document_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "persisted-documents.json"
+    path.write_text(json.dumps({"0" * 64: "query A { __typename }"}))
+    assert cli(["manifest", "build", str(path), "--schema", "schema_example.schema:schema"]) == 2
