@@ -616,9 +616,11 @@ class GraphQLEndpoint:
         body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
-        actual = self._actual_cost(verdict, result)
-        if verdict is not None and verdict.analysis is not None:
-            telemetry.record_actual_cost(verdict.analysis.field_cost, actual)
+        actual = 0.0
+        if self.budget is not None:  # the walk over the result is only needed for a refund
+            actual = self._actual_cost(verdict, result)
+            if verdict is not None and verdict.analysis is not None:
+                telemetry.record_actual_cost(verdict.analysis.field_cost, actual)
         return body, result.data is None and bool(result.errors), actual
 
     def _actual_cost(self, verdict: Verdict | None, result: Any) -> float:

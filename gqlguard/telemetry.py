@@ -8,7 +8,7 @@ Instruments (meter ``gqlguard``); the cost histograms use the names Apollo Route
 ``gqlguard.rejections``        counter    rejections, one per code (attribute ``code``)
 ``gqlguard.check.duration``    histogram  seconds in ``Guard.check``
 ``cost.estimated``             histogram  estimated field cost of accepted operations
-``cost.actual``                histogram  actual cost after execution (Starlette app)
+``cost.actual``                histogram  actual cost after execution (Starlette app, budget on)
 ``cost.delta``                 histogram  estimated minus actual
 ``gqlguard.budget.remaining``  histogram  points left in the client's bucket after a charge
 =============================  =========  ===============================================
