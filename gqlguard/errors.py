@@ -17,7 +17,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-__all__ = ["HTTP_STATUS", "LIMIT_CODES", "ErrorCode", "GuardError"]
+__all__ = ["HTTP_STATUS", "LIMIT_CODES", "ErrorCode", "GuardError", "GuardRejection"]
 
 
 class ErrorCode(StrEnum):
@@ -62,14 +62,20 @@ LIMIT_CODES = frozenset(
 )
 """The codes of the static limits: one element over any of them refuses a whole batch."""
 
-# The status a transport answers with when this code rejects the whole request
-# (GraphQL-over-HTTP: request errors are 400 for application/graphql-response+json clients).
+# The one status table: what a transport answers when this code rejects the whole request
+# (GraphQL-over-HTTP: request errors are 400 for application/graphql-response+json clients;
+# every code not listed is 400). Persisted-query misses and "not supported" are 200, as Apollo
+# Server answers them, so APQ clients retry with the query instead of giving up; an unknown
+# safelist id is 404, as Apollo Router answers it.
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERSISTED_QUERY_NOT_IN_LIST: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.PERSISTED_QUERY_NOT_FOUND: 200,
+    ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED: 200,
 }
 
 
@@ -99,3 +105,17 @@ class GuardError:
 
     def to_graphql_error(self, *, expose_limits: bool = True) -> GraphQLError:
         return GraphQLError(self.message, extensions=self.extensions(expose_limits))
+
+
+class GuardRejection(Exception):
+    """The one rejection type: raised inside the pipeline to stop a request with one error,
+    the HTTP status :data:`HTTP_STATUS` gives its code, and the headers it needs."""
+
+    def __init__(self, error: GuardError, headers: dict[str, str] | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.headers = dict(headers or {})
+
+    @property
+    def status(self) -> int:
+        return HTTP_STATUS.get(self.error.code, 400)

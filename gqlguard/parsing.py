@@ -23,19 +23,11 @@ from __future__ import annotations
 from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
-from .errors import ErrorCode, GuardError
+from .errors import ErrorCode, GuardError, GuardRejection
 from .fastparse import fast_parse
 from .prescan import Prescan, prescan
 
 __all__ = ["GuardRejection", "parse_document"]
-
-
-class GuardRejection(Exception):
-    """Raised inside the pipeline to stop a request; carries the error to report."""
-
-    def __init__(self, error: GuardError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def parse_document(

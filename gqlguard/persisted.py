@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .config import GuardConfig
-from .errors import ErrorCode, GuardError
+from .errors import ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .manifest import SHA256_HEX, Manifest, sha256_hex
 from .redis_link import RedisLink, StoreUnavailable
@@ -58,16 +58,6 @@ __all__ = [
 
 
 NO_CACHE_HEADERS = {"Cache-Control": "private, no-cache, must-revalidate"}
-# Apollo answers a miss and "not supported" with 200, so APQ clients retry instead of
-# giving up; the rest are request errors (unknown safelist id: 404, as Apollo Router).
-STATUS = {
-    ErrorCode.PERSISTED_QUERY_NOT_FOUND: 200,
-    ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED: 200,
-    ErrorCode.PERSISTED_QUERY_HASH_MISMATCH: 400,
-    ErrorCode.PERSISTED_QUERY_NOT_IN_LIST: 404,
-    ErrorCode.PERSISTED_QUERY_ID_REQUIRED: 400,
-    ErrorCode.BAD_REQUEST: 400,
-}
 # Apollo clients recognise these two by message as well as by code.
 _MESSAGES = {
     ErrorCode.PERSISTED_QUERY_NOT_FOUND: "PersistedQueryNotFound",
@@ -78,13 +68,12 @@ _MESSAGES = {
 }
 
 
-class PersistedQueryError(Exception):
-    """A persisted-query request the stage refuses; ``status`` is the HTTP status."""
+class PersistedQueryError(GuardRejection):
+    """A persisted-query request the stage refuses; its status comes from the one table
+    (``HTTP_STATUS``), and it is never cached by anyone."""
 
     def __init__(self, code: ErrorCode, message: str | None = None) -> None:
-        self.error = GuardError(code, message or _MESSAGES[code])
-        self.status = STATUS[code]
-        super().__init__(self.error.message)
+        super().__init__(GuardError(code, message or _MESSAGES[code]), dict(NO_CACHE_HEADERS))
 
 
 def _bad(message: str) -> PersistedQueryError:

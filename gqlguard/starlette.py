@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import specified_rules
@@ -46,13 +46,13 @@ from .authorization import Principal
 from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
 from .config import GuardConfig
 from .csrf import CsrfPrevention
-from .errors import HTTP_STATUS, LIMIT_CODES, ErrorCode, GuardError
+from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .guard import Guard, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .strawberry import VERDICT_KEY, GuardExtension
-from .tokens import AuthenticationError, JWTAuthenticator
+from .tokens import JWTAuthenticator
 
 __all__ = ["GraphQLEndpoint", "create_app", "protections_summary"]
 
@@ -78,15 +78,8 @@ ContextGetter = Callable[[Request], Awaitable[dict[str, Any]] | dict[str, Any]]
 Authenticate = Callable[[Request], Awaitable[Principal] | Principal]
 
 
-class TransportError(Exception):
-    def __init__(self, error: GuardError, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.headers = dict(headers or {})
-
-
-def _bad_request(message: str) -> TransportError:
-    return TransportError(GuardError(ErrorCode.BAD_REQUEST, message))
+def _bad_request(message: str) -> GuardRejection:
+    return GuardRejection(GuardError(ErrorCode.BAD_REQUEST, message))
 
 
 def _reject_json_constant(name: str) -> Any:
@@ -157,18 +150,18 @@ class GraphQLEndpoint:
             if self.csrf is not None:  # before anything else reads the request
                 refused = self.csrf.violation(request.headers)
                 if refused is not None:
-                    raise TransportError(refused)
+                    raise GuardRejection(refused)
             request.state.principal = await self._principal(request)
             await self._refuse_spent_client(request)  # before the body is even read
             payload, allowed = await self._read(request)
             body, status, headers = await self._execute(
                 request, payload, allowed, wants_graphql_response
             )
-        except TransportError as rejected:
+        except GuardRejection as rejected:
             if rejected.error.code not in _NOT_CHARGED:
                 await self._charge_rejection(request)
             body = {"errors": [rejected.error.formatted(expose_limits=self.config.expose_limits)]}
-            status = HTTP_STATUS.get(rejected.error.code, 400)
+            status = rejected.status
             headers = rejected.headers
             error = rejected.error
             security_event(
@@ -214,29 +207,26 @@ class GraphQLEndpoint:
             if principal is None and not failed:
                 return Principal.anonymous()  # the hook found no credentials
             if failed or not isinstance(principal, Principal):
-                raise TransportError(
+                raise GuardRejection(
                     GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
                     {"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             return principal
-        try:
-            return self.tokens.principal(request.headers.get("authorization"))
-        except AuthenticationError as failed:
-            raise TransportError(
-                failed.error, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from None
+        # An unusable credential raises AuthenticationError: a GuardRejection (401) with its
+        # WWW-Authenticate header.
+        return self.tokens.principal(request.headers.get("authorization"))
 
     async def _read(self, request: Request) -> tuple[Any, frozenset[OperationType]]:
         if request.method == "GET":
             return self._from_query_string(request), frozenset({OperationType.QUERY})
         if request.method != "POST":
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."),
                 {"Allow": "GET, POST"},
             )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send application/json.")
             )
         raw = await self._read_capped(request)
@@ -249,7 +239,7 @@ class GraphQLEndpoint:
 
     async def _read_capped(self, request: Request) -> bytes:
         cap = self.config.max_body_bytes
-        too_large = TransportError(
+        too_large = GuardRejection(
             GuardError(
                 ErrorCode.PAYLOAD_TOO_LARGE,
                 "The body is too large.",
@@ -271,7 +261,7 @@ class GraphQLEndpoint:
     def _from_query_string(self, request: Request) -> dict[str, Any]:
         params = request.query_params
         if len(str(request.url.query)) > self.config.max_body_bytes:
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.PAYLOAD_TOO_LARGE, "The query string is too large.")
             )
         payload: dict[str, Any] = {"query": params.get("query")}
@@ -300,7 +290,7 @@ class GraphQLEndpoint:
             if not self.config.batching:
                 raise _bad_request("Batching is disabled.")
             if self.config.max_batch is not None and len(payload) > self.config.max_batch:
-                raise TransportError(
+                raise GuardRejection(
                     GuardError(
                         ErrorCode.BATCH_LIMIT_EXCEEDED,
                         "Too many operations in one batch.",
@@ -325,7 +315,7 @@ class GraphQLEndpoint:
                     if over:
                         # The batch's verdict is known: no later element is even parsed.
                         await self._charge_rejection(request)
-                        raise TransportError(over[0])
+                        raise GuardRejection(over[0])
                     if verdict.analysis is not None:
                         analysis = verdict.analysis
                         spent = (spent[0] + analysis.field_cost, spent[1] + analysis.type_cost)
@@ -426,7 +416,7 @@ class GraphQLEndpoint:
         )
         analysis = verdict.analysis
         if analysis is not None and OperationType(analysis.operation_type) not in allowed:
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
                 {"Allow": "POST"},
             )
@@ -455,7 +445,7 @@ class GraphQLEndpoint:
             wait = BucketState(
                 False, state.available, state.capacity, state.restore_rate, 1.0 - state.available
             )
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(
                     ErrorCode.RATE_LIMITED,
                     "The cost budget is spent; retry later.",
@@ -499,12 +489,12 @@ class GraphQLEndpoint:
         except BudgetUnavailable:
             if self.config.budget_on_store_error == "open":
                 return None
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.RATE_LIMITED, "Rate limiting is unavailable; retry later."),
                 {"Retry-After": "1"},
             ) from None
         if not state.allowed:
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(
                     ErrorCode.RATE_LIMITED,
                     "The cost budget is spent; retry later.",
@@ -572,11 +562,11 @@ class GraphQLEndpoint:
                 logging.getLogger("gqlguard.execution").exception(
                     "context_getter failed (request %s)", request.state.request_id
                 )
-                raise TransportError(
+                raise GuardRejection(
                     GuardError(ErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error.")
                 ) from None
             if not isinstance(extra, dict):
-                raise TransportError(
+                raise GuardRejection(
                     GuardError(ErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error.")
                 )
             context.update(extra)
@@ -603,7 +593,7 @@ class GraphQLEndpoint:
                 allowed_operation_types=allowed,
             )
         except InvalidOperationTypeError:
-            raise TransportError(
+            raise GuardRejection(
                 GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
                 {"Allow": "POST"},
             ) from None

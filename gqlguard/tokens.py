@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - the `jwt` extra is not installed
 
 from .authorization import Principal
 from .config import GuardConfig
-from .errors import ErrorCode, GuardError
+from .errors import ErrorCode, GuardError, GuardRejection
 from .extras import missing
 
 __all__ = ["AuthenticationError", "JWTAuthenticator", "mint_token", "scopes_from_claim"]
@@ -32,10 +32,14 @@ _ASYMMETRIC = ("RS256", "ES256")
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
 
 
-class AuthenticationError(Exception):
+class AuthenticationError(GuardRejection):
     """A credential was presented and is not acceptable. Never carries the reason to clients."""
 
-    error = GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials.")
+    def __init__(self, *_: Any) -> None:
+        super().__init__(
+            GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
 
 
 def scopes_from_claim(value: Any) -> frozenset[str]:
