@@ -442,28 +442,23 @@ class Guard:
                 prepared.validation = (rejection.error,)
                 return prepared.validation
             prepared.executable = collapsed.document
-            max_errors = max(self.config.max_errors, 1) * 4
             graphql_errors: list[GraphQLError] = []
             if collapsed.anomalous:
-                graphql_errors = validate(
-                    self.schema,
-                    prepared.document,
-                    self._rules_on_sent_document,
-                    max_errors=max_errors,
-                    hide_suggestions=True,
+                graphql_errors = self._graphql_validate(
+                    prepared.document, self._rules_on_sent_document
                 )
             if not graphql_errors:
-                graphql_errors = validate(
-                    self.schema,
-                    collapsed.document,
-                    self.validation_rules,
-                    max_errors=max_errors,
-                    hide_suggestions=True,
-                )
+                graphql_errors = self._graphql_validate(collapsed.document, self.validation_rules)
             prepared.validation = self._client_errors(
                 graphql_errors, query, MASKED_VALIDATION_MESSAGE
             )
         return prepared.validation
+
+    def _graphql_validate(
+        self, document: DocumentNode, rules: Sequence[type[ASTValidationRule]]
+    ) -> list[GraphQLError]:
+        max_errors = max(self.config.max_errors, 1) * 4
+        return validate(self.schema, document, rules, max_errors=max_errors, hide_suggestions=True)
 
     def _coerce_variables(
         self,
