@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -121,6 +122,9 @@ class GraphQLEndpoint:
             persisted = extension.persisted  # one manifest, one store connection per app
         self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self._guard_instance: Guard | None = None
+        # Clients seen draining their bucket (bounded): only these are looked up before their
+        # body is read when the budget lives in a shared store.
+        self._drained: OrderedDict[str, None] = OrderedDict()
         self.csrf = (
             CsrfPrevention(self.config.csrf_required_headers)
             if self.config.csrf_prevention
@@ -437,11 +441,18 @@ class GraphQLEndpoint:
         further request costs the server one bucket lookup."""
         if self.budget is None or not self.config.budget_rejection_charge:
             return
+        key = self._budget_key(request)
+        if not isinstance(self.budget, MemoryBudget) and key not in self._drained:
+            # A shared store costs a round trip: it is only asked about clients this process
+            # saw drain their bucket (every charge still enforces the budget exactly).
+            return
         try:
-            state = await self.budget.charge(self._budget_key(request), 0.0)
+            state = await self.budget.charge(key, 0.0)
         except BudgetUnavailable:
             return  # _charge applies budget_on_store_error
-        if state.available < 1.0:
+        if state.available >= 1.0:
+            self._drained.pop(key, None)
+        else:
             wait = BucketState(
                 False, state.available, state.capacity, state.restore_rate, 1.0 - state.available
             )
@@ -464,7 +475,12 @@ class GraphQLEndpoint:
             # Drains what is left when the bucket cannot pay the whole charge, so a flood
             # empties it and is then refused before parsing (_refuse_spent_client).
             left = (await self.budget.charge(key, 0.0)).available
-            await self.budget.charge(key, min(self.config.budget_rejection_charge, left))
+            charge = min(self.config.budget_rejection_charge, left)
+            await self.budget.charge(key, charge)
+            if left - charge < 1.0:
+                self._drained[key] = None
+                while len(self._drained) > _DRAINED_CLIENTS:
+                    self._drained.popitem(last=False)
 
     def _facts(self, request: Request) -> dict[str, Any]:
         principal = getattr(request.state, "principal", None)
@@ -627,6 +643,7 @@ class GraphQLEndpoint:
         return min(actual, analysis.field_cost)
 
 
+_DRAINED_CLIENTS = 10_000
 # Refusals that are not the client's fault. A budget refusal is charged like any other: a
 # client flooding requests its bucket cannot pay drains it, and is then refused before its
 # body is read instead of being checked in full every time.

@@ -596,8 +596,17 @@ async def test_a_hung_redis_costs_one_timeout_then_the_budget_fails_fast() -> No
 # -- issue 13: rejections are charged, memory is bounded in bytes -----------------------------
 
 
-async def test_a_client_flooding_hostile_documents_is_throttled() -> None:
-    config = GuardConfig(budget_capacity=30, budget_restore_rate=0)
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_a_client_flooding_hostile_documents_is_throttled(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    extra: dict[str, Any] = {}
+    if store == "redis":
+        from .servers import REDIS_URL
+
+        prefix = request.getfixturevalue("redis_prefix")
+        extra = {"budget_store": "redis", "budget_key_prefix": prefix, "redis_url": REDIS_URL}
+    config = GuardConfig(budget_capacity=30, budget_restore_rate=0, **extra)
     deep = "{ a" + " { a" * 12 + " }" * 13
     async with make_client(config) as client:
         statuses = [
