@@ -110,6 +110,8 @@ class _Prepared:
         dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
     ) = None
     decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
+    # With hidden fields: per principal kind, the coordinates hidden in the sent document.
+    hidden: dict[tuple[str | None, bool, frozenset[str]], frozenset[tuple[str, str]]] | None = None
     # The document that is validated for field merging, authorized and executed: fragments
     # inlined and identical selections merged (gqlguard.collapse). Set by validation.
     executable: DocumentNode | None = None
@@ -284,11 +286,24 @@ class Guard:
         """With hidden fields, the analysis of the document as this principal may know the
         schema: a hidden field measures like an unknown name, so no limit (cost above all)
         answers differently for `auditLog` than for `auditLogz`."""
-        # Decided on the document as sent (only the coordinates are used): the cached
-        # decisions belong to the executable document, whose field nodes the executor sees.
-        operation, _ = select_operation(prepared.document, analysis.operation_name, None)
-        decision = self.authorizer.decide(prepared.document, operation, principal)
-        if decision.allowed:
+        # Decided on the document as sent (only the coordinates are used: the cached
+        # decisions belong to the executable document, whose field nodes the executor sees),
+        # once per document and kind of principal.
+        key = (
+            analysis.operation_name,
+            principal.authenticated,
+            self.authorizer.relevant_scopes(principal),
+        )
+        known = prepared.hidden if prepared.hidden is not None else {}
+        prepared.hidden = known
+        hidden = known.get(key)
+        if hidden is None:
+            operation, _ = select_operation(prepared.document, analysis.operation_name, None)
+            decision = self.authorizer.decide(prepared.document, operation, principal)
+            if len(known) >= _DECISIONS_PER_DOCUMENT:
+                known.clear()
+            hidden = known[key] = frozenset(decision.fields)
+        if not hidden:
             return analysis
         return self.analyzer.analyze(
             prepared.document,
@@ -299,7 +314,7 @@ class Guard:
             characters=len(query),
             tokens=prepared.tokens,
             comments=prepared.comments,
-            hidden=frozenset(decision.fields),
+            hidden=hidden,
         )
 
     def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:

@@ -10,7 +10,7 @@ import pytest
 from graphql import GraphQLSchema, build_schema
 from hypothesis import HealthCheck, settings
 
-from gqlguard import DIRECTIVES_SDL, GuardConfig
+from gqlguard import DIRECTIVES_SDL, GuardConfig, testing
 from gqlguard.starlette import create_app
 from schema_example.schema import build_schema as build_demo_schema
 
@@ -41,7 +41,7 @@ def examples(ci: int) -> int:
 
 
 # What a non-browser client (or Apollo Client) sends so CSRF prevention lets a GET through.
-PREFLIGHT = {"apollo-require-preflight": "1"}
+PREFLIGHT = dict(testing.PREFLIGHT)
 
 LIBRARY_SDL = (
     DIRECTIVES_SDL
