@@ -66,12 +66,14 @@ _MAX_INLINED_SELECTIONS = 100_000
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
-    """Accept a graphql-core schema or anything wrapping one (a ``strawberry.Schema``)."""
+    """Accept a graphql-core schema or anything wrapping one (a ``strawberry.Schema``, a
+    ``graphene.Schema``)."""
     if isinstance(schema, GraphQLSchema):
         return schema
-    inner = getattr(schema, "_schema", None)
-    if isinstance(inner, GraphQLSchema):
-        return inner
+    for attribute in ("_schema", "graphql_schema"):
+        inner = getattr(schema, attribute, None)
+        if isinstance(inner, GraphQLSchema):
+            return inner
     raise TypeError("expected a graphql-core GraphQLSchema or a strawberry.Schema")
 
 

@@ -3,10 +3,20 @@
     schema = strawberry.Schema(query=Query, extensions=[GuardExtension(GuardConfig())])
 
 ``GuardExtension`` is a factory: Strawberry asks it for a fresh extension per request, while
-the :class:`~gqlguard.guard.Guard` (its caches, its analyzer) is built once, on the first
-request, and shared. The extension runs the whole guard in ``on_parse`` and hands Strawberry
-the parsed, validated document, so Strawberry neither parses nor validates again (and never
-with suggestions).
+the :class:`~gqlguard.guard.Guard` (its caches, its analyzer) is built once and shared.
+
+Two ways in, one guard:
+
+* **gqlguard's pipeline** (``gqlguard.starlette.create_app``, or :func:`strawberry_pipeline`
+  under any framework): the pipeline has checked the request; :func:`strawberry_executor`
+  runs ``schema.execute`` and hands this extension the verified document and verdict for
+  exactly that call, so Strawberry neither parses nor validates again and nothing is checked
+  twice. Strawberry's ``schema.execute`` takes query text only: the hand-over is a
+  ``ContextVar`` the executor sets around that one call (never the GraphQL context, which
+  the user's code and data can write).
+* **Strawberry's own views** (its ASGI app, FastAPI's ``GraphQLRouter``, Django, aiohttp …):
+  the extension runs the stages those views have no place for — CSRF prevention, the
+  persisted lookup (async hook), ``Guard.check`` in ``on_parse`` — and masks errors itself.
 """
 
 from __future__ import annotations
@@ -14,33 +24,49 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
-from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLResolveInfo, specified_rules
 
 from .extras import missing
 
 try:
     import strawberry
+    from strawberry.exceptions import MissingQueryError
     from strawberry.extensions import SchemaExtension
+    from strawberry.schema.exceptions import (
+        CannotGetOperationTypeError,
+        InvalidOperationTypeError,
+    )
     from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
     from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
     from strawberry.schema_directive import Location
+    from strawberry.types.graphql import OperationType
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("strawberry", "gqlguard.strawberry") from error
 
-from .analysis import plain_number
-from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Principal
+from .authorization import Principal
 from .config import GuardConfig
 from .csrf import CsrfPrevention
-from .errors import ErrorCode
+from .errors import ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
+from .execution import DENIED_MARKER, Enforcement, Execute, Execution, result_extensions
 from .guard import Guard, IntrospectionHook, Verdict
+from .http import Authenticate, ContextGetter, Pipeline
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 
-__all__ = ["Authenticated", "Cost", "GuardExtension", "ListSize", "RequiresScopes"]
+__all__ = [
+    "Authenticated",
+    "Cost",
+    "GuardExtension",
+    "ListSize",
+    "RequiresScopes",
+    "guard_extension_of",
+    "strawberry_executor",
+    "strawberry_pipeline",
+]
 
 
 @strawberry.schema_directive(
@@ -110,7 +136,7 @@ class _ExpectedRejections(logging.Filter):
         error = record.msg
         if isinstance(error, GraphQLError):
             code = (error.extensions or {}).get("code")
-            return not (code in _EXPECTED_CODES or code == _DENIED_MARKER)
+            return not (code in _EXPECTED_CODES or code == DENIED_MARKER)
         return True
 
 
@@ -151,11 +177,20 @@ class GuardExtension:
         )
 
     def __call__(self) -> SchemaExtension:
+        # Strawberry asks for the extensions inside schema.execute: a pipeline's executor
+        # has handed over what it checked for exactly this call.
+        execution = _HANDED_OVER.get()
+        if execution is not None:
+            _HANDED_OVER.set(None)  # one call: a schema.execute nested in a resolver checks
+            if execution.enforcement is not None and execution.enforcement.needed:
+                return _EnforcingCheckedExtension(self, execution)
+            return _CheckedExtension(self, execution)
         if self.persisted is not None:
             return _PersistedGuardSchemaExtension(self)
         return _GuardSchemaExtension(self)
 
-    def guard_for(self, schema: Any, rules: tuple[Any, ...]) -> Guard:
+    def guard_for(self, schema: Any, rules: tuple[Any, ...] = tuple(specified_rules)) -> Guard:
+        """The one Guard of this extension (built on first use, with Strawberry's rules)."""
         guard = self._guard
         if guard is None:
             with self._lock:
@@ -174,54 +209,72 @@ class GuardExtension:
         return guard
 
 
-_DENIED_MARKER = "_GQLGUARD_DENIED"
-# An adapter that already checked the request (the Starlette app, to charge a budget before
-# execution) leaves (query, operation name, verdict) under this context key.
-VERDICT_KEY = "gqlguard_verdict"
-_HIDING = frozenset({"__Type", "__Schema"})
+# The execution a pipeline's executor hands to this schema's extension for one
+# ``schema.execute`` call (see the module docstring).
+_HANDED_OVER: ContextVar[Execution | None] = ContextVar("gqlguard_execution", default=None)
 
 
 class GuardRejectedError(GraphQLError):
     """The error Strawberry reports when the guard rejects a document it could not parse."""
 
 
+class _CheckedExtension(SchemaExtension):
+    """Under gqlguard's pipeline: the request is checked; hand Strawberry the verified
+    document, keep denied fields from resolving, and leave errors and ``extensions`` to the
+    pipeline (masked once, there)."""
+
+    def __init__(self, factory: GuardExtension, execution: Execution) -> None:
+        super().__init__()
+        self.factory = factory
+        self.execution = execution
+        self.enforcement = execution.enforcement
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        verdict = self.execution.verdict
+        if verdict is not None and self.factory.on_verdict is not None:
+            self.factory.on_verdict(verdict, context.context)
+        context.graphql_document = self.execution.document
+        context.pre_execution_errors = []  # validation ran, with the guard's rules
+        yield None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        enforcement = self.enforcement
+        if enforcement is not None and enforcement.nothing_left:
+            # Nothing is left to run: answer without executing anything at all.
+            context.result = enforcement.empty_result()
+        yield None
+        result = context.result
+        if result is not None and enforcement is not None and enforcement.denied:
+            result.errors = enforcement.errors(result.errors) or None
+
+
+class _EnforcingCheckedExtension(_CheckedExtension):
+    """As :class:`_CheckedExtension`, plus the per-field hook (only for requests that need it:
+    Strawberry installs a hook per extension class that defines ``resolve``)."""
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        assert self.enforcement is not None
+        return self.enforcement.resolve(_next, root, info, *args, **kwargs)
+
+
 class _GuardSchemaExtension(SchemaExtension):
+    """Under Strawberry's own views: the guard runs here, in ``on_parse``."""
+
     def __init__(self, factory: GuardExtension) -> None:
         super().__init__()
         self.factory = factory
         self.verdict: Verdict | None = None
-        self.principal = Principal.anonymous()
-        self.denied: frozenset[Any] = frozenset()
-        self.hidden_introspection = False
+        self.enforcement: Enforcement | None = None
         self.lookup: Lookup | None = None
-
-    def _implements_resolve(self) -> bool:  # type: ignore[override]
-        # Strawberry asks each extension instance, before parsing, whether to install its
-        # ``resolve`` hook as field middleware for this request. The hook only enforces
-        # filter-mode denials and hides introspection fields; when an adapter has already
-        # checked the request and neither applies, leaving it out saves a call per field.
-        # Without an adapter's verdict the hook stays: the check runs later, in on_parse.
-        context = self.execution_context
-        verdict = _checked_by_adapter(context.context, context.query, context.operation_name)
-        return verdict is None or self._enforces_while_resolving(verdict)
-
-    def _enforces_while_resolving(self, verdict: Verdict) -> bool:
-        denies = not verdict.authorization.allowed
-        return (denies and self.factory.config.authorization_mode == "filter") or (
-            self._hides_introspection(verdict)
-        )
-
-    def _hides_introspection(self, verdict: Verdict | None) -> bool:
-        """Whether introspection answers must drop what this principal may not see."""
-        analysis = verdict.analysis if verdict is not None else None
-        guard = self.factory._guard
-        return bool(
-            self.factory.config.hide_unauthorized_fields
-            and analysis is not None
-            and analysis.introspection
-            and guard is not None
-            and guard.authorizer.has_rules
-        )
 
     def on_operation(self) -> Iterator[None]:
         self._refuse_cross_site()
@@ -263,19 +316,18 @@ class _GuardSchemaExtension(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None:
-            guard = self.factory.guard_for(context.schema, context.validation_rules)
-            self.principal = self._principal(context.context)
-            verdict = _checked_by_adapter(context.context, context.query, context.operation_name)
-            if verdict is None:
-                verdict = guard.check(
-                    context.query or "",
-                    context.variables,
-                    context.operation_name,
-                    context=context.context,
-                    principal=self.principal,
-                    document_id=self.lookup.document_id if self.lookup is not None else None,
-                )
+            guard = self.factory.guard_for(context.schema, tuple(context.validation_rules))
+            principal = self._principal(context.context)
+            verdict = guard.check(
+                context.query or "",
+                context.variables,
+                context.operation_name,
+                context=context.context,
+                principal=principal,
+                document_id=self.lookup.document_id if self.lookup is not None else None,
+            )
             self.verdict = verdict
+            self.enforcement = Enforcement(guard, verdict, principal)
             if self.factory.on_verdict is not None:
                 self.factory.on_verdict(verdict, context.context)
             if not verdict.accepted and verdict.analysis is None:
@@ -290,28 +342,18 @@ class _GuardSchemaExtension(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        verdict = self.verdict
-        decision = verdict.authorization if verdict is not None else ALLOWED
-        mode = self.factory.config.authorization_mode
-        if not decision.allowed and mode == "filter":
-            if decision.nothing_left:
-                # Nothing is left to run: answer without executing anything at all.
-                context.result = GraphQLExecutionResult(data=decision.empty_data(), errors=[])
-            else:
-                self.denied = decision.denied
-        self.hidden_introspection = self._hides_introspection(verdict)
+        enforcement = self.enforcement
+        if enforcement is not None and enforcement.nothing_left:
+            # Nothing is left to run: answer without executing anything at all.
+            context.result = enforcement.empty_result()
         yield None
         result = context.result
         if result is None:
             return
-        errors = [
-            error
-            for error in (getattr(result, "errors", None) or ())
-            if (error.extensions or {}).get("code") != _DENIED_MARKER
-        ]
-        if not decision.allowed and mode == "filter":
-            errors.extend(error.to_graphql_error() for error in decision.errors())
-        if errors or getattr(result, "errors", None):
+        errors = getattr(result, "errors", None)
+        if enforcement is not None and enforcement.denied:
+            errors = enforcement.errors(errors)
+        if errors:
             result.errors = (
                 mask_execution_errors(errors, self.factory.config, _request_id(context.context))
                 or None
@@ -325,32 +367,10 @@ class _GuardSchemaExtension(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        denied = self.denied
-        if denied and info.field_nodes[0] in denied:
-            # graphql-core turns this into null (bubbling through non-null as the spec
-            # says); on_execute swaps it for one error per removed path.
-            raise GraphQLError(UNAUTHORIZED_MESSAGE, extensions={"code": _DENIED_MARKER})
-        if self.hidden_introspection and info.parent_type.name in _HIDING:
-            return self._hide(_next(root, info, *args, **kwargs), root, info)
-        return _next(root, info, *args, **kwargs)
-
-    def _hide(self, value: Any, root: Any, info: GraphQLResolveInfo[Any]) -> Any:
-        guard = self.factory._guard
-        if guard is None or value is None:
-            return value
-        authorizer = guard.authorizer
-        principal = self.principal
-        if info.parent_type.name == "__Type" and info.field_name == "fields":
-            return [
-                (name, field)
-                for name, field in value
-                if all(rule.allows(principal) for rule in authorizer.rules_for(root, name))
-            ]
-        if info.parent_type.name == "__Schema" and info.field_name == "types":
-            return [t for t in value if authorizer.type_allows(t, principal)]
-        if info.parent_type.name == "__Type" and info.field_name == "possibleTypes":
-            return [t for t in value if authorizer.type_allows(t, principal)]
-        return value
+        enforcement = self.enforcement
+        if enforcement is None or not enforcement.needed:
+            return _next(root, info, *args, **kwargs)
+        return enforcement.resolve(_next, root, info, *args, **kwargs)
 
     def _principal(self, context: Any) -> Principal:
         try:
@@ -363,34 +383,11 @@ class _GuardSchemaExtension(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         verdict = self.verdict
-        results: dict[str, Any] = {}
-        if verdict is None or verdict.analysis is None:
-            return results
-        decision = verdict.authorization
-        if not decision.allowed and self.factory.config.authorization_mode == "dry_run":
-            results["authorization"] = {
-                "dryRun": True,
-                "wouldDeny": [list(path) for path in decision.paths],
-            }
-        if not self.factory.config.report_cost:
-            return results
-        analysis = verdict.analysis
+        guard = self.factory._guard
+        if verdict is None or guard is None:
+            return {}
         result = getattr(self.execution_context, "result", None)
-        data = getattr(result, "data", None)
-        actual = 0.0
-        if data is not None and verdict.document is not None and verdict.accepted:
-            guard = self.factory.guard_for(self.execution_context.schema, ())
-            actual = guard.actual_cost(verdict.document, analysis.operation_name, data)
-        return {
-            **results,
-            "cost": {
-                "requestedQueryCost": plain_number(analysis.field_cost),
-                "actualQueryCost": plain_number(actual),
-                "maximumAvailable": plain_number(self.factory.config.max_cost)
-                if self.factory.config.max_cost is not None
-                else None,
-            },
-        }
+        return result_extensions(verdict, guard, getattr(result, "data", None))
 
 
 class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
@@ -402,8 +399,7 @@ class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
         self._refuse_cross_site()
         context = self.execution_context
         persisted = self.factory.persisted
-        adapter = _checked_by_adapter(context.context, context.query, context.operation_name)
-        if persisted is not None and adapter is None:
+        if persisted is not None:
             try:
                 self.lookup = await persisted.lookup(
                     context.query,
@@ -422,6 +418,76 @@ class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
             await persisted.register(self.lookup)
 
 
+def strawberry_executor(schema: Any) -> Execute:
+    """Runs an accepted operation with Strawberry's ``schema.execute`` (its extensions, its
+    directives, its error processing), handing the schema's :class:`GuardExtension` the
+    verified document for that one call."""
+
+    async def run(execution: Execution) -> Any:
+        token = _HANDED_OVER.set(execution if execution.document is not None else None)
+        try:
+            return await schema.execute(
+                execution.query,
+                variable_values=execution.variables,
+                context_value=execution.context,
+                operation_name=execution.operation_name,
+                allowed_operation_types=frozenset(
+                    OperationType(name) for name in execution.allowed_operations
+                ),
+            )
+        except InvalidOperationTypeError:
+            raise GuardRejection(
+                GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
+                {"Allow": "POST"},
+            ) from None
+        except (MissingQueryError, CannotGetOperationTypeError):
+            raise GuardRejection(
+                GuardError(ErrorCode.BAD_REQUEST, "The operation could not be determined.")
+            ) from None
+        finally:
+            _HANDED_OVER.reset(token)
+
+    return run
+
+
+def guard_extension_of(schema: Any) -> GuardExtension | None:
+    """The :class:`GuardExtension` a Strawberry schema carries, if any."""
+    for extension in getattr(schema, "extensions", ()):
+        if isinstance(extension, GuardExtension):
+            return extension
+    return None
+
+
+def strawberry_pipeline(
+    schema: Any,
+    config: GuardConfig | None = None,
+    *,
+    authenticate: Authenticate | None = None,
+    context_getter: ContextGetter | None = None,
+) -> Pipeline:
+    """gqlguard's whole pipeline for a Strawberry schema, for any web framework: one config
+    (the extension's), one Guard, one persisted store. Without a ``GuardExtension`` the
+    pipeline is transport only (nothing checks or limits the operations)."""
+    extension = guard_extension_of(schema)
+    if extension is None:
+        return Pipeline(
+            None,
+            strawberry_executor(schema),
+            config=config,
+            authenticate=authenticate,
+            context_getter=context_getter,
+        )
+    return Pipeline(
+        extension.guard_for(schema),
+        strawberry_executor(schema),
+        config=config,
+        authenticate=authenticate,
+        context_getter=context_getter,
+        # One manifest, one store connection per app.
+        persisted=extension.persisted,
+    )
+
+
 def _answer_with(context: Any, status: int, headers: dict[str, str]) -> None:
     # Strawberry's HTTP views put a sub-response in the context; its status and headers
     # reach the client.
@@ -433,14 +499,6 @@ def _answer_with(context: Any, status: int, headers: dict[str, str]) -> None:
             target[name] = value
     if response is not None and hasattr(response, "status_code"):
         response.status_code = status
-
-
-def _checked_by_adapter(context: Any, query: str | None, operation: str | None) -> Verdict | None:
-    found = context.get(VERDICT_KEY) if isinstance(context, dict) else None
-    if isinstance(found, tuple) and len(found) == 3 and found[:2] == (query, operation):
-        verdict = found[2]
-        return verdict if isinstance(verdict, Verdict) else None
-    return None
 
 
 def principal_in_context(context: Any) -> Principal | None:

@@ -11,7 +11,9 @@ from graphql import GraphQLSchema, build_schema
 from hypothesis import HealthCheck, settings
 
 from gqlguard import DIRECTIVES_SDL, GuardConfig, testing
+from gqlguard.execution import Execution
 from gqlguard.starlette import create_app
+from gqlguard.strawberry import strawberry_executor
 from schema_example.schema import build_schema as build_demo_schema
 
 from .servers import REDIS_URL, redis_reachable, require
@@ -73,26 +75,39 @@ def demo_schema() -> Any:
 
 def make_client(config: GuardConfig | None = None) -> httpx.AsyncClient:
     config = config if config is not None else GuardConfig()
-    app = create_app(build_demo_schema(config), config)
+    app = guarded_app(build_demo_schema(config), config)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo")
 
 
-@pytest.fixture
-def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Collects ``resolver_calls`` of every request the Starlette endpoint runs."""
-    from gqlguard import starlette as adapter
+# The resolver_calls fixtures active now: every app built by guarded_app() records into them.
+_RECORDERS: list[list[int]] = []
 
-    seen: list[int] = []
-    original = adapter.GraphQLEndpoint._run
 
-    async def recording(self: Any, envelope: Any, context: Any, *rest: Any) -> Any:
+def guarded_app(schema: Any, config: GuardConfig | None = None) -> Any:
+    """``create_app(schema, config)``, whose executor (a public hook) records, for the
+    ``resolver_calls`` fixture, how many resolvers each executed operation ran."""
+    if not _RECORDERS:
+        return create_app(schema, config)
+    seen = _RECORDERS[-1]
+    inner = strawberry_executor(schema)
+
+    async def recording(execution: Execution) -> Any:
         try:
-            return await original(self, envelope, context, *rest)
+            return await inner(execution)
         finally:
-            seen.append(context["resolver_calls"])
+            seen.append(execution.context["resolver_calls"])
 
-    monkeypatch.setattr(adapter.GraphQLEndpoint, "_run", recording)
+    return create_app(schema, config, execute=recording)
+
+
+@pytest.fixture
+def resolver_calls() -> Iterator[list[int]]:
+    """Resolver calls of every operation executed by apps built in the test (an operation
+    refused before execution adds nothing)."""
+    seen: list[int] = []
+    _RECORDERS.append(seen)
     yield seen
+    _RECORDERS.remove(seen)
 
 
 @pytest.fixture

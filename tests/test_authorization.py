@@ -354,16 +354,16 @@ async def test_field_middleware_is_installed_only_when_something_needs_enforcing
 ) -> None:
     # The guard's per-field hook is left out when the adapter's verdict needs nothing
     # enforced while resolving (a speed-up); it must still run for filter-mode denials.
-    from gqlguard import strawberry as extension
+    from gqlguard.execution import Enforcement
 
     calls: list[str] = []
-    original = extension._GuardSchemaExtension.resolve
+    original = Enforcement.resolve
 
     def counting(self: Any, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(info.field_name)
         return original(self, _next, root, info, *args, **kwargs)
 
-    monkeypatch.setattr(extension._GuardSchemaExtension, "resolve", counting)
+    monkeypatch.setattr(Enforcement, "resolve", counting)
     allowed, context = await post('{ user(id: "1") { name } }')
     assert allowed.json()["data"] == {"user": {"name": DATA.users[0].name}}
     assert calls == [] and "User.name" in context["resolved"]

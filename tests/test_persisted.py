@@ -19,7 +19,7 @@ from gqlguard.starlette import create_app
 from schema_example.app import DEMO_MANIFEST, demo_config
 from schema_example.schema import build_schema as build_demo_schema
 
-from .conftest import PREFLIGHT
+from .conftest import PREFLIGHT, guarded_app
 from .servers import REDIS_URL, RedisServer, serve
 
 MANIFEST = Manifest.load(DEMO_MANIFEST)
@@ -40,7 +40,7 @@ def client(mode: str = "apq", **changes: Any) -> httpx.AsyncClient:
     config = demo_config().model_copy(
         update={"persisted_mode": mode, "persisted_manifest": str(DEMO_MANIFEST), **changes}
     )
-    app = create_app(build_demo_schema(config), config)
+    app = guarded_app(build_demo_schema(config), config)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo")
 
 

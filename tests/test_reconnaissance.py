@@ -56,7 +56,7 @@ async def test_introspection_is_off_in_every_disguise(
     assert [error["extensions"]["code"] for error in body["errors"]] == ["INTROSPECTION_DISABLED"]
     assert body.get("data") is None
     assert "__schema" not in response.text.replace("\\u005f", "_").split('"errors"')[0]
-    assert resolver_calls == [0]
+    assert resolver_calls == []  # nothing was executed
 
 
 async def test_introspection_escaped_in_json_and_sent_by_get_and_batch() -> None:
@@ -217,7 +217,7 @@ async def test_probes_get_generic_errors_and_no_suggestions(
         "GRAPHQL_VALIDATION_FAILED"
     }
     assert len(body["errors"]) <= config.max_errors
-    assert resolver_calls == [0]
+    assert resolver_calls == []  # nothing was executed
     if masked:
         assert len(body["errors"]) == 1
         assert "locations" not in body["errors"][0]

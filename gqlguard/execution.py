@@ -1,0 +1,216 @@
+"""What runs around execution, for every executor: the one request's enforcement while
+resolving, the result's errors and ``extensions``, and graphql-core's executor.
+
+An accepted verdict can still need work while fields resolve: in ``authorization_mode =
+"filter"`` the denied field nodes must never reach their resolver (they become ``null``
+plus one error per removed path), and with ``hide_unauthorized_fields`` introspection
+answers must drop what the principal may not see. :class:`Enforcement` does both, as a
+graphql-core middleware (Strawberry's extension hook has the same signature).
+
+>>> from graphql import build_schema
+>>> from gqlguard import Guard
+>>> guard = Guard(build_schema("type Query { a: Int }"))
+>>> verdict = guard.check("{ a }")
+>>> Enforcement(guard, verdict).needed
+False
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLResolveInfo, execute
+
+from .analysis import plain_number
+from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Decision, Principal
+from .guard import Guard, Verdict
+
+__all__ = [
+    "Enforcement",
+    "Execute",
+    "Execution",
+    "graphql_core_executor",
+    "result_extensions",
+]
+
+# The code a denied field's placeholder error carries while it bubbles up through
+# graphql-core; :meth:`Enforcement.errors` swaps every one of them for the decision's errors.
+DENIED_MARKER = "_GQLGUARD_DENIED"
+_HIDING = frozenset({"__Type", "__Schema"})
+
+
+class Enforcement:
+    """Per request: which field nodes must not resolve, and whether introspection answers
+    must be filtered for this principal."""
+
+    __slots__ = ("decision", "denied", "filter_introspection", "guard", "principal")
+
+    def __init__(
+        self, guard: Guard, verdict: Verdict | None, principal: Principal | None = None
+    ) -> None:
+        self.guard = guard
+        self.principal = principal if principal is not None else Principal.anonymous()
+        config = guard.config
+        decision = verdict.authorization if verdict is not None else ALLOWED
+        self.decision: Decision = (
+            decision if config.authorization_mode == "filter" else ALLOWED
+        )
+        self.denied = self.decision.denied
+        analysis = verdict.analysis if verdict is not None else None
+        self.filter_introspection = bool(
+            config.hide_unauthorized_fields
+            and analysis is not None
+            and analysis.introspection
+            and guard.authorizer.has_rules
+        )
+
+    @property
+    def needed(self) -> bool:
+        """Whether the per-field hook must run at all (a call per field when it does)."""
+        return bool(self.denied) or self.filter_introspection
+
+    @property
+    def nothing_left(self) -> bool:
+        """Every root field is denied: answer :meth:`empty_result` without executing."""
+        return bool(self.denied) and self.decision.nothing_left
+
+    def empty_result(self) -> ExecutionResult:
+        """The data when nothing runs (its errors come from :meth:`errors`, as always)."""
+        return ExecutionResult(data=self.decision.empty_data(), errors=None)
+
+    def resolve(
+        self,
+        next_: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """graphql-core middleware: the outermost one, so a denied field reaches no other."""
+        denied = self.denied
+        if denied and info.field_nodes[0] in denied:
+            # graphql-core turns this into null (bubbling through non-null as the spec
+            # says); errors() swaps it for one error per removed path.
+            raise GraphQLError(UNAUTHORIZED_MESSAGE, extensions={"code": DENIED_MARKER})
+        if self.filter_introspection and info.parent_type.name in _HIDING:
+            return self._hide(next_(root, info, *args, **kwargs), root, info)
+        return next_(root, info, *args, **kwargs)
+
+    def errors(self, errors: Sequence[GraphQLError] | None) -> list[GraphQLError]:
+        """The execution's errors with the denial placeholders replaced by one error per
+        denied path (as the decision reports them, in the document's order)."""
+        kept = [e for e in errors or () if (e.extensions or {}).get("code") != DENIED_MARKER]
+        if self.denied:
+            kept.extend(error.to_graphql_error() for error in self.decision.errors())
+        return kept
+
+    def _hide(self, value: Any, root: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        if value is None:
+            return value
+        authorizer = self.guard.authorizer
+        principal = self.principal
+        if info.parent_type.name == "__Type" and info.field_name == "fields":
+            return [
+                (name, definition)
+                for name, definition in value
+                if all(rule.allows(principal) for rule in authorizer.rules_for(root, name))
+            ]
+        if info.field_name in ("types", "possibleTypes"):  # on __Schema, on __Type
+            return [t for t in value if authorizer.type_allows(t, principal)]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One accepted operation, handed to the executor: run ``document`` (verified and
+    validated; never parse ``query`` again unless the executor only takes text)."""
+
+    document: DocumentNode | None  # None only when the app has no guard (transport only)
+    verdict: Verdict | None
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None  # the operation the guard selected, resolved once
+    context: dict[str, Any]
+    principal: Principal
+    # "query", "mutation", "subscription": what the transport allows (GET: queries only)
+    allowed_operations: frozenset[str] = frozenset({"query", "mutation", "subscription"})
+    enforcement: Enforcement | None = field(default=None)
+
+
+Execute = Callable[[Execution], Awaitable[ExecutionResult]]
+
+
+def graphql_core_executor(
+    schema: Any,
+    *,
+    root_value: Any = None,
+    middleware: Sequence[Any] = (),
+) -> Execute:
+    """An executor for any graphql-core schema (Ariadne's, Graphene's ``graphql_schema``,
+    ``graphql.build_schema``): graphql-core's ``execute`` on the verified document, with the
+    request's enforcement as the outermost middleware."""
+    from .guard import graphql_schema_of
+
+    graphql_schema = graphql_schema_of(schema)
+
+    async def run(execution: Execution) -> ExecutionResult:
+        if execution.document is None:  # pragma: no cover - the pipeline always has a guard
+            raise ValueError("graphql_core_executor needs a guarded pipeline")
+        enforcement = execution.enforcement
+        if enforcement is not None and enforcement.nothing_left:
+            result = enforcement.empty_result()  # nothing is left to run
+        else:
+            layers = [*middleware]
+            if enforcement is not None and enforcement.needed:
+                layers.append(enforcement)  # graphql-core: the last middleware is outermost
+            running = execute(
+                graphql_schema,
+                execution.document,
+                root_value=root_value,
+                context_value=execution.context,
+                variable_values=execution.variables,
+                operation_name=execution.operation_name,
+                middleware=layers or None,
+            )
+            result = await running if inspect.isawaitable(running) else running
+        if enforcement is not None and enforcement.denied:
+            result.errors = enforcement.errors(result.errors) or None
+        return result
+
+    return run
+
+
+def result_extensions(
+    verdict: Verdict | None, guard: Guard, data: Any, actual: float | None = None
+) -> dict[str, Any]:
+    """The response's ``extensions`` gqlguard adds: the dry-run authorization report and the
+    cost (``report_cost``) in IBM's names. ``actual`` defaults to the response cost of
+    ``data``."""
+    config = guard.config
+    analysis = verdict.analysis if verdict is not None else None
+    results: dict[str, Any] = {}
+    if verdict is None or analysis is None:
+        return results
+    decision = verdict.authorization
+    if not decision.allowed and config.authorization_mode == "dry_run":
+        results["authorization"] = {
+            "dryRun": True,
+            "wouldDeny": [list(path) for path in decision.paths],
+        }
+    if not config.report_cost:
+        return results
+    if actual is None:
+        actual = (
+            guard.actual_cost(verdict.document, analysis.operation_name, data)
+            if data is not None and verdict.document is not None and verdict.accepted
+            else 0.0
+        )
+    results["cost"] = {
+        "requestedQueryCost": plain_number(analysis.field_cost),
+        "actualQueryCost": plain_number(actual),
+        "maximumAvailable": plain_number(config.max_cost) if config.max_cost is not None else None,
+    }
+    return results
