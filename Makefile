@@ -40,7 +40,7 @@ manifest-check: $(STAMP)
 	$(BIN)/gqlguard manifest check persisted_queries/
 
 lint: $(STAMP)
-	$(BIN)/ruff check gqlguard schema_example tests bench
+	$(BIN)/ruff check gqlguard schema_example examples tests bench
 	$(BIN)/mypy --strict gqlguard
 
 # A long randomized Hypothesis session: the fuzz and property suites over and over, random

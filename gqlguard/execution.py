@@ -55,9 +55,7 @@ class Enforcement:
         self.principal = principal if principal is not None else Principal.anonymous()
         config = guard.config
         decision = verdict.authorization if verdict is not None else ALLOWED
-        self.decision: Decision = (
-            decision if config.authorization_mode == "filter" else ALLOWED
-        )
+        self.decision: Decision = decision if config.authorization_mode == "filter" else ALLOWED
         self.denied = self.decision.denied
         analysis = verdict.analysis if verdict is not None else None
         self.filter_introspection = bool(

@@ -56,7 +56,10 @@ __all__ = [
     "GuardRequest",
     "GuardResponse",
     "Pipeline",
+    "Transport",
     "protections_summary",
+    "rejection_response",
+    "request_id_of",
 ]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -155,121 +158,27 @@ class _Caller:
         return f"ip:{self.client}"
 
 
-class Pipeline:
-    """The whole request pipeline around one :class:`Guard` and one executor.
+class Transport:
+    """The transport stage, the cheapest checks, on their own: CSRF prevention, method, media
+    type, the body cap while reading, strict UTF-8 JSON, the envelope's shape, the batch cap.
+    The :class:`Pipeline` runs it first; :class:`gqlguard.asgi.TransportGuard` puts it in front
+    of another framework's GraphQL view."""
 
-    ``guard=None`` is transport only (no limit, no validation: for a baseline, or a schema
-    that has no guard yet); ``config`` then configures the transport. With a guard, its
-    config is the pipeline's: a different ``config`` is a startup error.
-    """
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self.csrf = CsrfPrevention(config.csrf_required_headers) if config.csrf_prevention else None
 
-    def __init__(
-        self,
-        guard: Guard | None,
-        execute: Execute,
-        *,
-        config: GuardConfig | None = None,
-        authenticate: Authenticate | None = None,
-        context_getter: ContextGetter | None = None,
-        budget: BudgetStore | None = None,
-        persisted: PersistedQueries | None = None,
-    ) -> None:
-        if guard is not None and config is not None and config != guard.config:
-            # Two configurations would mean two sets of limits, two persisted stores: one
-            # of them silently ignored. Refuse to start instead.
-            raise ValueError(
-                "the GuardConfig differs from the guard's (the schema's GuardExtension "
-                "config): pass the same object, or omit it to use the guard's"
-            )
-        self.guard = guard
-        self.config = guard.config if guard is not None else config or GuardConfig()
-        self.execute = execute
-        self.authenticate = authenticate
-        self.context_getter = context_getter
-        self.budget = budget if budget is not None else _budget(self.config)
-        self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
-        self.csrf = (
-            CsrfPrevention(self.config.csrf_required_headers)
-            if self.config.csrf_prevention
-            else None
-        )
-        self.tokens = JWTAuthenticator(self.config)
-        # Clients seen draining their bucket (bounded): only these are looked up before their
-        # body is read when the budget lives in a shared store.
-        self._drained: OrderedDict[str, None] = OrderedDict()
-        logging.getLogger("gqlguard").info(
-            "gqlguard: %s", protections_summary(self.config, guarded=guard is not None)
-        )
+    def refuse_cross_site(self, request: GuardRequest) -> None:
+        if self.csrf is not None:  # before anything else reads the request
+            refused = self.csrf.violation(request.headers)
+            if refused is not None:
+                raise GuardRejection(refused)
 
-    # -- the pipeline --------------------------------------------------------------------
-
-    async def handle(self, request: GuardRequest) -> GuardResponse:
-        """Answer one request; never raises for anything the client sent."""
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
-        caller = _Caller(request, request_id, self._client(request))
-        wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
-        try:
-            if self.csrf is not None:  # before anything else reads the request
-                refused = self.csrf.violation(request.headers)
-                if refused is not None:
-                    raise GuardRejection(refused)
-            caller.principal = await self._principal(caller)
-            await self._refuse_spent_client(caller)  # before the body is even read
-            payload, allowed = await self._read(request)
-            body, status, headers = await self._operations(
-                caller, payload, allowed, wants_graphql_response
-            )
-        except GuardRejection as rejected:
-            if rejected.error.code not in _NOT_CHARGED:
-                await self._charge_rejection(caller)
-            error = rejected.error
-            body = {"errors": [error.formatted(expose_limits=self.config.expose_limits)]}
-            status, headers = rejected.status, rejected.headers
-            security_event(
-                "rejected",
-                [error.code.value],
-                caller.facts(),
-                measured={error.code.value: error.measured} if error.measured is not None else {},
-            )
-        return GuardResponse(
-            status,
-            {**SECURITY_HEADERS, **headers, "X-Request-ID": request_id},
-            body,
-            GRAPHQL_RESPONSE if wants_graphql_response else JSON,
-        )
-
-    # -- transport -----------------------------------------------------------------------
-
-    async def _principal(self, caller: _Caller) -> Principal:
-        if self.authenticate is None:
-            # An unusable credential raises AuthenticationError: a GuardRejection (401) with
-            # its WWW-Authenticate header.
-            return self.tokens.principal(caller.request.headers.get("authorization"))
-        found: object
-        try:
-            found = self.authenticate(caller.hook_argument)
-            if inspect.isawaitable(found):
-                found = await found
-        except Exception:  # the user's hook failed: no identity, and never a 500
-            security_event(
-                "authenticate_hook_failed", [ErrorCode.UNAUTHENTICATED.value], caller.facts()
-            )
-            found = _FAILED
-        if found is None:
-            return Principal.anonymous()  # the hook found no credentials
-        if not isinstance(found, Principal):
-            raise GuardRejection(
-                GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
-                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        return found
-
-    async def _read(self, request: GuardRequest) -> tuple[Any, frozenset[str]]:
+    async def read(self, request: GuardRequest) -> tuple[Any, frozenset[str], bytes]:
+        """The decoded payload, the operation types the method allows, the raw body."""
         method = request.method.upper()
         if method == "GET":
-            return self._from_query_string(request), frozenset({"query"})
+            return self._from_query_string(request), frozenset({"query"}), b""
         if method != "POST":
             raise GuardRejection(
                 GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."),
@@ -285,7 +194,26 @@ class Pipeline:
             payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_json_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise _bad_request("The body is not valid UTF-8 JSON.") from None
-        return payload, _ALL_OPERATIONS
+        return payload, _ALL_OPERATIONS, raw
+
+    def envelopes(self, payload: Any) -> list[dict[str, Any]]:
+        """Each operation's envelope (one, or a batch's), shape-checked; the batch cap."""
+        if isinstance(payload, list):
+            if not self.config.batching:
+                raise _bad_request("Batching is disabled.")
+            if self.config.max_batch is not None and len(payload) > self.config.max_batch:
+                raise GuardRejection(
+                    GuardError(
+                        ErrorCode.BATCH_LIMIT_EXCEEDED,
+                        "Too many operations in one batch.",
+                        measured=len(payload),
+                        limit=self.config.max_batch,
+                    )
+                )
+            if not payload:
+                raise _bad_request("The batch is empty.")
+            return [_envelope(item) for item in payload]
+        return [_envelope(payload)]
 
     async def _read_capped(self, request: GuardRequest) -> bytes:
         cap = self.config.max_body_bytes
@@ -326,6 +254,101 @@ class Pipeline:
                     raise _bad_request(f"The {key} parameter is not valid JSON.") from None
         return payload
 
+
+class Pipeline:
+    """The whole request pipeline around one :class:`Guard` and one executor.
+
+    ``guard=None`` is transport only (no limit, no validation: for a baseline, or a schema
+    that has no guard yet); ``config`` then configures the transport. With a guard, its
+    config is the pipeline's: a different ``config`` is a startup error.
+    """
+
+    def __init__(
+        self,
+        guard: Guard | None,
+        execute: Execute,
+        *,
+        config: GuardConfig | None = None,
+        authenticate: Authenticate | None = None,
+        context_getter: ContextGetter | None = None,
+        budget: BudgetStore | None = None,
+        persisted: PersistedQueries | None = None,
+    ) -> None:
+        if guard is not None and config is not None and config != guard.config:
+            # Two configurations would mean two sets of limits, two persisted stores: one
+            # of them silently ignored. Refuse to start instead.
+            raise ValueError(
+                "the GuardConfig differs from the guard's (the schema's GuardExtension "
+                "config): pass the same object, or omit it to use the guard's"
+            )
+        self.guard = guard
+        self.config = guard.config if guard is not None else config or GuardConfig()
+        self.execute = execute
+        self.authenticate = authenticate
+        self.context_getter = context_getter
+        self.budget = budget if budget is not None else _budget(self.config)
+        self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
+        self.transport = Transport(self.config)
+        self.tokens = JWTAuthenticator(self.config)
+        # Clients seen draining their bucket (bounded): only these are looked up before their
+        # body is read when the budget lives in a shared store.
+        self._drained: OrderedDict[str, None] = OrderedDict()
+        logging.getLogger("gqlguard").info(
+            "gqlguard: %s", protections_summary(self.config, guarded=guard is not None)
+        )
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    async def handle(self, request: GuardRequest) -> GuardResponse:
+        """Answer one request; never raises for anything the client sent."""
+        request_id = request_id_of(request)
+        caller = _Caller(request, request_id, self._client(request))
+        wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+        try:
+            self.transport.refuse_cross_site(request)
+            caller.principal = await self._principal(caller)
+            await self._refuse_spent_client(caller)  # before the body is even read
+            payload, allowed, _ = await self.transport.read(request)
+            body, status, headers = await self._operations(
+                caller, payload, allowed, wants_graphql_response
+            )
+        except GuardRejection as rejected:
+            if rejected.error.code not in _NOT_CHARGED:
+                await self._charge_rejection(caller)
+            return rejection_response(rejected, self.config, request, caller.facts())
+        return GuardResponse(
+            status,
+            {**SECURITY_HEADERS, **headers, "X-Request-ID": request_id},
+            body,
+            GRAPHQL_RESPONSE if wants_graphql_response else JSON,
+        )
+
+    # -- transport -----------------------------------------------------------------------
+
+    async def _principal(self, caller: _Caller) -> Principal:
+        if self.authenticate is None:
+            # An unusable credential raises AuthenticationError: a GuardRejection (401) with
+            # its WWW-Authenticate header.
+            return self.tokens.principal(caller.request.headers.get("authorization"))
+        found: object
+        try:
+            found = self.authenticate(caller.hook_argument)
+            if inspect.isawaitable(found):
+                found = await found
+        except Exception:  # the user's hook failed: no identity, and never a 500
+            security_event(
+                "authenticate_hook_failed", [ErrorCode.UNAUTHENTICATED.value], caller.facts()
+            )
+            found = _FAILED
+        if found is None:
+            return Principal.anonymous()  # the hook found no credentials
+        if not isinstance(found, Principal):
+            raise GuardRejection(
+                GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return found
+
     # -- operations ----------------------------------------------------------------------
 
     async def _operations(
@@ -336,21 +359,7 @@ class Pipeline:
         wants_graphql_response: bool,
     ) -> tuple[Any, int, dict[str, str]]:
         batch = isinstance(payload, list)
-        if batch:
-            if not self.config.batching:
-                raise _bad_request("Batching is disabled.")
-            if self.config.max_batch is not None and len(payload) > self.config.max_batch:
-                raise GuardRejection(
-                    GuardError(
-                        ErrorCode.BATCH_LIMIT_EXCEEDED,
-                        "Too many operations in one batch.",
-                        measured=len(payload),
-                        limit=self.config.max_batch,
-                    )
-                )
-            if not payload:
-                raise _bad_request("The batch is empty.")
-        envelopes = [_envelope(item) for item in (payload if batch else [payload])]
+        envelopes = self.transport.envelopes(payload)
         operations: list[_Operation] = []
         spent = (0.0, 0.0)
         for envelope in envelopes:
@@ -625,6 +634,36 @@ class Pipeline:
             if address not in trusted:
                 return address
         return peer
+
+
+def request_id_of(request: GuardRequest) -> str:
+    """The client's ``X-Request-ID`` when it is a plain token, else a new one."""
+    request_id = request.headers.get("x-request-id", "")
+    return request_id if _REQUEST_ID.match(request_id) else uuid.uuid4().hex
+
+
+def rejection_response(
+    rejected: GuardRejection,
+    config: GuardConfig,
+    request: GuardRequest,
+    facts: dict[str, Any],
+) -> GuardResponse:
+    """A request refused as a whole: one coded error, its status and headers, one security
+    event."""
+    error = rejected.error
+    security_event(
+        "rejected",
+        [error.code.value],
+        facts,
+        measured={error.code.value: error.measured} if error.measured is not None else {},
+    )
+    wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+    return GuardResponse(
+        rejected.status,
+        {**SECURITY_HEADERS, **rejected.headers, "X-Request-ID": facts["request_id"]},
+        {"errors": [error.formatted(expose_limits=config.expose_limits)]},
+        GRAPHQL_RESPONSE if wants_graphql_response else JSON,
+    )
 
 
 _FAILED = object()

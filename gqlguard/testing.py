@@ -47,6 +47,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
+    default_field_resolver,
     execute_sync,
     get_named_type,
 )
@@ -580,10 +581,13 @@ class GuardChecker:
     """Asserts gqlguard's promises for one request at a time (requests run one by one).
 
     ``schema`` is a Strawberry schema carrying ``GuardExtension`` (the app defaults to
-    ``gqlguard.starlette.create_app(schema, config)``) or a plain graphql-core schema
-    (documents then go through :class:`~gqlguard.guard.Guard` and graphql-core's executor).
-    Resolver calls are counted by an extension (Strawberry) or middleware (graphql-core)
-    installed for the checker's lifetime: use it as a context manager.
+    ``gqlguard.starlette.create_app(schema, config)``) or a graphql-core schema (Ariadne's,
+    Graphene's ``graphql_schema``; without an ``app``, documents go through
+    :class:`~gqlguard.guard.Guard` and graphql-core's executor). Requests go to ``app``
+    in process, or to a running server at ``url`` (then serving ``schema`` in this process,
+    so its resolvers can be counted). Resolver calls are counted for the checker's lifetime
+    (an extension on a Strawberry schema, a wrapper around each resolver of a graphql-core
+    schema): use it as a context manager.
     """
 
     schema: Any
@@ -592,11 +596,14 @@ class GuardChecker:
     path: str = "/graphql"
     max_check_seconds: float | None = 2.0
     resolver_calls: int = 0
+    url: str | None = None
 
     def __post_init__(self) -> None:
         self.guard = Guard(self.schema, self.config)
-        self._strawberry = not isinstance(self.schema, GraphQLSchema)
-        if self.app is None and self._strawberry:
+        self._strawberry = not isinstance(
+            getattr(self.schema, "graphql_schema", self.schema), GraphQLSchema
+        )
+        if self.app is None and self.url is None and self._strawberry:
             from .starlette import create_app
             from .strawberry import GuardExtension
 
@@ -609,7 +616,8 @@ class GuardChecker:
     @contextmanager
     def counting(self) -> Iterator[GuardChecker]:
         if not self._strawberry:
-            yield self
+            with self._counting_resolvers():
+                yield self
             return
         from strawberry.extensions import SchemaExtension
 
@@ -627,6 +635,29 @@ class GuardChecker:
             yield self
         finally:
             self.schema.extensions = original
+
+    @contextmanager
+    def _counting_resolvers(self) -> Iterator[None]:
+        # Each field's resolver (graphql-core's default one where none is set) wrapped once.
+        originals: list[tuple[Any, Any]] = []
+        for named in self.guard.schema.type_map.values():
+            if named.name.startswith("__") or not isinstance(named, GraphQLObjectType):
+                continue
+            for definition in named.fields.values():
+                originals.append((definition, definition.resolve))
+                definition.resolve = self._counted(definition.resolve or default_field_resolver)
+        try:
+            yield
+        finally:
+            for definition, resolve in originals:
+                definition.resolve = resolve
+
+    def _counted(self, resolve: Any) -> Any:
+        def counted(root: Any, info: Any, **arguments: Any) -> Any:
+            self.resolver_calls += 1
+            return resolve(root, info, **arguments)
+
+        return counted
 
     def __enter__(self) -> GuardChecker:
         self._context = self.counting()
@@ -664,8 +695,12 @@ class GuardChecker:
         for document in request.documents:
             self._check_bounded(document)
         self.resolver_calls = 0
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://fuzz") as client:
+        if self.url is not None:
+            client = httpx.AsyncClient(base_url=self.url, timeout=30)
+        else:
+            transport = httpx.ASGITransport(app=self.app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://fuzz")
+        async with client:
             response = await client.request(
                 request.method,
                 self.path,
@@ -752,17 +787,21 @@ def fuzz(
     config: GuardConfig | None = None,
     *,
     app: Any = None,
+    url: str | None = None,
     max_examples: int = 200,
     derandomize: bool = False,
     max_check_seconds: float | None = 2.0,
 ) -> None:
-    """Fuzz ``schema`` (served by ``app``, default ``create_app(schema, config)``) with
-    hostile requests and valid queries; raise AssertionError with the falsifying example."""
+    """Fuzz ``schema`` (served by ``app``, default ``create_app(schema, config)``, or by the
+    server at ``url``) with hostile requests and valid queries; raise AssertionError with the
+    falsifying example."""
     config = config if config is not None else GuardConfig()
-    checker = GuardChecker(schema, config, app=app, max_check_seconds=max_check_seconds)
+    checker = GuardChecker(
+        schema, config, app=app, url=url, max_check_seconds=max_check_seconds
+    )
     strategy = (
         hostile_requests(schema, config)
-        if checker._strawberry or app is not None
+        if checker._strawberry or app is not None or url is not None
         else st.one_of(hostile_documents(schema, config), valid_queries(schema))
     )
 

@@ -70,6 +70,37 @@ def free_port() -> int:
 
 
 @contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """Run the ASGI ``app`` object under uvicorn in a thread of this process (so the test can
+    count its resolvers); yield the server's base URL; stop it on exit."""
+    import threading
+
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
 def serve(
     app: str = "schema_example.app:app",
     env: Mapping[str, str] | None = None,

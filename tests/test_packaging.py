@@ -44,9 +44,23 @@ from gqlguard import Guard, GuardConfig, analyze
 
 s = build_schema("type Query { a: [A] } type A { b: Int }")
 print(analyze(s, "{ a { b } }").depth, Guard(s).check("{ a { b } }").accepted)
+import asyncio
+
+import gqlguard.asgi
 import gqlguard.cli
 import gqlguard.manifest
 import gqlguard.persisted  # noqa: F401 - importable without extras
+from gqlguard.execution import graphql_core_executor
+from gqlguard.http import GuardRequest, Pipeline
+
+# The whole request pipeline runs on the core dependencies alone.
+pipeline = Pipeline(Guard(s), graphql_core_executor(s))
+answer = asyncio.run(
+    pipeline.handle(
+        GuardRequest("POST", {"content-type": "application/json"}, body=b'{"query": "{ a { b } }"}')
+    )
+)
+print("pipeline", answer.status, answer.body)
 
 for mod in ["gqlguard.starlette", "gqlguard.strawberry", "gqlguard.testing"]:
     try:
@@ -78,6 +92,7 @@ def test_the_core_runs_without_any_extra_and_adapters_name_theirs() -> None:
     )
     lines = run.stdout.splitlines()
     assert lines[0] == "2 True"  # analyze and Guard.check work
+    assert any(line.startswith("pipeline 200 {'data': {'a': None}") for line in lines)
     for extra in ("starlette", "strawberry", "testing", "redis", "jwt"):
         assert any(f"pip install 'gqlguard[{extra}]'" in line for line in lines), extra
     assert "Traceback" not in run.stderr

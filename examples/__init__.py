@@ -1,0 +1,1 @@
+"""Runnable examples: one small library API, guarded by gqlguard under four servers."""
