@@ -33,14 +33,11 @@ from graphql import (
     EnumValueNode,
     FieldNode,
     FloatValueNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     IntValueNode,
     ListValueNode,
     NullValueNode,
@@ -59,6 +56,7 @@ from graphql import (
 
 from .cost import CostModel, FieldCostInfo
 from .errors import ErrorCode, GuardError
+from .fragments import fragments_of, narrow
 from .parsing import GuardRejection
 from .prescan import prescan
 
@@ -317,9 +315,7 @@ class _Walk:
         self.operation = operation
         self.breakdown = breakdown
         self.stop = stop
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = fragments_of(document)
         self.variables: dict[str, Any] = {}
         self.operation_directives = len(operation.directives or ())
         for definition in operation.variable_definitions or ():
@@ -486,27 +482,17 @@ class _Walk:
                                 _add(entry[2], coordinate, multiplier * value)
                 continue
 
-            if isinstance(selection, InlineFragmentNode):
-                if selection.type_condition is not None:
-                    fragment_type = self.schema.get_type(selection.type_condition.name.value)
-                else:
-                    fragment_type = context
-                child = yield (selection.selection_set, fragment_type, sized)
-                extra_directives = len(selection.directives or ())
-                included = not selection.directives or self._included(selection.directives)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                extra_directives = len(selection.directives or ())
-                if fragment is None:
-                    summary.directives += extra_directives
-                    self._problem(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Unknown fragment.")
-                    continue
-                extra_directives += len(fragment.directives or ())
-                fragment_type = self.schema.get_type(fragment.type_condition.name.value)
-                child = yield (fragment.selection_set, fragment_type, sized)
-                included = not selection.directives or self._included(selection.directives)
-            else:  # pragma: no cover - graphql-core has no other selection kinds
+            extra_directives = len(selection.directives or ())
+            narrowed = narrow(selection, context, self.schema, self.fragments)
+            if narrowed is None:  # a spread of a fragment the document does not define
+                summary.directives += extra_directives
+                self._problem(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Unknown fragment.")
                 continue
+            fragment_set, fragment_type, fragment = narrowed
+            if fragment is not None:
+                extra_directives += len(fragment.directives or ())
+            child = yield (fragment_set, fragment_type, sized)
+            included = not selection.directives or self._included(selection.directives)
             _merge_structure(summary, child, extra_directives)
             if included:
                 for concrete, entry in costs.items():

@@ -26,12 +26,10 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
@@ -41,6 +39,7 @@ from graphql import (
 
 from .directives import directives_of
 from .errors import ErrorCode, GuardError
+from .fragments import fragments_of, narrow
 
 __all__ = [
     "UNAUTHORIZED_MESSAGE",
@@ -242,7 +241,7 @@ class Authorizer:
         self, document: DocumentNode, operation: OperationDefinitionNode, principal: Principal
     ) -> tuple[dict[FieldNode, None], bool, tuple[tuple[str, str], ...]]:
         """Denied field nodes, each selection set visited once per static parent type."""
-        fragments = _fragments(document)
+        fragments = fragments_of(document)
         root = self.schema.get_root_type(operation.operation)
         if root is None:
             raise LookupError("operation type not in schema")
@@ -277,11 +276,25 @@ class Authorizer:
                         stack.append(narrowed)
         return denied, root_fields > 0 and root_denied == root_fields, tuple(fields)
 
+    def _narrowed(
+        self,
+        selection: Any,
+        parent: GraphQLNamedType,
+        fragments: Mapping[str, FragmentDefinitionNode],
+    ) -> tuple[SelectionSetNode, GraphQLNamedType] | None:
+        """Where a fragment leads; None when its type is unknown (nothing there can resolve,
+        and validation refuses it). An unknown fragment denies the operation."""
+        narrowed = narrow(selection, parent, self.schema, fragments)
+        if narrowed is None:
+            raise LookupError("unknown fragment")
+        selection_set, narrowed_type, _ = narrowed
+        return (selection_set, narrowed_type) if narrowed_type is not None else None
+
     def _paths(
         self, document: DocumentNode, operation: OperationDefinitionNode, denied: set[FieldNode]
     ) -> tuple[tuple[str, ...], ...]:
         """Response paths of the denied fields (no list indices), bounded in number and work."""
-        fragments = _fragments(document)
+        fragments = fragments_of(document)
         root = self.schema.get_root_type(operation.operation)
         assert root is not None
         paths: dict[tuple[str, ...], None] = {}
@@ -307,25 +320,3 @@ class Authorizer:
                     if narrowed is not None:
                         stack.append((*narrowed, path))
         return tuple(sorted(paths))
-
-    def _narrowed(
-        self,
-        selection: Any,
-        parent: GraphQLNamedType,
-        fragments: Mapping[str, FragmentDefinitionNode],
-    ) -> tuple[SelectionSetNode, GraphQLNamedType] | None:
-        if isinstance(selection, InlineFragmentNode):
-            condition = selection.type_condition
-            narrowed = self.schema.get_type(condition.name.value) if condition else parent
-            return (selection.selection_set, narrowed) if narrowed is not None else None
-        if isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            if fragment is None:
-                raise LookupError("unknown fragment")
-            narrowed = self.schema.get_type(fragment.type_condition.name.value)
-            return (fragment.selection_set, narrowed) if narrowed is not None else None
-        return None
-
-
-def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

@@ -69,6 +69,7 @@ from graphql import (
 )
 
 from .errors import ErrorCode, GuardError
+from .fragments import fragments_of
 from .parsing import GuardRejection
 
 __all__ = ["Collapsed", "collapse", "collapse_document"]
@@ -100,9 +101,7 @@ class _Collapser:
         self, document: DocumentNode, schema: GraphQLSchema | None, max_selections: int | None
     ) -> None:
         self.schema = schema
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = fragments_of(document)
         self.max_selections = max_selections
         self.budget = max_selections
         self.reached: set[str] = set()

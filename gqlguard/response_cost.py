@@ -27,15 +27,14 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLNamedType,
-    InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     is_composite_type,
 )
 
 from .analysis import INTROSPECTION_FIELDS, Analyzer
+from .fragments import fragments_of, narrow
 
 __all__ = ["ResponsePlan", "compile_response_plan", "response_cost"]
 
@@ -68,9 +67,7 @@ def compile_response_plan(
     root = analyzer.schema.get_root_type(operation.operation)
     if root is None:
         return None
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    fragments = fragments_of(document)
     mutation_cost = analyzer.mutation_cost if operation.operation.value == "mutation" else 0.0
     compiler = _Compiler(analyzer, fragments)
     return ResponsePlan(compiler.node((operation.selection_set,), root, mutation_cost))
@@ -146,7 +143,7 @@ class _Compiler:
         # The first type a response key is selected on decides its weight; the order is the
         # document's, so the grouping does not depend on the data.
         grouped: dict[str, tuple[GraphQLNamedType, list[FieldNode]]] = {}
-        schema_get = self.analyzer.schema.get_type
+        schema = self.analyzer.schema
         seen: set[str] = set()
         pending: list[tuple[SelectionSetNode, GraphQLNamedType | None]] = [
             (selection_set, context) for selection_set in selection_sets
@@ -159,25 +156,16 @@ class _Compiler:
                 if isinstance(selection, FieldNode):
                     key = (selection.alias or selection.name).value
                     grouped.setdefault(key, (owner, []))[1].append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    condition = selection.type_condition
-                    pending.append(
-                        (
-                            selection.selection_set,
-                            schema_get(condition.name.value) if condition else owner,
-                        )
-                    )
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is not None and name not in seen:
-                        seen.add(name)
-                        pending.append(
-                            (
-                                fragment.selection_set,
-                                schema_get(fragment.type_condition.name.value),
-                            )
-                        )
+                    continue
+                narrowed = narrow(selection, owner, schema, self.fragments)
+                if narrowed is None:
+                    continue
+                fragment_set, narrowed_type, fragment = narrowed
+                if fragment is not None:
+                    if fragment.name.value in seen:
+                        continue
+                    seen.add(fragment.name.value)
+                pending.append((fragment_set, narrowed_type))
         return grouped
 
 
