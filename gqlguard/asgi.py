@@ -3,7 +3,7 @@
 Strawberry's own views (its ASGI app, FastAPI's ``GraphQLRouter``) and Ariadne's ASGI app
 answer a malformed request in their own words — often ``text/plain`` with a 400, sometimes
 a 500. Wrapped in :class:`TransportGuard`, a request reaches them only once gqlguard's
-transport stage (:class:`gqlguard.http.Transport`: CSRF prevention, method, media type, the
+transport stage (:class:`gqlguard.transport.Transport`: CSRF prevention, method, media type, the
 body cap while reading, strict UTF-8 JSON, the envelope's shape, the batch cap) has passed
 it; what it refuses is one coded JSON error. And whatever the wrapped view still answers
 with a 4xx or 5xx that is not JSON becomes a coded JSON error too: no text, no traceback.
@@ -22,7 +22,13 @@ from typing import Any
 
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError, GuardRejection
-from .http import GuardRequest, GuardResponse, Transport, rejection_response, request_id_of
+from .transport import (
+    GuardRequest,
+    GuardResponse,
+    Transport,
+    rejection_response,
+    request_id_of,
+)
 
 __all__ = ["TransportGuard"]
 

@@ -20,9 +20,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .analysis import plain_number
+from .config import GuardConfig
+from .errors import ErrorCode, GuardError, GuardRejection
 from .redis_link import RedisLink, StoreUnavailable
 
-__all__ = ["BucketState", "BudgetStore", "BudgetUnavailable", "MemoryBudget", "RedisBudget"]
+__all__ = [
+    "BucketState",
+    "BudgetGate",
+    "BudgetStore",
+    "BudgetUnavailable",
+    "MemoryBudget",
+    "RedisBudget",
+    "rate_limit_headers",
+    "store_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +173,121 @@ class RedisBudget:
         if points > 0:
             with contextlib.suppress(BudgetUnavailable):  # a lost refund errs on the strict side
                 await self._run(key, -points)
+
+_DRAINED_CLIENTS = 10_000
+
+
+class BudgetGate:
+    """The budget as a request meets it, per client key: refused before its body is read once
+    drained, rejections charged, the estimate charged before execution, the difference to
+    the actual cost refunded after."""
+
+    def __init__(self, store: BudgetStore, config: GuardConfig) -> None:
+        self.store = store
+        self.config = config
+        # Clients seen draining their bucket (bounded): only these are looked up before their
+        # body is read when the budget lives in a shared store.
+        self._drained: OrderedDict[str, None] = OrderedDict()
+
+    @classmethod
+    def for_config(cls, config: GuardConfig, store: BudgetStore | None = None) -> BudgetGate | None:
+        store = store if store is not None else store_for(config)
+        return cls(store, config) if store is not None else None
+
+    async def refuse_spent(self, key: str) -> None:
+        """A client whose bucket is empty (less than one point) is refused before its
+        documents are even parsed: once a flood of hostile documents has drained it, each
+        further request costs the server one bucket lookup."""
+        if not self.config.budget_rejection_charge:
+            return
+        if not isinstance(self.store, MemoryBudget) and key not in self._drained:
+            # A shared store costs a round trip: it is only asked about clients this process
+            # saw drain their bucket (every charge still enforces the budget exactly).
+            return
+        try:
+            state = await self.store.charge(key, 0.0)
+        except BudgetUnavailable:
+            return  # charge() applies budget_on_store_error
+        if state.available >= 1.0:
+            self._drained.pop(key, None)
+            return
+        wait = BucketState(
+            False, state.available, state.capacity, state.restore_rate, 1.0 - state.available
+        )
+        raise GuardRejection(
+            GuardError(
+                ErrorCode.RATE_LIMITED,
+                "The cost budget is spent; retry later.",
+                limit=plain_number(round(state.available, 3)),
+            ),
+            {"Retry-After": str(wait.retry_after)},
+        )
+
+    async def charge_rejection(self, key: str) -> None:
+        """A rejected request draws ``budget_rejection_charge`` points: hostile floods are
+        throttled like expensive ones. Best effort: the rejection stands either way."""
+        if not self.config.budget_rejection_charge:
+            return
+        with contextlib.suppress(BudgetUnavailable):
+            # Drains what is left when the bucket cannot pay the whole charge, so a flood
+            # empties it and is then refused before parsing (refuse_spent).
+            left = (await self.store.charge(key, 0.0)).available
+            charge = min(self.config.budget_rejection_charge, left)
+            await self.store.charge(key, charge)
+            if left - charge < 1.0:
+                self._drained[key] = None
+                while len(self._drained) > _DRAINED_CLIENTS:
+                    self._drained.popitem(last=False)
+
+    async def charge(self, key: str, estimated: float) -> BucketState | None:
+        try:
+            state = await self.store.charge(key, estimated)
+        except BudgetUnavailable:
+            if self.config.budget_on_store_error == "open":
+                return None
+            raise GuardRejection(
+                GuardError(ErrorCode.RATE_LIMITED, "Rate limiting is unavailable; retry later."),
+                {"Retry-After": "1"},
+            ) from None
+        if not state.allowed:
+            raise GuardRejection(
+                GuardError(
+                    ErrorCode.RATE_LIMITED,
+                    "The cost budget is spent; retry later.",
+                    measured=plain_number(estimated),
+                    limit=plain_number(round(state.available, 3)),
+                ),
+                {
+                    "Retry-After": str(state.retry_after),
+                    **rate_limit_headers(state, state.available),
+                },
+            )
+        return state
+
+    async def refund(self, key: str, amount: float) -> None:
+        await self.store.refund(key, amount)
+
+
+def rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(plain_number(state.capacity)),
+        "X-RateLimit-Remaining": str(max(0, math.floor(available))),
+        "X-RateLimit-Reset": str(
+            math.ceil((state.capacity - available) / state.restore_rate)
+            if state.restore_rate and available < state.capacity
+            else 0
+        ),
+    }
+
+
+def store_for(config: GuardConfig) -> BudgetStore | None:
+    if config.budget_capacity is None:
+        return None
+    if config.budget_store == "redis":
+        return RedisBudget(
+            config.redis_url,
+            config.budget_capacity,
+            config.budget_restore_rate,
+            prefix=config.budget_key_prefix,
+        )
+    return MemoryBudget(config.budget_capacity, config.budget_restore_rate)

@@ -384,3 +384,43 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         return GuardConfig(**{**file_values, **env_values, **overrides})
     except ValidationError as error:
         raise explain(error, file_values) from None
+
+
+def _plain(value: float) -> int | float:
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def _or_off(value: float | None) -> str:
+    return "off" if value is None else str(_plain(value))
+
+
+def protections_summary(config: GuardConfig, *, guarded: bool = True) -> str:
+    """One line saying which protections are on, logged when a pipeline starts."""
+    if not guarded:
+        return "transport only: the schema has no GuardExtension, no limit is enforced"
+    limits = " ".join(
+        f"{name.removeprefix('max_')}={_or_off(getattr(config, name))}"
+        for name in (
+            "max_depth",
+            "max_aliases",
+            "max_directives",
+            "max_fields",
+            "max_tokens",
+            "max_characters",
+            "max_cost",
+            "max_batch",
+        )
+    )
+    budget = (
+        f"{_plain(config.budget_capacity)}@{_plain(config.budget_restore_rate)}/s"
+        f" ({config.budget_store})"
+        if config.budget_capacity is not None
+        else "off"
+    )
+    jwt = "on" if (config.jwt_secret or config.jwt_public_key or config.jwt_jwks_url) else "off"
+    return (
+        f"mode={config.mode} {limits} cost_on={config.cost_limit_applies_to} "
+        f"introspection={config.introspection} mask_errors={config.mask_errors} "
+        f"csrf={'on' if config.csrf_prevention else 'off'} persisted={config.persisted_mode} "
+        f"budget={budget} jwt={jwt} authorization={config.authorization_mode}"
+    )

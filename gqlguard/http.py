@@ -1,10 +1,11 @@
 """The request pipeline, framework-free: a :class:`GuardRequest` in, a :class:`GuardResponse`
 out, every stage in order and written once.
 
-    CSRF -> authentication -> spent client -> transport (method, media type, body cap, JSON,
-    envelope, batch cap) -> per operation: context, persisted lookup, Guard.check (pre-parse
-    limits, analysis, limits, validation, authorization), running batch cost -> budget charge
-    -> execution (injected) -> actual cost -> refund, headers, security event
+    CSRF -> authentication -> spent client -> transport (gqlguard.transport: method, media
+    type, body cap, JSON, envelope, batch cap) -> per operation: context, persisted lookup,
+    Guard.check (pre-parse limits, analysis, limits, validation, authorization), running
+    batch cost -> budget charge -> execution (injected) -> actual cost -> refund, headers,
+    security event
 
 Adapters translate their framework's request into a :class:`GuardRequest` and the response
 back (``gqlguard.starlette`` is one, a few lines long); execution is injected: an
@@ -24,25 +25,17 @@ request errors, ``application/json`` clients get 200 with ``errors``; request er
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import json
 import logging
-import math
-import re
-import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from . import telemetry
 from .analysis import plain_number
 from .authorization import Principal
-from .budget import BucketState, BudgetStore, BudgetUnavailable, MemoryBudget, RedisBudget
-from .config import GuardConfig
-from .csrf import CsrfPrevention
+from .budget import BudgetGate, BudgetStore, rate_limit_headers
+from .config import GuardConfig, protections_summary
 from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import Enforcement, Execute, Execution, result_extensions
@@ -50,70 +43,34 @@ from .guard import Guard, Verdict
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .tokens import JWTAuthenticator
+from .transport import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    SECURITY_HEADERS,
+    GuardRequest,
+    GuardResponse,
+    Transport,
+    rejection_response,
+    request_id_of,
+)
 
 __all__ = [
-    "GRAPHQL_RESPONSE",
+    "Authenticate",
+    "ContextGetter",
     "GuardRequest",
     "GuardResponse",
     "Pipeline",
-    "Transport",
-    "protections_summary",
-    "rejection_response",
-    "request_id_of",
 ]
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_ALL_OPERATIONS = frozenset({"query", "mutation", "subscription"})
-_DRAINED_CLIENTS = 10_000
 # Refusals that are not the client's fault. A budget refusal is charged like any other: a
 # client flooding requests its bucket cannot pay drains it, and is then refused before its
 # body is read instead of being checked in full every time.
 _NOT_CHARGED = frozenset({ErrorCode.INTERNAL_SERVER_ERROR})
 _log = logging.getLogger("gqlguard.execution")
 
-BodyStream = Callable[[], AsyncIterator[bytes]]
 # Hooks receive the framework's own request (``GuardRequest.native``), or the GuardRequest.
 Authenticate = Callable[[Any], Awaitable[Principal | None] | Principal | None]
 ContextGetter = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class GuardRequest:
-    """One HTTP request as the pipeline needs it.
-
-    ``headers`` is a case-insensitive mapping or one with lower-case names. ``body`` is the
-    whole body, or a callable returning an async iterator of chunks — read only after the
-    cheaper checks pass, and never beyond ``max_body_bytes``. ``client`` is the peer address;
-    ``native`` is the framework's request object, handed to the hooks.
-    """
-
-    method: str
-    headers: Mapping[str, str]
-    query_string: str = ""
-    body: bytes | BodyStream = b""
-    client: str | None = None
-    native: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class GuardResponse:
-    """Status, headers and a JSON body (``content()`` serialises it)."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any
-    media_type: str = JSON
-
-    def content(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(slots=True)
@@ -158,103 +115,6 @@ class _Caller:
         return f"ip:{self.client}"
 
 
-class Transport:
-    """The transport stage, the cheapest checks, on their own: CSRF prevention, method, media
-    type, the body cap while reading, strict UTF-8 JSON, the envelope's shape, the batch cap.
-    The :class:`Pipeline` runs it first; :class:`gqlguard.asgi.TransportGuard` puts it in front
-    of another framework's GraphQL view."""
-
-    def __init__(self, config: GuardConfig) -> None:
-        self.config = config
-        self.csrf = CsrfPrevention(config.csrf_required_headers) if config.csrf_prevention else None
-
-    def refuse_cross_site(self, request: GuardRequest) -> None:
-        if self.csrf is not None:  # before anything else reads the request
-            refused = self.csrf.violation(request.headers)
-            if refused is not None:
-                raise GuardRejection(refused)
-
-    async def read(self, request: GuardRequest) -> tuple[Any, frozenset[str], bytes]:
-        """The decoded payload, the operation types the method allows, the raw body."""
-        method = request.method.upper()
-        if method == "GET":
-            return self._from_query_string(request), frozenset({"query"}), b""
-        if method != "POST":
-            raise GuardRejection(
-                GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."),
-                {"Allow": "GET, POST"},
-            )
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != JSON:
-            raise GuardRejection(
-                GuardError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send application/json.")
-            )
-        raw = await self._read_capped(request)
-        try:
-            payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_json_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise _bad_request("The body is not valid UTF-8 JSON.") from None
-        return payload, _ALL_OPERATIONS, raw
-
-    def envelopes(self, payload: Any) -> list[dict[str, Any]]:
-        """Each operation's envelope (one, or a batch's), shape-checked; the batch cap."""
-        if isinstance(payload, list):
-            if not self.config.batching:
-                raise _bad_request("Batching is disabled.")
-            if self.config.max_batch is not None and len(payload) > self.config.max_batch:
-                raise GuardRejection(
-                    GuardError(
-                        ErrorCode.BATCH_LIMIT_EXCEEDED,
-                        "Too many operations in one batch.",
-                        measured=len(payload),
-                        limit=self.config.max_batch,
-                    )
-                )
-            if not payload:
-                raise _bad_request("The batch is empty.")
-            return [_envelope(item) for item in payload]
-        return [_envelope(payload)]
-
-    async def _read_capped(self, request: GuardRequest) -> bytes:
-        cap = self.config.max_body_bytes
-        too_large = GuardRejection(
-            GuardError(ErrorCode.PAYLOAD_TOO_LARGE, "The body is too large.", limit=cap)
-        )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise too_large
-        if isinstance(request.body, bytes):
-            if len(request.body) > cap:
-                raise too_large
-            return request.body
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.body():
-            size += len(chunk)
-            if size > cap:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _from_query_string(self, request: GuardRequest) -> dict[str, Any]:
-        if len(request.query_string) > self.config.max_body_bytes:
-            raise GuardRejection(
-                GuardError(ErrorCode.PAYLOAD_TOO_LARGE, "The query string is too large.")
-            )
-        params = dict(parse_qsl(request.query_string, keep_blank_values=True))
-        payload: dict[str, Any] = {"query": params.get("query")}
-        for key in ("operationName", "documentId"):
-            if key in params:
-                payload[key] = params[key]
-        for key in ("variables", "extensions"):
-            if key in params:
-                try:
-                    payload[key] = json.loads(params[key], parse_constant=_reject_json_constant)
-                except (ValueError, RecursionError):
-                    raise _bad_request(f"The {key} parameter is not valid JSON.") from None
-        return payload
-
-
 class Pipeline:
     """The whole request pipeline around one :class:`Guard` and one executor.
 
@@ -286,13 +146,10 @@ class Pipeline:
         self.execute = execute
         self.authenticate = authenticate
         self.context_getter = context_getter
-        self.budget = budget if budget is not None else _budget(self.config)
+        self.budget = BudgetGate.for_config(self.config, budget)
         self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self.transport = Transport(self.config)
         self.tokens = JWTAuthenticator(self.config)
-        # Clients seen draining their bucket (bounded): only these are looked up before their
-        # body is read when the budget lives in a shared store.
-        self._drained: OrderedDict[str, None] = OrderedDict()
         logging.getLogger("gqlguard").info(
             "gqlguard: %s", protections_summary(self.config, guarded=guard is not None)
         )
@@ -307,7 +164,8 @@ class Pipeline:
         try:
             self.transport.refuse_cross_site(request)
             caller.principal = await self._principal(caller)
-            await self._refuse_spent_client(caller)  # before the body is even read
+            if self.budget is not None:  # before the body is even read
+                await self.budget.refuse_spent(caller.budget_key)
             payload, allowed, _ = await self.transport.read(request)
             body, status, headers = await self._operations(
                 caller, payload, allowed, wants_graphql_response
@@ -385,18 +243,22 @@ class Pipeline:
             elif verdict is not None:
                 await self._charge_rejection(caller)
         estimated = sum(_estimated(operation.verdict) for operation in operations)
-        bucket = await self._charge(caller, estimated) if estimated > 0 else None
+        bucket = (
+            await self.budget.charge(caller.budget_key, estimated)
+            if self.budget is not None and estimated > 0
+            else None
+        )
         for operation in operations:
             await self._run(operation, caller, allowed)
         refused = [o.lookup for o in operations if isinstance(o.lookup, PersistedQueryError)]
         headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
-        if bucket is not None:
-            key, state = bucket
+        if bucket is not None and self.budget is not None:
+            state = bucket
             actual = sum(operation.actual for operation in operations)
-            await self.budget.refund(key, estimated - actual)  # type: ignore[union-attr]
+            await self.budget.refund(caller.budget_key, estimated - actual)
             available = min(state.capacity, state.available + max(0.0, estimated - actual))
             telemetry.record_budget(available)
-            headers.update(_rate_limit_headers(state, available))
+            headers.update(rate_limit_headers(state, available))
             for operation in operations:
                 cost = operation.body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
@@ -546,82 +408,9 @@ class Pipeline:
         # cannot replace.
         return {**extra, **context}
 
-    # -- budget --------------------------------------------------------------------------
-
-    async def _refuse_spent_client(self, caller: _Caller) -> None:
-        """A client whose bucket is empty (less than one point) is refused before its
-        documents are even parsed: once a flood of hostile documents has drained it, each
-        further request costs the server one bucket lookup."""
-        if self.budget is None or not self.config.budget_rejection_charge:
-            return
-        key = caller.budget_key
-        if not isinstance(self.budget, MemoryBudget) and key not in self._drained:
-            # A shared store costs a round trip: it is only asked about clients this process
-            # saw drain their bucket (every charge still enforces the budget exactly).
-            return
-        try:
-            state = await self.budget.charge(key, 0.0)
-        except BudgetUnavailable:
-            return  # _charge applies budget_on_store_error
-        if state.available >= 1.0:
-            self._drained.pop(key, None)
-            return
-        wait = BucketState(
-            False, state.available, state.capacity, state.restore_rate, 1.0 - state.available
-        )
-        raise GuardRejection(
-            GuardError(
-                ErrorCode.RATE_LIMITED,
-                "The cost budget is spent; retry later.",
-                limit=plain_number(round(state.available, 3)),
-            ),
-            {"Retry-After": str(wait.retry_after)},
-        )
-
     async def _charge_rejection(self, caller: _Caller) -> None:
-        """A rejected request draws ``budget_rejection_charge`` points: hostile floods are
-        throttled like expensive ones. Best effort: the rejection stands either way."""
-        if self.budget is None or not self.config.budget_rejection_charge:
-            return
-        key = caller.budget_key
-        with contextlib.suppress(BudgetUnavailable):
-            # Drains what is left when the bucket cannot pay the whole charge, so a flood
-            # empties it and is then refused before parsing (_refuse_spent_client).
-            left = (await self.budget.charge(key, 0.0)).available
-            charge = min(self.config.budget_rejection_charge, left)
-            await self.budget.charge(key, charge)
-            if left - charge < 1.0:
-                self._drained[key] = None
-                while len(self._drained) > _DRAINED_CLIENTS:
-                    self._drained.popitem(last=False)
-
-    async def _charge(self, caller: _Caller, estimated: float) -> tuple[str, BucketState] | None:
-        if self.budget is None:
-            return None
-        key = caller.budget_key
-        try:
-            state = await self.budget.charge(key, estimated)
-        except BudgetUnavailable:
-            if self.config.budget_on_store_error == "open":
-                return None
-            raise GuardRejection(
-                GuardError(ErrorCode.RATE_LIMITED, "Rate limiting is unavailable; retry later."),
-                {"Retry-After": "1"},
-            ) from None
-        if not state.allowed:
-            raise GuardRejection(
-                GuardError(
-                    ErrorCode.RATE_LIMITED,
-                    "The cost budget is spent; retry later.",
-                    measured=plain_number(estimated),
-                    limit=plain_number(round(state.available, 3)),
-                ),
-                {
-                    "Retry-After": str(state.retry_after),
-                    **_rate_limit_headers(state, state.available),
-                },
-            )
-        return key, state
+        if self.budget is not None:
+            await self.budget.charge_rejection(caller.budget_key)
 
     def _client(self, request: GuardRequest) -> str:
         peer = request.client or "unknown"
@@ -635,35 +424,6 @@ class Pipeline:
                 return address
         return peer
 
-
-def request_id_of(request: GuardRequest) -> str:
-    """The client's ``X-Request-ID`` when it is a plain token, else a new one."""
-    request_id = request.headers.get("x-request-id", "")
-    return request_id if _REQUEST_ID.match(request_id) else uuid.uuid4().hex
-
-
-def rejection_response(
-    rejected: GuardRejection,
-    config: GuardConfig,
-    request: GuardRequest,
-    facts: dict[str, Any],
-) -> GuardResponse:
-    """A request refused as a whole: one coded error, its status and headers, one security
-    event."""
-    error = rejected.error
-    security_event(
-        "rejected",
-        [error.code.value],
-        facts,
-        measured={error.code.value: error.measured} if error.measured is not None else {},
-    )
-    wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
-    return GuardResponse(
-        rejected.status,
-        {**SECURITY_HEADERS, **rejected.headers, "X-Request-ID": facts["request_id"]},
-        {"errors": [error.formatted(expose_limits=config.expose_limits)]},
-        GRAPHQL_RESPONSE if wants_graphql_response else JSON,
-    )
 
 
 _FAILED = object()
@@ -682,107 +442,13 @@ def _actual_cost(guard: Guard, verdict: Verdict | None, result: Any) -> float:
     return min(actual, analysis.field_cost)
 
 
-def _envelope(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise _bad_request("The body must be a JSON object.")
-    query = payload.get("query")
-    variables = payload.get("variables")
-    operation_name = payload.get("operationName")
-    extensions = payload.get("extensions")
-    if query is not None and not isinstance(query, str):
-        raise _bad_request("`query` must be a string.")
-    if variables is not None and not isinstance(variables, dict):
-        raise _bad_request("`variables` must be an object.")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise _bad_request("`operationName` must be a string.")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise _bad_request("`extensions` must be an object.")
-    return {
-        "query": query,
-        "variables": variables,
-        "operation_name": operation_name,
-        "extensions": extensions,
-        # Checked by the persisted-query stage, which also requires `query` without it.
-        "document_id": payload.get("documentId"),
-    }
-
-
-def _bad_request(message: str) -> GuardRejection:
-    return GuardRejection(GuardError(ErrorCode.BAD_REQUEST, message))
-
-
 def _mutation_needs_post() -> GuardRejection:
     return GuardRejection(
         GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."), {"Allow": "POST"}
     )
 
 
-def _reject_json_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON number {name}")
-
-
 def _estimated(verdict: Verdict | None) -> float:
     if verdict is None or not verdict.accepted or verdict.analysis is None:
         return 0.0
     return verdict.analysis.field_cost
-
-
-def _rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(plain_number(state.capacity)),
-        "X-RateLimit-Remaining": str(max(0, math.floor(available))),
-        "X-RateLimit-Reset": str(
-            math.ceil((state.capacity - available) / state.restore_rate)
-            if state.restore_rate and available < state.capacity
-            else 0
-        ),
-    }
-
-
-def _budget(config: GuardConfig) -> BudgetStore | None:
-    if config.budget_capacity is None:
-        return None
-    if config.budget_store == "redis":
-        return RedisBudget(
-            config.redis_url,
-            config.budget_capacity,
-            config.budget_restore_rate,
-            prefix=config.budget_key_prefix,
-        )
-    return MemoryBudget(config.budget_capacity, config.budget_restore_rate)
-
-
-def _or_off(value: float | None) -> str:
-    return "off" if value is None else str(plain_number(value))
-
-
-def protections_summary(config: GuardConfig, *, guarded: bool = True) -> str:
-    """One line saying which protections are on, logged when a pipeline starts."""
-    if not guarded:
-        return "transport only: the schema has no GuardExtension, no limit is enforced"
-    limits = " ".join(
-        f"{name.removeprefix('max_')}={_or_off(getattr(config, name))}"
-        for name in (
-            "max_depth",
-            "max_aliases",
-            "max_directives",
-            "max_fields",
-            "max_tokens",
-            "max_characters",
-            "max_cost",
-            "max_batch",
-        )
-    )
-    budget = (
-        f"{plain_number(config.budget_capacity)}@{plain_number(config.budget_restore_rate)}/s"
-        f" ({config.budget_store})"
-        if config.budget_capacity is not None
-        else "off"
-    )
-    jwt = "on" if (config.jwt_secret or config.jwt_public_key or config.jwt_jwks_url) else "off"
-    return (
-        f"mode={config.mode} {limits} cost_on={config.cost_limit_applies_to} "
-        f"introspection={config.introspection} mask_errors={config.mask_errors} "
-        f"csrf={'on' if config.csrf_prevention else 'off'} persisted={config.persisted_mode} "
-        f"budget={budget} jwt={jwt} authorization={config.authorization_mode}"
-    )

@@ -24,17 +24,11 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("starlette", "gqlguard.starlette") from error
 
-from .config import GuardConfig
+from .config import GuardConfig, protections_summary
 from .execution import Execute, graphql_core_executor
 from .guard import Guard
-from .http import (
-    SECURITY_HEADERS,
-    Authenticate,
-    ContextGetter,
-    GuardRequest,
-    Pipeline,
-    protections_summary,
-)
+from .http import Authenticate, ContextGetter, GuardRequest, Pipeline
+from .transport import SECURITY_HEADERS
 
 __all__ = ["GraphQLEndpoint", "create_app", "pipeline_for", "protections_summary"]
 
