@@ -7,6 +7,7 @@ transport stage (:class:`gqlguard.transport.Transport`: CSRF prevention, method,
 body cap while reading, strict UTF-8 JSON, the envelope's shape, the batch cap) has passed
 it; what it refuses is one coded JSON error. And whatever the wrapped view still answers
 with a 4xx or 5xx that is not JSON becomes a coded JSON error too: no text, no traceback.
+A request error (nothing executed) loses the ``"data": null`` Strawberry's views give it.
 
     app = TransportGuard(strawberry.asgi.GraphQL(schema), config, path="/graphql")
 
@@ -17,12 +18,15 @@ The operation checks themselves come from ``GuardExtension`` (Strawberry) or the
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError, GuardRejection
 from .transport import (
+    GRAPHQL_RESPONSE,
     GuardRequest,
     GuardResponse,
     Transport,
@@ -119,32 +123,103 @@ def _replay(body: bytes) -> Receive:
 
 
 def _coded_errors(send: Send, request: GuardRequest, config: GuardConfig) -> Send:
-    """``send`` for the wrapped view: an error answer that is not JSON is replaced by a coded
-    JSON error (the view's text and any traceback never reach the client)."""
+    """``send`` for the wrapped view. An error answer that is not JSON is replaced by a coded
+    JSON error (the view's text and any traceback never reach the client). A request error
+    the view answers as ``{"data": null, "errors": [...]}`` (Strawberry's views do) loses its
+    ``data`` entry and, for ``application/graphql-response+json`` clients, becomes a 400, as
+    GraphQL-over-HTTP asks."""
+    held: Message | None = None  # the response start, until the body's first bytes are seen
+    buffered: list[bytes] | None = None  # a possible request error's body, until complete
     replaced = False
 
     async def guarded(message: Message) -> None:
-        nonlocal replaced
+        nonlocal held, buffered, replaced
+        if replaced:
+            return  # the replaced answer's body
         if message["type"] == "http.response.start":
             status = int(message["status"])
-            content_type = b""
-            for name, value in message.get("headers", ()):
-                if name.lower() == b"content-type":
-                    content_type = value.lower()
+            content_type = _header(message, b"content-type")
             if status >= 400 and b"json" not in content_type:
                 replaced = True
                 code = ErrorCode.INTERNAL_SERVER_ERROR if status >= 500 else ErrorCode.BAD_REQUEST
-                message_text = "Unexpected error." if status >= 500 else "Bad request."
-                rejected = GuardRejection(GuardError(code, message_text))
+                text = "Unexpected error." if status >= 500 else "Bad request."
+                rejected = GuardRejection(GuardError(code, text))
                 facts = {"request_id": request_id_of(request), "principal": None}
                 facts["client"] = request.client
                 await _send(rejection_response(rejected, config, request, facts), send)
                 return
-        elif replaced:
-            return  # the replaced answer's body
-        await send(message)
+            if status in (200, 400) and b"json" in content_type:
+                held = message
+                return
+            await send(message)
+            return
+        if message["type"] != "http.response.body" or held is None:
+            await send(message)
+            return
+        chunk = bytes(message.get("body", b""))
+        if buffered is None:
+            if not _MAYBE_REQUEST_ERROR.match(chunk):
+                start, held = held, None
+                await send(start)
+                await send(message)
+                return
+            buffered = []
+        buffered.append(chunk)
+        size = sum(len(part) for part in buffered)
+        if message.get("more_body", False) and size <= _MAX_REWRITTEN_BYTES:
+            return
+        start, held = held, None
+        body, status = _without_null_data(b"".join(buffered), request, int(start["status"]))
+        headers = [
+            (name, value)
+            for name, value in start.get("headers", ())
+            if name.lower() != b"content-length"
+        ]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        if message.get("more_body", False):
+            replaced = True  # over the cap: the rest is dropped with the rewritten answer
 
     return guarded
+
+
+_MAYBE_REQUEST_ERROR = re.compile(rb'^\s*\{\s*"data"\s*:\s*null\s*,\s*"errors"')
+_MAX_REWRITTEN_BYTES = 256_000
+# Codes an operation can also get while it executes: those answers keep their `data`.
+_EXECUTION_CODES = frozenset(
+    {ErrorCode.INTERNAL_SERVER_ERROR.value, ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value}
+)
+
+
+def _without_null_data(body: bytes, request: GuardRequest, status: int) -> tuple[bytes, int]:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body, status
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    if not errors or answer.get("data") is not None or not isinstance(errors, list):
+        return body, status
+    codes = [
+        (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
+        for error in errors
+    ]
+    if not all(code in _REQUEST_ERROR_CODES for code in codes):
+        return body, status
+    del answer["data"]
+    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        status = 400
+    return json.dumps(answer, separators=(",", ":")).encode("utf-8"), status
+
+
+_REQUEST_ERROR_CODES = frozenset(code.value for code in ErrorCode) - _EXECUTION_CODES
+
+
+def _header(message: Message, name: bytes) -> bytes:
+    for key, value in message.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).lower()
+    return b""
 
 
 async def _send(response: GuardResponse, send: Send) -> None:

@@ -136,6 +136,7 @@ async def test_the_hostile_corpus_gets_the_same_codes(
         body = response.json()
         codes = [error["extensions"]["code"] for error in body["errors"]]
         assert code in codes, body
+        assert "data" not in body  # a request error: nothing executed (GraphQL-over-HTTP)
         assert "Did you mean" not in response.text
         assert checker.resolver_calls == 0  # refused before anything resolved
 
@@ -173,3 +174,23 @@ def test_without_the_transport_guard_strawberrys_view_answers_in_its_own_words()
         response = httpx.post(url + "/graphql", json=[{"query": "{ books { id } }"}])
     assert response.status_code == 400
     assert not response.headers["content-type"].startswith("application/json")
+
+
+async def test_request_errors_are_400_for_graphql_response_clients(
+    served: tuple[ModuleType, str],
+) -> None:
+    _, url = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": DEEP},
+            headers={"accept": "application/graphql-response+json"},
+        )
+        accepted = await client.post(
+            "/graphql",
+            json={"query": ACCEPTED[0][0]},
+            headers={"accept": "application/graphql-response+json"},
+        )
+    assert response.status_code == 400
+    assert "data" not in response.json()
+    assert accepted.status_code == 200 and accepted.json()["data"] == ACCEPTED[0][2]
