@@ -239,15 +239,7 @@ class _CheckedExtension(SchemaExtension):
         yield None
 
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        enforcement = self.enforcement
-        if enforcement is not None and enforcement.nothing_left:
-            # Nothing is left to run: answer without executing anything at all.
-            context.result = enforcement.empty_result()
-        yield None
-        result = context.result
-        if result is not None and enforcement is not None and enforcement.denied:
-            result.errors = enforcement.errors(result.errors) or None
+        yield from _around_execution(self.execution_context, self.enforcement)
 
 
 class _EnforcingCheckedExtension(_CheckedExtension):
@@ -342,22 +334,13 @@ class _GuardSchemaExtension(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        enforcement = self.enforcement
-        if enforcement is not None and enforcement.nothing_left:
-            # Nothing is left to run: answer without executing anything at all.
-            context.result = enforcement.empty_result()
-        yield None
-        result = context.result
-        if result is None:
-            return
-        errors = getattr(result, "errors", None)
-        if enforcement is not None and enforcement.denied:
-            errors = enforcement.errors(errors)
-        if errors:
-            result.errors = (
-                mask_execution_errors(errors, self.factory.config, _request_id(context.context))
-                or None
-            )
+        config, request_id = self.factory.config, _request_id(context.context)
+        yield from _around_execution(
+            context,
+            self.enforcement,
+            # No pipeline answers for this request: its errors are masked here, once.
+            lambda errors: mask_execution_errors(errors, config, request_id),
+        )
 
     def resolve(
         self,
@@ -416,6 +399,28 @@ class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
         verdict = self.verdict
         if persisted and self.lookup and verdict is not None and verdict.accepted:
             await persisted.register(self.lookup)
+
+
+def _around_execution(
+    context: Any,
+    enforcement: Enforcement | None,
+    mask: Callable[[list[GraphQLError]], list[GraphQLError]] | None = None,
+) -> Iterator[None]:
+    """Strawberry's execution step, enforced: nothing runs when every root field is denied;
+    afterwards the denial placeholders become one error per denied path (and, without the
+    pipeline, the errors are masked)."""
+    if enforcement is not None and enforcement.nothing_left:
+        context.result = enforcement.empty_result()  # answer without executing anything
+    yield None
+    result = context.result
+    if result is None:
+        return
+    errors = list(getattr(result, "errors", None) or ())
+    if enforcement is not None and enforcement.denied:
+        errors = enforcement.errors(errors)
+        result.errors = errors or None
+    if errors and mask is not None:
+        result.errors = mask(errors) or None
 
 
 def strawberry_executor(schema: Any) -> Execute:

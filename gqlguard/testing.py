@@ -600,6 +600,7 @@ class GuardChecker:
 
     def __post_init__(self) -> None:
         self.guard = Guard(self.schema, self.config)
+        self._resolvers_wrapped = False
         self._strawberry = not isinstance(
             getattr(self.schema, "graphql_schema", self.schema), GraphQLSchema
         )
@@ -646,9 +647,11 @@ class GuardChecker:
             for definition in named.fields.values():
                 originals.append((definition, definition.resolve))
                 definition.resolve = self._counted(definition.resolve or default_field_resolver)
+        self._resolvers_wrapped = True
         try:
             yield
         finally:
+            self._resolvers_wrapped = False
             for definition, resolve in originals:
                 definition.resolve = resolve
 
@@ -679,7 +682,8 @@ class GuardChecker:
                 self.guard.schema,
                 verdict.document,
                 variable_values=variables,
-                middleware=[self._count_middleware],
+                # Counted here unless every resolver is already wrapped (inside `with checker`).
+                middleware=None if self._resolvers_wrapped else [self._count_middleware],
             )
             body = {"data": result.data}
             if result.errors:
