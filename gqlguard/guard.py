@@ -32,6 +32,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
     OverlappingFieldsCanBeMergedRule,
     specified_rules,
     validate,
@@ -117,6 +118,19 @@ class _Prepared:
     # The document that is validated for field merging, authorized and executed: fragments
     # inlined and identical selections merged (gqlguard.collapse). Set by validation.
     executable: DocumentNode | None = None
+    # The executable document's operations by the name the analysis resolved: selected once
+    # per document, then used by variable coercion and authorization alike.
+    operations: dict[str | None, OperationDefinitionNode] | None = None
+
+    def operation(self, name: str | None) -> OperationDefinitionNode:
+        operations = self.operations
+        if operations is None:
+            operations = self.operations = {}
+        found = operations.get(name)
+        if found is None:
+            document = self.executable or self.document
+            found = operations[name] = select_operation(document, name, None)[0]
+        return found
 
 
 class Guard:
@@ -263,7 +277,9 @@ class Guard:
         document = prepared.executable or prepared.document
         if document_only:
             return Verdict((), document, analysis, config.expose_limits)
-        coercion = self._coerce_variables(document, query, variables, operation_name)
+        coercion = self._coerce_variables(
+            prepared.operation(analysis.operation_name), query, variables
+        )
         if coercion:
             return self._verdict(coercion, document, analysis, context=context)
         decision = self._authorize(prepared, analysis, principal)
@@ -333,7 +349,7 @@ class Guard:
         decision = decisions.get(key)
         if decision is None:
             document = prepared.executable or prepared.document
-            operation, _ = select_operation(document, analysis.operation_name, None)
+            operation = prepared.operation(analysis.operation_name)
             decision = self.authorizer.decide(document, operation, principal)
             if len(decisions) >= _DECISIONS_PER_DOCUMENT:
                 decisions.clear()
@@ -479,14 +495,12 @@ class Guard:
 
     def _coerce_variables(
         self,
-        document: DocumentNode,
+        operation: OperationDefinitionNode,
         query: str,
         variables: Mapping[str, Any] | None,
-        operation_name: str | None,
     ) -> tuple[GuardError, ...]:
         # Coercing here, before execution, is the one place suggestions can be turned off
         # for variable errors (unknown enum values, input fields) whatever runs the operation.
-        operation, _ = select_operation(document, operation_name, None)
         if not operation.variable_definitions:
             return ()
         if variables is not None and not isinstance(variables, Mapping):
