@@ -60,7 +60,9 @@ class TransportGuard:
             await self.app(scope, receive, send)
             return
         request = _request(scope, receive)
-        if _asks_for_a_page(request):  # an IDE page, if the view serves one
+        if request.method.upper() == "OPTIONS" or _asks_for_a_page(request):
+            # A CORS preflight (answered by the CORS layer inside, or refused by the view) and
+            # an IDE page, if the view serves one: neither is a GraphQL request.
             await self.app(scope, receive, _coded_errors(send, request, self.config))
             return
         try:

@@ -194,3 +194,34 @@ async def test_request_errors_are_400_for_graphql_response_clients(
     assert response.status_code == 400
     assert "data" not in response.json()
     assert accepted.status_code == 200 and accepted.json()["data"] == ACCEPTED[0][2]
+
+
+def test_a_cors_preflight_reaches_the_cors_layer_inside_the_transport_guard() -> None:
+    # FastAPI apps add CORSMiddleware to the app TransportGuard wraps: the browser's preflight
+    # (OPTIONS) must reach it, or no cross-origin client could ever send its POST.
+    from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
+    from strawberry.fastapi import GraphQLRouter
+
+    from examples.strawberry_library import CONFIG, schema
+    from gqlguard.asgi import TransportGuard
+
+    api = FastAPI()
+    api.add_middleware(
+        CORSMiddleware, allow_origins=["https://app.example"], allow_methods=["POST"]
+    )
+    api.include_router(GraphQLRouter(schema, graphql_ide=None), prefix="/graphql")
+    app = TransportGuard(api, CONFIG, path="/graphql")
+    with serve_in_thread(app) as url:
+        preflight = httpx.options(
+            url + "/graphql",
+            headers={
+                "origin": "https://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type",
+            },
+        )
+        put = httpx.put(url + "/graphql", json={"query": "{ books { id } }"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert put.status_code < 500 and put.json()["errors"][0]["extensions"]["code"]

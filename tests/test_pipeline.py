@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import strawberry
 from graphql import GraphQLObjectType, build_schema
 
 from gqlguard import DIRECTIVES_SDL, Guard, GuardConfig
@@ -16,6 +17,7 @@ from gqlguard.authorization import Principal
 from gqlguard.execution import Execution, graphql_core_executor
 from gqlguard.http import GuardRequest, Pipeline
 from gqlguard.starlette import create_app
+from gqlguard.strawberry import GuardExtension
 from schema_example.schema import build_schema as build_demo_schema
 
 from .conftest import PREFLIGHT
@@ -191,3 +193,43 @@ def test_two_configs_for_one_app_refuse_to_start() -> None:
             graphql_core_executor(schema),
             config=GuardConfig(),
         )
+
+
+@strawberry.type
+class Node:
+    name: str = "n"
+
+    @strawberry.field
+    def child(self) -> Node:
+        return Node()
+
+
+@strawberry.type
+class NestingQuery:
+    @strawberry.field
+    def node(self) -> Node:
+        return Node()
+
+    @strawberry.field
+    async def nested(self, info: strawberry.Info, query: str) -> list[str]:
+        """Runs another operation from inside a resolver and reports its error codes."""
+        result = await info.schema.execute(query)
+        codes = [str((e.extensions or {}).get("code")) for e in result.errors or ()]
+        return codes or ["ran"]
+
+
+async def test_a_nested_schema_execute_is_checked_on_its_own() -> None:
+    # The pipeline hands its verdict to the extension for one schema.execute call only: a
+    # resolver that runs another operation gets that operation checked, not the outer one's
+    # verdict reused.
+    config = GuardConfig(max_depth=4)
+    schema = strawberry.Schema(query=NestingQuery, extensions=[GuardExtension(config)])
+    deep = "{ node { child { child { child { child { name } } } } } }"
+    nesting = "query($q: String!) { nested(query: $q) }"
+    async with client(create_app(schema)) as http:
+        refused = await http.post("/graphql", json={"query": nesting, "variables": {"q": deep}})
+        allowed = await http.post(
+            "/graphql", json={"query": nesting, "variables": {"q": "{ node { name } }"}}
+        )
+    assert refused.json()["data"] == {"nested": ["DEPTH_LIMIT_EXCEEDED"]}
+    assert allowed.json()["data"] == {"nested": ["ran"]}
