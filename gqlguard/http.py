@@ -34,7 +34,7 @@ from typing import Any
 from . import telemetry
 from .analysis import plain_number
 from .authorization import Principal
-from .budget import BudgetGate, BudgetStore, rate_limit_headers
+from .budget import BucketState, BudgetGate, BudgetStore, rate_limit_headers
 from .config import GuardConfig, protections_summary
 from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
@@ -56,6 +56,7 @@ from .transport import (
 
 __all__ = [
     "Authenticate",
+    "Caller",
     "ContextGetter",
     "GuardRequest",
     "GuardResponse",
@@ -87,8 +88,9 @@ class _Operation:
 
 
 @dataclass(slots=True)
-class _Caller:
-    """What the pipeline knows of the caller once the cheap checks have run."""
+class Caller:
+    """Who is asking: the request, its id, the client address, the principal (once
+    :meth:`Pipeline.admit_caller` has run)."""
 
     request: GuardRequest
     request_id: str
@@ -158,32 +160,102 @@ class Pipeline:
 
     async def handle(self, request: GuardRequest) -> GuardResponse:
         """Answer one request; never raises for anything the client sent."""
-        request_id = request_id_of(request)
-        caller = _Caller(request, request_id, self._client(request))
+        caller = self.caller(request)
         wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         try:
-            self.transport.refuse_cross_site(request)
-            caller.principal = await self._principal(caller)
-            if self.budget is not None:  # before the body is even read
-                await self.budget.refuse_spent(caller.budget_key)
+            await self.admit_caller(caller)
             payload, allowed, _ = await self.transport.read(request)
             body, status, headers = await self._operations(
                 caller, payload, allowed, wants_graphql_response
             )
         except GuardRejection as rejected:
-            if rejected.error.code not in _NOT_CHARGED:
-                await self._charge_rejection(caller)
+            await self.refused(caller, rejected)
             return rejection_response(rejected, self.config, request, caller.facts())
         return GuardResponse(
             status,
-            {**SECURITY_HEADERS, **headers, "X-Request-ID": request_id},
+            {**SECURITY_HEADERS, **headers, "X-Request-ID": caller.request_id},
             body,
             GRAPHQL_RESPONSE if wants_graphql_response else JSON,
         )
 
+    # -- the stages, for adapters whose framework reads the body and executes (Strawberry's
+    # own views drive these from GuardExtension's hooks, in this same order) ----------------
+
+    def caller(self, request: GuardRequest) -> Caller:
+        return Caller(request, request_id_of(request), self._client(request))
+
+    async def admit_caller(self, caller: Caller) -> None:
+        """The request-level stages before any body is read: CSRF prevention, authentication,
+        and the refusal of a client whose budget is spent. Raises :class:`GuardRejection`."""
+        self.transport.refuse_cross_site(caller.request)
+        caller.principal = await self._principal(caller)
+        if self.budget is not None:
+            await self.budget.refuse_spent(caller.budget_key)
+
+    async def admit(
+        self,
+        caller: Caller,
+        envelope: dict[str, Any],
+        context: Any,
+        allowed: frozenset[str],
+        spent: tuple[float, float] = (0.0, 0.0),
+    ) -> tuple[Lookup | PersistedQueryError, Verdict | None]:
+        """One operation's persisted lookup and check (what to run, and the verdict)."""
+        lookup = await self._lookup(envelope, context)
+        if not isinstance(lookup, Lookup) or self.guard is None:
+            return lookup, None
+        verdict = self.guard.check(
+            lookup.query,
+            envelope["variables"],
+            envelope["operation_name"],
+            context=context,
+            principal=caller.principal,
+            document_id=lookup.document_id,
+            spent=spent,
+        )
+        analysis = verdict.analysis
+        if analysis is not None and analysis.operation_type not in allowed:
+            raise _mutation_needs_post()
+        return lookup, verdict
+
+    async def settle_admission(
+        self, caller: Caller, admitted: list[tuple[Lookup | PersistedQueryError, Verdict | None]]
+    ) -> BucketState | None:
+        """After every operation's check: accepted APQ registrations stored, rejections
+        charged, the accepted operations' estimate charged (raises ``RATE_LIMITED``)."""
+        for lookup, verdict in admitted:
+            if isinstance(lookup, Lookup) and (verdict is None or verdict.accepted):
+                await self.persisted.register(lookup)  # only now: it passed every check
+            elif verdict is not None:
+                await self._charge_rejection(caller)
+        estimated = sum(_estimated(verdict) for _, verdict in admitted)
+        if self.budget is None or estimated <= 0:
+            return None
+        return await self.budget.charge(caller.budget_key, estimated)
+
+    async def refund(
+        self, caller: Caller, bucket: BucketState, estimated: float, actual: float
+    ) -> tuple[dict[str, str], float]:
+        """The estimate minus the work that ran back to the bucket; the rate-limit headers
+        and what is left."""
+        assert self.budget is not None
+        await self.budget.refund(caller.budget_key, estimated - actual)
+        available = min(bucket.capacity, bucket.available + max(0.0, estimated - actual))
+        telemetry.record_budget(available)
+        return rate_limit_headers(bucket, available), available
+
+    def actual_cost(self, verdict: Verdict | None, result: Any) -> float:
+        """The cost to keep for one executed operation (see :func:`_actual_cost`)."""
+        return _actual_cost(self.guard, verdict, result) if self.guard is not None else 0.0
+
+    async def refused(self, caller: Caller, rejected: GuardRejection) -> None:
+        """A request refused as a whole draws its rejection charge (unless not its fault)."""
+        if rejected.error.code not in _NOT_CHARGED:
+            await self._charge_rejection(caller)
+
     # -- transport -----------------------------------------------------------------------
 
-    async def _principal(self, caller: _Caller) -> Principal:
+    async def _principal(self, caller: Caller) -> Principal:
         if self.authenticate is None:
             # An unusable credential raises AuthenticationError: a GuardRejection (401) with
             # its WWW-Authenticate header.
@@ -211,7 +283,7 @@ class Pipeline:
 
     async def _operations(
         self,
-        caller: _Caller,
+        caller: Caller,
         payload: Any,
         allowed: frozenset[str],
         wants_graphql_response: bool,
@@ -222,43 +294,29 @@ class Pipeline:
         spent = (0.0, 0.0)
         for envelope in envelopes:
             context = await self._context(caller)
-            operation = _Operation(envelope, context, await self._lookup(envelope, context))
-            if isinstance(operation.lookup, Lookup):
-                operation.verdict = self._check(operation, caller, allowed, spent)
-                verdict = operation.verdict
-                if batch and verdict is not None:
-                    over = [e for e in verdict.errors if e.code in LIMIT_CODES]
-                    if over:
-                        # The batch's verdict is known: no later element is even parsed.
-                        await self._charge_rejection(caller)
-                        raise GuardRejection(over[0])
-                    if verdict.analysis is not None:
-                        analysis = verdict.analysis
-                        spent = (spent[0] + analysis.field_cost, spent[1] + analysis.type_cost)
+            lookup, verdict = await self.admit(caller, envelope, context, allowed, spent)
+            operation = _Operation(envelope, context, lookup, verdict)
+            if batch and verdict is not None:
+                over = [e for e in verdict.errors if e.code in LIMIT_CODES]
+                if over:
+                    # The batch's verdict is known: no later element is even parsed.
+                    await self._charge_rejection(caller)
+                    raise GuardRejection(over[0])
+                if verdict.analysis is not None:
+                    analysis = verdict.analysis
+                    spent = (spent[0] + analysis.field_cost, spent[1] + analysis.type_cost)
             operations.append(operation)
-        for operation in operations:
-            verdict = operation.verdict
-            if isinstance(operation.lookup, Lookup) and (verdict is None or verdict.accepted):
-                await self.persisted.register(operation.lookup)  # only now: it passed
-            elif verdict is not None:
-                await self._charge_rejection(caller)
-        estimated = sum(_estimated(operation.verdict) for operation in operations)
-        bucket = (
-            await self.budget.charge(caller.budget_key, estimated)
-            if self.budget is not None and estimated > 0
-            else None
-        )
+        bucket = await self.settle_admission(caller, [(o.lookup, o.verdict) for o in operations])
         for operation in operations:
             await self._run(operation, caller, allowed)
         refused = [o.lookup for o in operations if isinstance(o.lookup, PersistedQueryError)]
         headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
-        if bucket is not None and self.budget is not None:
+        if bucket is not None:
             state = bucket
+            estimated = sum(_estimated(operation.verdict) for operation in operations)
             actual = sum(operation.actual for operation in operations)
-            await self.budget.refund(caller.budget_key, estimated - actual)
-            available = min(state.capacity, state.available + max(0.0, estimated - actual))
-            telemetry.record_budget(available)
-            headers.update(rate_limit_headers(state, available))
+            limits, available = await self.refund(caller, state, estimated, actual)
+            headers.update(limits)
             for operation in operations:
                 cost = operation.body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
@@ -289,32 +347,7 @@ class Pipeline:
                 security_event("rejected", [refused.error.code.value], facts_of(context))
             return refused
 
-    def _check(
-        self,
-        operation: _Operation,
-        caller: _Caller,
-        allowed: frozenset[str],
-        spent: tuple[float, float],
-    ) -> Verdict | None:
-        lookup = operation.lookup
-        if self.guard is None or not isinstance(lookup, Lookup):
-            return None
-        envelope = operation.envelope
-        verdict = self.guard.check(
-            lookup.query,
-            envelope["variables"],
-            envelope["operation_name"],
-            context=operation.context,
-            principal=caller.principal,
-            document_id=lookup.document_id,
-            spent=spent,
-        )
-        analysis = verdict.analysis
-        if analysis is not None and analysis.operation_type not in allowed:
-            raise _mutation_needs_post()
-        return verdict
-
-    async def _run(self, operation: _Operation, caller: _Caller, allowed: frozenset[str]) -> None:
+    async def _run(self, operation: _Operation, caller: Caller, allowed: frozenset[str]) -> None:
         """Execute one operation (or answer its refusal) into ``operation.body``."""
         lookup, verdict = operation.lookup, operation.verdict
         if isinstance(lookup, PersistedQueryError):
@@ -385,7 +418,7 @@ class Pipeline:
             and "cookie" not in request.headers
         )
 
-    async def _context(self, caller: _Caller) -> dict[str, Any]:
+    async def _context(self, caller: Caller) -> dict[str, Any]:
         context: dict[str, Any] = {
             "request": caller.hook_argument,
             "request_id": caller.request_id,
@@ -408,7 +441,7 @@ class Pipeline:
         # cannot replace.
         return {**extra, **context}
 
-    async def _charge_rejection(self, caller: _Caller) -> None:
+    async def _charge_rejection(self, caller: Caller) -> None:
         if self.budget is not None:
             await self.budget.charge_rejection(caller.budget_key)
 
