@@ -15,8 +15,10 @@ Two ways in, one guard:
   ``ContextVar`` the executor sets around that one call (never the GraphQL context, which
   the user's code and data can write).
 * **Strawberry's own views** (its ASGI app, FastAPI's ``GraphQLRouter``, Django, aiohttp …):
-  the extension runs the stages those views have no place for — CSRF prevention, the
-  persisted lookup (async hook), ``Guard.check`` in ``on_parse`` — and masks errors itself.
+  the view reads the body and executes; the extension drives the pipeline's stages from its
+  hooks (:meth:`GuardExtension.view_pipeline`) — CSRF prevention, authentication, and, with an
+  async hook when persisted queries or the budget are on, the persisted lookup, the check,
+  the budget charge and refund — and masks errors itself.
 """
 
 from __future__ import annotations
@@ -47,15 +49,17 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise missing("strawberry", "gqlguard.strawberry") from error
 
 from .authorization import Principal
+from .budget import BucketState
 from .config import GuardConfig
 from .csrf import CsrfPrevention
 from .errors import ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import DENIED_MARKER, Enforcement, Execute, Execution, result_extensions
 from .guard import Guard, IntrospectionHook, Verdict
-from .http import Authenticate, ContextGetter, Pipeline
+from .http import Authenticate, Caller, ContextGetter, Pipeline
 from .masking import mask_execution_errors
-from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
+from .persisted import Lookup, PersistedQueries, PersistedQueryError
+from .transport import GuardRequest
 
 __all__ = [
     "Authenticated",
@@ -165,6 +169,7 @@ class GuardExtension:
         self.on_verdict = on_verdict
         self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
+        self._view_pipeline: Pipeline | None = None
         self._lock = threading.Lock()
         self.csrf = (
             CsrfPrevention(self.config.csrf_required_headers)
@@ -185,9 +190,24 @@ class GuardExtension:
             if execution.enforcement is not None and execution.enforcement.needed:
                 return _EnforcingCheckedExtension(self, execution)
             return _CheckedExtension(self, execution)
-        if self.persisted is not None:
-            return _PersistedGuardSchemaExtension(self)
+        if self.persisted is not None or self.config.budget_capacity is not None:
+            return _PipelineViewExtension(self)
         return _GuardSchemaExtension(self)
+
+    def view_pipeline(self, schema: Any) -> Pipeline:
+        """The pipeline whose stages this extension runs under Strawberry's own views (the
+        view reads the body and executes; the pipeline's transport and executor stay idle)."""
+        pipeline = self._view_pipeline
+        if pipeline is None:
+            with self._lock:
+                pipeline = self._view_pipeline
+            if pipeline is None:
+                pipeline = self._view_pipeline = Pipeline(
+                    self.guard_for(schema),
+                    _executed_by_the_view,
+                    persisted=self.persisted,
+                )
+        return pipeline
 
     def guard_for(self, schema: Any, rules: tuple[Any, ...] = tuple(specified_rules)) -> Guard:
         """The one Guard of this extension (built on first use, with Strawberry's rules)."""
@@ -259,7 +279,9 @@ class _EnforcingCheckedExtension(_CheckedExtension):
 
 
 class _GuardSchemaExtension(SchemaExtension):
-    """Under Strawberry's own views: the guard runs here, in ``on_parse``."""
+    """Under Strawberry's own views, with synchronous hooks (so ``execute_sync`` works): the
+    pipeline's request stages that need no I/O (CSRF prevention, authentication), then the
+    check in ``on_parse``."""
 
     def __init__(self, factory: GuardExtension) -> None:
         super().__init__()
@@ -267,11 +289,62 @@ class _GuardSchemaExtension(SchemaExtension):
         self.verdict: Verdict | None = None
         self.enforcement: Enforcement | None = None
         self.lookup: Lookup | None = None
+        self.principal = Principal.anonymous()
 
     def on_operation(self) -> Iterator[None]:
-        self._refuse_cross_site()
-        self._refuse_persisted_query()
+        try:
+            self._admit_caller()
+            self._refuse_persisted_query()
+        except GuardRejection as rejected:
+            self._answer_refusal(rejected)
         yield None
+
+    def _admit_caller(self) -> Caller | None:
+        """CSRF prevention and authentication, as the pipeline runs them, for the request in
+        Strawberry's context (None: ``schema.execute`` called directly, no HTTP request)."""
+        context = self.execution_context.context
+        pipeline = self.factory.view_pipeline(self.execution_context.schema)
+        request = _request_in(context)
+        if request is None:
+            self.principal = self._principal_in(context) or Principal.anonymous()
+            return None
+        caller = pipeline.caller(request)
+        self.caller = caller
+        pipeline.transport.refuse_cross_site(request)
+        principal = self._principal_in(context)
+        if principal is None:
+            # No principal in the context: the bearer JWT, as the pipeline verifies it (an
+            # unusable one is UNAUTHENTICATED, never anonymous).
+            principal = pipeline.tokens.principal(request.headers.get("authorization"))
+        caller.principal = self.principal = principal
+        return caller
+
+    def _principal_in(self, context: Any) -> Principal | None:
+        try:
+            found = self.factory.principal_of(context)
+        except Exception:  # a failing hook fails closed, as the pipeline's does
+            security_event(
+                "principal_hook_failed", [ErrorCode.UNAUTHENTICATED.value], facts_of(context)
+            )
+            raise GuardRejection(
+                GuardError(ErrorCode.UNAUTHENTICATED, "Invalid or expired credentials."),
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+        return found if isinstance(found, Principal) else None
+
+    def _answer_refusal(self, rejected: GuardRejection) -> None:
+        """The request refused as a whole: its status and headers on Strawberry's response,
+        one security event, and the error Strawberry reports."""
+        context = self.execution_context.context
+        if rejected.status != 200:  # an APQ miss is the protocol, not a security event
+            caller = getattr(self, "caller", None)
+            facts = caller.facts() if caller is not None else facts_of(context)
+            security_event("rejected", [rejected.error.code.value], facts)
+        _answer_with(context, rejected.status, rejected.headers)
+        error = rejected.error
+        raise GuardRejectedError(
+            error.message, extensions=error.extensions(self.factory.config.expose_limits)
+        )
 
     def _refuse_persisted_query(self) -> None:
         # persisted_mode="off": an APQ client sending only a hash must hear "not supported"
@@ -284,42 +357,23 @@ class _GuardSchemaExtension(SchemaExtension):
             and isinstance(extensions, dict)
             and extensions.get("persistedQuery")
         ):
-            refused = PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED)
-            _answer_with(context.context, refused.status, NO_CACHE_HEADERS)
-            raise GuardRejectedError(refused.error.message, extensions=refused.error.extensions())
-
-    def _refuse_cross_site(self) -> None:
-        # Under Strawberry's own HTTP views the request is in the context; without one
-        # (schema.execute called directly) there is no browser to forge anything.
-        csrf = self.factory.csrf
-        if csrf is None:
-            return
-        context = self.execution_context.context
-        request = context.get("request") if isinstance(context, dict) else None
-        request = request if request is not None else getattr(context, "request", None)
-        headers = getattr(request, "headers", None)
-        if headers is None:
-            return
-        refused = csrf.violation(headers)
-        if refused is not None:
-            _answer_with(context, 400, {})
-            raise GuardRejectedError(refused.message, extensions=refused.extensions())
+            raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None:
             guard = self.factory.guard_for(context.schema, tuple(context.validation_rules))
-            principal = self._principal(context.context)
-            verdict = guard.check(
-                context.query or "",
-                context.variables,
-                context.operation_name,
-                context=context.context,
-                principal=principal,
-                document_id=self.lookup.document_id if self.lookup is not None else None,
-            )
-            self.verdict = verdict
-            self.enforcement = Enforcement(guard, verdict, principal)
+            verdict = self.verdict
+            if verdict is None:
+                verdict = self.verdict = guard.check(
+                    context.query or "",
+                    context.variables,
+                    context.operation_name,
+                    context=context.context,
+                    principal=self.principal,
+                    document_id=self.lookup.document_id if self.lookup is not None else None,
+                )
+            self.enforcement = Enforcement(guard, verdict, self.principal)
             if self.factory.on_verdict is not None:
                 self.factory.on_verdict(verdict, context.context)
             if not verdict.accepted and verdict.analysis is None:
@@ -335,6 +389,9 @@ class _GuardSchemaExtension(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         config, request_id = self.factory.config, _request_id(context.context)
+        caller = getattr(self, "caller", None)
+        if caller is not None:
+            request_id = caller.request_id
         yield from _around_execution(
             context,
             self.enforcement,
@@ -355,15 +412,6 @@ class _GuardSchemaExtension(SchemaExtension):
             return _next(root, info, *args, **kwargs)
         return enforcement.resolve(_next, root, info, *args, **kwargs)
 
-    def _principal(self, context: Any) -> Principal:
-        try:
-            principal = self.factory.principal_of(context)
-        except Exception:  # a failing hook must not become a privileged request
-            logging.getLogger("gqlguard.execution").exception("principal hook failed")
-            security_event("principal_hook_failed", (), facts_of(context))
-            return Principal.anonymous()
-        return principal if isinstance(principal, Principal) else Principal.anonymous()
-
     def get_results(self) -> dict[str, Any]:
         verdict = self.verdict
         guard = self.factory._guard
@@ -373,32 +421,52 @@ class _GuardSchemaExtension(SchemaExtension):
         return result_extensions(verdict, guard, getattr(result, "data", None))
 
 
-class _PersistedGuardSchemaExtension(_GuardSchemaExtension):
-    """Adds the persisted-query stage (APQ via ``extensions.persistedQuery``) for Strawberry's
-    own HTTP integrations. Its hook is async: with persisted queries on, execute with
-    ``schema.execute`` (every ASGI integration does), not ``execute_sync``."""
+class _PipelineViewExtension(_GuardSchemaExtension):
+    """Under Strawberry's own views with persisted queries or a cost budget on: every stage of
+    the pipeline that Strawberry leaves room for, in its order, with asynchronous hooks
+    (execute with ``schema.execute``, as every ASGI integration does)."""
+
+    bucket: BucketState | None = None
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
-        self._refuse_cross_site()
         context = self.execution_context
-        persisted = self.factory.persisted
-        if persisted is not None:
-            try:
-                self.lookup = await persisted.lookup(
-                    context.query,
-                    context.operation_extensions,
-                    context=context.context if isinstance(context.context, dict) else None,
-                )
-            except PersistedQueryError as refused:
-                _answer_with(context.context, refused.status, NO_CACHE_HEADERS)
-                raise GuardRejectedError(
-                    refused.error.message, extensions=refused.error.extensions()
-                ) from None
-            context.query = self.lookup.query
+        pipeline = self.factory.view_pipeline(context.schema)
+        caller: Caller | None = None
+        try:
+            caller = self._admit_caller()
+            if caller is not None and pipeline.budget is not None:
+                await pipeline.budget.refuse_spent(caller.budget_key)
+            envelope = {
+                "query": context.query,
+                "variables": context.variables,
+                "operation_name": context.operation_name,
+                "extensions": context.operation_extensions,
+                "document_id": None,
+            }
+            allowed = frozenset(kind.value for kind in context.allowed_operations)
+            admitting = caller
+            if admitting is None:  # schema.execute called directly: no client to budget
+                admitting = Caller(GuardRequest("POST", {}), "direct", "local", self.principal)
+            lookup, verdict = await pipeline.admit(admitting, envelope, context.context, allowed)
+            if isinstance(lookup, PersistedQueryError):
+                raise lookup
+            self.lookup, self.verdict = lookup, verdict
+            context.query = lookup.query
+            if caller is not None:
+                self.bucket = await pipeline.settle_admission(caller, [(lookup, verdict)])
+            elif verdict is None or verdict.accepted:
+                await pipeline.persisted.register(lookup)
+        except GuardRejection as rejected:
+            if caller is not None and not isinstance(rejected, PersistedQueryError):
+                await pipeline.refused(caller, rejected)
+            self._answer_refusal(rejected)
         yield None
-        verdict = self.verdict
-        if persisted and self.lookup and verdict is not None and verdict.accepted:
-            await persisted.register(self.lookup)
+        if caller is not None and self.bucket is not None and self.verdict is not None:
+            analysis = self.verdict.analysis
+            estimated = analysis.field_cost if analysis is not None else 0.0
+            actual = pipeline.actual_cost(self.verdict, context.result)
+            headers, _ = await pipeline.refund(caller, self.bucket, estimated, actual)
+            _answer_with(context.context, None, headers)
 
 
 def _around_execution(
@@ -493,7 +561,31 @@ def strawberry_pipeline(
     )
 
 
-def _answer_with(context: Any, status: int, headers: dict[str, str]) -> None:
+async def _executed_by_the_view(execution: Execution) -> Any:  # pragma: no cover
+    raise RuntimeError("under Strawberry's own views, Strawberry executes")
+
+
+def _request_in(context: Any) -> GuardRequest | None:
+    """The HTTP request in Strawberry's context, as the pipeline reads one (headers, method,
+    client address); None when there is none."""
+    request = context.get("request") if isinstance(context, dict) else None
+    request = request if request is not None else getattr(context, "request", None)
+    headers = getattr(request, "headers", None)
+    if request is None or headers is None:
+        return None
+    client = getattr(request, "client", None)  # Starlette, FastAPI
+    address = getattr(client, "host", None) or getattr(request, "remote", None)  # aiohttp
+    if address is None:
+        address = getattr(request, "META", {}).get("REMOTE_ADDR")  # Django
+    return GuardRequest(
+        method=str(getattr(request, "method", "POST")),
+        headers=headers,
+        client=address if isinstance(address, str) else None,
+        native=request,
+    )
+
+
+def _answer_with(context: Any, status: int | None, headers: dict[str, str]) -> None:
     # Strawberry's HTTP views put a sub-response in the context; its status and headers
     # reach the client.
     response = context.get("response") if isinstance(context, dict) else None
@@ -502,7 +594,7 @@ def _answer_with(context: Any, status: int, headers: dict[str, str]) -> None:
     if target is not None:
         for name, value in headers.items():
             target[name] = value
-    if response is not None and hasattr(response, "status_code"):
+    if status is not None and response is not None and hasattr(response, "status_code"):
         response.status_code = status
 
 

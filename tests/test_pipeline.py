@@ -233,3 +233,72 @@ async def test_a_nested_schema_execute_is_checked_on_its_own() -> None:
         )
     assert refused.json()["data"] == {"nested": ["DEPTH_LIMIT_EXCEEDED"]}
     assert allowed.json()["data"] == {"nested": ["ran"]}
+
+
+# -- Strawberry's own views: the extension drives the same stages -----------------------------
+
+
+def strawberry_view(config: GuardConfig, **schema_options: Any) -> httpx.AsyncClient:
+    from strawberry.asgi import GraphQL
+
+    view = GraphQL(build_demo_schema(config), graphql_ide=None)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=view), base_url="http://view")
+
+
+async def test_under_strawberrys_own_view_the_cost_budget_charges_and_refuses() -> None:
+    config = GuardConfig(budget_capacity=12, budget_restore_rate=0.001)
+    query = "{ posts(limit: 5) { title } }"
+    async with strawberry_view(config) as http:
+        answers = [await http.post("/", json={"query": query}) for _ in range(6)]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[0] == 200 and answers[0].json()["data"]["posts"]
+    assert int(answers[0].headers["x-ratelimit-limit"]) == 12
+    assert 429 in statuses
+    refused = answers[statuses.index(429)]
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_under_strawberrys_own_view_bearer_tokens_are_verified() -> None:
+    from .test_authorization import token, with_mode
+
+    config = with_mode(authorization_mode="reject")
+    query = '{ user(id: "1") { email } }'
+    async with strawberry_view(config) as http:
+        anonymous = await http.post("/", json={"query": query})
+        forged = await http.post(
+            "/", json={"query": query}, headers={"authorization": "Bearer not.a.token"}
+        )
+        scoped = await http.post(
+            "/", json={"query": query}, headers={"authorization": f"Bearer {token('users:email')}"}
+        )
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHORIZED_FIELD_OR_TYPE"
+    assert forged.status_code == 401
+    assert forged.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "www-authenticate" in forged.headers
+    assert scoped.json()["data"]["user"]["email"]
+
+
+async def test_under_strawberrys_own_view_a_failing_principal_hook_fails_closed() -> None:
+    import strawberry
+
+    from schema_example.schema import Mutation, Post, Product, Query, User
+
+    def broken(context: Any) -> Principal:
+        raise RuntimeError("hook down")
+
+    config = GuardConfig()
+    schema = strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Post, Product],
+        extensions=[GuardExtension(config, principal_of=broken)],
+    )
+    from strawberry.asgi import GraphQL
+
+    view = GraphQL(schema, graphql_ide=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=view), base_url="http://v") as c:
+        response = await c.post("/", json={"query": "{ __typename }"})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "hook down" not in response.text
