@@ -262,9 +262,11 @@ class _CheckedExtension(SchemaExtension):
         yield from _around_execution(self.execution_context, self.enforcement)
 
 
-class _EnforcingCheckedExtension(_CheckedExtension):
-    """As :class:`_CheckedExtension`, plus the per-field hook (only for requests that need it:
-    Strawberry installs a hook per extension class that defines ``resolve``)."""
+class _FieldHook:
+    """The per-field hook: Strawberry installs it for an extension class that defines
+    ``resolve``, so only the classes that may need it inherit this."""
+
+    enforcement: Enforcement | None
 
     def resolve(
         self,
@@ -274,11 +276,17 @@ class _EnforcingCheckedExtension(_CheckedExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        assert self.enforcement is not None
-        return self.enforcement.resolve(_next, root, info, *args, **kwargs)
+        enforcement = self.enforcement
+        if enforcement is None or not enforcement.needed:
+            return _next(root, info, *args, **kwargs)
+        return enforcement.resolve(_next, root, info, *args, **kwargs)
 
 
-class _GuardSchemaExtension(SchemaExtension):
+class _EnforcingCheckedExtension(_FieldHook, _CheckedExtension):
+    """As :class:`_CheckedExtension`, for the requests that need enforcing while resolving."""
+
+
+class _GuardSchemaExtension(_FieldHook, SchemaExtension):
     """Under Strawberry's own views, with synchronous hooks (so ``execute_sync`` works): the
     pipeline's request stages that need no I/O (CSRF prevention, authentication), then the
     check in ``on_parse``."""
@@ -398,19 +406,6 @@ class _GuardSchemaExtension(SchemaExtension):
             # No pipeline answers for this request: its errors are masked here, once.
             lambda errors: mask_execution_errors(errors, config, request_id),
         )
-
-    def resolve(
-        self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Any],
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        enforcement = self.enforcement
-        if enforcement is None or not enforcement.needed:
-            return _next(root, info, *args, **kwargs)
-        return enforcement.resolve(_next, root, info, *args, **kwargs)
 
     def get_results(self) -> dict[str, Any]:
         verdict = self.verdict
