@@ -101,7 +101,9 @@ def test_every_limit_is_exact(query: str) -> None:
             if limit.metric == "cost"
             else getattr(measured, limit.metric)
         )
-        if value < 1:
+        if value < 1 or value >= 2**53:
+            # Found by `make fuzz`: above 2**53 a float has no "one unit under" (value - 1
+            # rounds back to value); nothing to be exact about.
             continue
         at = Guard(DEMO, OPEN.model_copy(update={limit.option: value}))
         under = Guard(DEMO, OPEN.model_copy(update={limit.option: value - 1}))
