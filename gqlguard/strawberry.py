@@ -49,7 +49,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise missing("strawberry", "gqlguard.strawberry") from error
 
 from .authorization import Principal
-from .budget import BucketState
+from .budget import BucketState, store_for
 from .config import GuardConfig
 from .csrf import CsrfPrevention
 from .errors import ErrorCode, GuardError, GuardRejection
@@ -180,6 +180,9 @@ class GuardExtension:
         self.persisted = (
             PersistedQueries(self.config) if self.config.persisted_mode != "off" else None
         )
+        # One budget store per extension: every pipeline serving this schema (create_app's,
+        # the one driven under Strawberry's own views) draws from the same buckets.
+        self.budget = store_for(self.config)
 
     def __call__(self) -> SchemaExtension:
         # Strawberry asks for the extensions inside schema.execute: a pipeline's executor
@@ -205,6 +208,7 @@ class GuardExtension:
                 pipeline = self._view_pipeline = Pipeline(
                     self.guard_for(schema),
                     _executed_by_the_view,
+                    budget=self.budget,
                     persisted=self.persisted,
                 )
         return pipeline
@@ -551,7 +555,8 @@ def strawberry_pipeline(
         config=config,
         authenticate=authenticate,
         context_getter=context_getter,
-        # One manifest, one store connection per app.
+        # One manifest, one store connection, one set of budget buckets per schema.
+        budget=extension.budget,
         persisted=extension.persisted,
     )
 

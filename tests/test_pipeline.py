@@ -302,3 +302,25 @@ async def test_under_strawberrys_own_view_a_failing_principal_hook_fails_closed(
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "hook down" not in response.text
+
+
+async def test_every_door_to_one_schema_draws_from_the_same_budget() -> None:
+    # Served by create_app and by Strawberry's own view at once, one schema has one set of
+    # buckets: alternating doors does not double a client's budget.
+    from strawberry.asgi import GraphQL
+
+    config = GuardConfig(budget_capacity=12, budget_restore_rate=0.001)
+    schema = build_demo_schema(config)
+    query = {"query": "{ posts(limit: 5) { title } }"}
+    statuses = []
+    async with (
+        client(create_app(schema)) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=GraphQL(schema, graphql_ide=None)),
+            base_url="http://v",
+        ) as view,
+    ):
+        for _ in range(3):
+            statuses.append((await app.post("/graphql", json=query)).status_code)
+            statuses.append((await view.post("/", json=query)).status_code)
+    assert 429 in statuses[:4], statuses
