@@ -299,8 +299,8 @@ class Pipeline:
             if batch and verdict is not None:
                 over = [e for e in verdict.errors if e.code in LIMIT_CODES]
                 if over:
-                    # The batch's verdict is known: no later element is even parsed.
-                    await self._charge_rejection(caller)
+                    # The batch's verdict is known: no later element is even parsed (the
+                    # refusal is charged once, where handle() answers it).
                     raise GuardRejection(over[0])
                 if verdict.analysis is not None:
                     analysis = verdict.analysis
