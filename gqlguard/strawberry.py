@@ -202,15 +202,13 @@ class GuardExtension:
         view reads the body and executes; the pipeline's transport and executor stay idle)."""
         pipeline = self._view_pipeline
         if pipeline is None:
+            guard = self.guard_for(schema)  # takes the lock itself
             with self._lock:
                 pipeline = self._view_pipeline
-            if pipeline is None:
-                pipeline = self._view_pipeline = Pipeline(
-                    self.guard_for(schema),
-                    _executed_by_the_view,
-                    budget=self.budget,
-                    persisted=self.persisted,
-                )
+                if pipeline is None:
+                    pipeline = self._view_pipeline = Pipeline(
+                        guard, _executed_by_the_view, budget=self.budget, persisted=self.persisted
+                    )
         return pipeline
 
     def guard_for(self, schema: Any, rules: tuple[Any, ...] = tuple(specified_rules)) -> Guard:
@@ -302,6 +300,7 @@ class _GuardSchemaExtension(_FieldHook, SchemaExtension):
         self.enforcement: Enforcement | None = None
         self.lookup: Lookup | None = None
         self.principal = Principal.anonymous()
+        self.caller: Caller | None = None  # None until a request is found in the context
 
     def on_operation(self) -> Iterator[None]:
         try:
@@ -349,7 +348,7 @@ class _GuardSchemaExtension(_FieldHook, SchemaExtension):
         one security event, and the error Strawberry reports."""
         context = self.execution_context.context
         if rejected.status != 200:  # an APQ miss is the protocol, not a security event
-            caller = getattr(self, "caller", None)
+            caller = self.caller
             facts = caller.facts() if caller is not None else facts_of(context)
             security_event("rejected", [rejected.error.code.value], facts)
         _answer_with(context, rejected.status, rejected.headers)
@@ -401,9 +400,8 @@ class _GuardSchemaExtension(_FieldHook, SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         config, request_id = self.factory.config, _request_id(context.context)
-        caller = getattr(self, "caller", None)
-        if caller is not None:
-            request_id = caller.request_id
+        if self.caller is not None:
+            request_id = self.caller.request_id
         yield from _around_execution(
             context,
             self.enforcement,
@@ -456,8 +454,9 @@ class _PipelineViewExtension(_GuardSchemaExtension):
             elif verdict is None or verdict.accepted:
                 await pipeline.persisted.register(lookup)
         except GuardRejection as rejected:
-            if caller is not None and not isinstance(rejected, PersistedQueryError):
-                await pipeline.refused(caller, rejected)
+            refused_caller = self.caller  # set before CSRF ran
+            if refused_caller is not None and not isinstance(rejected, PersistedQueryError):
+                await pipeline.refused(refused_caller, rejected)
             self._answer_refusal(rejected)
         yield None
         if caller is not None and self.bucket is not None and self.verdict is not None:
