@@ -51,7 +51,6 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from .authorization import Principal
 from .budget import BucketState, store_for
 from .config import GuardConfig
-from .csrf import CsrfPrevention
 from .errors import ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import DENIED_MARKER, Enforcement, Execute, Execution, result_extensions
@@ -171,11 +170,6 @@ class GuardExtension:
         self._guard: Guard | None = None
         self._view_pipeline: Pipeline | None = None
         self._lock = threading.Lock()
-        self.csrf = (
-            CsrfPrevention(self.config.csrf_required_headers)
-            if self.config.csrf_prevention
-            else None
-        )
         # Built now, so an unusable manifest stops the server at start, not at a request.
         self.persisted = (
             PersistedQueries(self.config) if self.config.persisted_mode != "off" else None
