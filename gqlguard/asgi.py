@@ -70,9 +70,7 @@ class TransportGuard:
             payload, _, body = await self.transport.read(request)
             self.transport.envelopes(payload)
         except GuardRejection as rejected:
-            facts = {"request_id": request_id_of(request), "principal": None}
-            facts["client"] = request.client
-            await _send(rejection_response(rejected, self.config, request, facts), send)
+            await _send(rejection_response(rejected, self.config, request, _facts(request)), send)
             return
         await self.app(scope, _replay(body), _coded_errors(send, request, self.config))
 
@@ -100,6 +98,11 @@ def _request(scope: Scope, receive: Receive) -> GuardRequest:
         body=stream,
         client=client[0] if client else None,
     )
+
+
+def _facts(request: GuardRequest) -> dict[str, Any]:
+    # The view authenticates later (or never): a refusal here has no principal to name.
+    return {"request_id": request_id_of(request), "principal": None, "client": request.client}
 
 
 def _asks_for_a_page(request: GuardRequest) -> bool:
@@ -146,9 +149,7 @@ def _coded_errors(send: Send, request: GuardRequest, config: GuardConfig) -> Sen
                 code = ErrorCode.INTERNAL_SERVER_ERROR if status >= 500 else ErrorCode.BAD_REQUEST
                 text = "Unexpected error." if status >= 500 else "Bad request."
                 rejected = GuardRejection(GuardError(code, text))
-                facts = {"request_id": request_id_of(request), "principal": None}
-                facts["client"] = request.client
-                await _send(rejection_response(rejected, config, request, facts), send)
+                await _send(rejection_response(rejected, config, request, _facts(request)), send)
                 return
             if status in (200, 400) and b"json" in content_type:
                 held = message

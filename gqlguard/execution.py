@@ -26,7 +26,7 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLResolveI
 
 from .analysis import plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Decision, Principal
-from .guard import Guard, Verdict
+from .guard import Guard, Verdict, graphql_schema_of
 
 __all__ = [
     "Enforcement",
@@ -150,8 +150,6 @@ def graphql_core_executor(
     """An executor for any graphql-core schema (Ariadne's, Graphene's ``graphql_schema``,
     ``graphql.build_schema``): graphql-core's ``execute`` on the verified document, with the
     request's enforcement as the outermost middleware."""
-    from .guard import graphql_schema_of
-
     graphql_schema = graphql_schema_of(schema)
 
     async def run(execution: Execution) -> ExecutionResult:

@@ -391,15 +391,29 @@ class Pipeline:
             errors = mask_execution_errors(result.errors, self.config, caller.request_id)
             body["errors"] = [error.formatted for error in errors]
         body["data"] = result.data
+        # The response-cost walk runs once, for what reads it: the reported cost, the refund.
+        response_cost: float | None = None
+        if (
+            guard is not None
+            and verdict is not None
+            and verdict.document is not None
+            and analysis is not None
+            and result.data is not None
+            and (self.config.report_cost or (self.budget is not None and not result.errors))
+        ):
+            response_cost = guard.actual_cost(
+                verdict.document, analysis.operation_name, result.data
+            )
         extensions = dict(result.extensions or {})
         if guard is not None:
-            extensions.update(result_extensions(verdict, guard, result.data))
+            reported = response_cost if response_cost is not None else 0.0
+            extensions.update(result_extensions(verdict, guard, result.data, reported))
         if extensions:
             body["extensions"] = extensions
         operation.body = body
         operation.request_error = result.data is None and bool(result.errors)
         if self.budget is not None and guard is not None and analysis is not None:
-            operation.actual = _actual_cost(guard, verdict, result)
+            operation.actual = _actual_cost(guard, verdict, result, response_cost)
             telemetry.record_actual_cost(analysis.field_cost, operation.actual)
 
     def _shared_cacheable(self, request: GuardRequest, operation: _Operation) -> bool:
@@ -458,21 +472,24 @@ class Pipeline:
         return peer
 
 
-
 _FAILED = object()
 
 
-def _actual_cost(guard: Guard, verdict: Verdict | None, result: Any) -> float:
-    """The work that ran, measured from the result data, never from the response body
-    (which ``report_cost=false`` empties). When anything failed, null bubbling or a failed
-    resolver hides work that did run: then nothing is refunded."""
+def _actual_cost(
+    guard: Guard, verdict: Verdict | None, result: Any, response_cost: float | None = None
+) -> float:
+    """The work that ran, measured from the result data (``response_cost``, when the caller
+    has already walked it), never from the response body (which ``report_cost=false``
+    empties). When anything failed, null bubbling or a failed resolver hides work that did
+    run: then nothing is refunded."""
     analysis = verdict.analysis if verdict is not None else None
     if analysis is None or verdict is None or verdict.document is None:
         return 0.0
     if result.errors or result.data is None:
         return analysis.field_cost
-    actual = guard.actual_cost(verdict.document, analysis.operation_name, result.data)
-    return min(actual, analysis.field_cost)
+    if response_cost is None:
+        response_cost = guard.actual_cost(verdict.document, analysis.operation_name, result.data)
+    return min(response_cost, analysis.field_cost)
 
 
 def _mutation_needs_post() -> GuardRejection:
