@@ -106,6 +106,9 @@ class Analysis:
     comments: int = 0
     complete: bool = True
     problems: tuple[GuardError, ...] = ()
+    # Selections the memoized walk read (each selection set once per type and list size):
+    # what the analysis charges the work meter (gqlguard.work).
+    work: int = 0
 
     @property
     def variable_dependent(self) -> bool:
@@ -292,6 +295,7 @@ class Analyzer:
             variables_read=frozenset(walk.variables_read),
             complete=complete,
             problems=tuple(walk.problems),
+            work=walk.work,
         )
 
 
@@ -326,6 +330,7 @@ class _Walk:
             elif definition.default_value is not None:
                 self.variables[name] = self._literal(definition.default_value)
         self.variables_read: set[str] = set()
+        self.work = 0
         self.cost_can_vanish = False
         self.problems: list[GuardError] = []
         self._reported: set[tuple[ErrorCode, str]] = set()
@@ -346,6 +351,7 @@ class _Walk:
         memo: dict[tuple[int, str, Sized], _Summary] = {}
         active: set[tuple[int, str, Sized]] = {root_key}
         stack = [(root_key, self._summarise(self.operation.selection_set, self.root_type, ()))]
+        self.work += len(self.operation.selection_set.selections)
         result: _Summary | None = None
         stop = self.stop
         try:
@@ -372,6 +378,7 @@ class _Walk:
                     result = _EMPTY
                 else:
                     active.add(child_key)
+                    self.work += len(selection_set.selections)
                     stack.append((child_key, self._summarise(selection_set, named_type, sized)))
                     result = None
         except _StopWalk as stopped:

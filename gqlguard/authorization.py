@@ -248,6 +248,10 @@ class Authorizer:
         denied: dict[FieldNode, None] = {}
         fields: dict[tuple[str, str], None] = {}
         root_fields = root_denied = 0
+        # A fragment at the root (inline or spread, with or without @skip/@include) makes the
+        # set of root fields depend on execution: then the operation always runs, and the
+        # per-field hook nulls what is denied.
+        root_fragments = False
         seen: set[tuple[int, str]] = set()
         stack: list[tuple[SelectionSetNode, GraphQLNamedType]] = [(operation.selection_set, root)]
         while stack:
@@ -255,12 +259,12 @@ class Authorizer:
             if (id(selection_set), parent.name) in seen:
                 continue
             seen.add((id(selection_set), parent.name))
+            is_root = selection_set is operation.selection_set
             for selection in selection_set.selections:
                 if isinstance(selection, FieldNode):
                     name = selection.name.value
                     if name.startswith("__"):
                         continue
-                    is_root = selection_set is operation.selection_set
                     root_fields += is_root
                     if not all(rule.allows(principal) for rule in self.rules_for(parent, name)):
                         denied[selection] = None
@@ -271,10 +275,12 @@ class Authorizer:
                     if selection.selection_set is not None and definition is not None:
                         stack.append((selection.selection_set, get_named_type(definition.type)))
                 else:
+                    root_fragments = root_fragments or is_root
                     narrowed = self._narrowed(selection, parent, fragments)
                     if narrowed is not None:
                         stack.append(narrowed)
-        return denied, root_fields > 0 and root_denied == root_fields, tuple(fields)
+        nothing_left = root_fields > 0 and root_denied == root_fields and not root_fragments
+        return denied, nothing_left, tuple(fields)
 
     def _narrowed(
         self,

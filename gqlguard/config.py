@@ -92,6 +92,9 @@ class GuardConfig(BaseSettings):
     max_characters: int | None = Field(default=15_000, ge=0)
     max_tokens: int | None = Field(default=1_000, ge=0)
     max_comments: int | None = Field(default=1_000, ge=0)
+    # Units of pre-execution work one document may spend (gqlguard.work); None derives the
+    # budget from max_tokens. It cannot be turned off: some budget always bounds a check.
+    max_work: int | None = Field(default=None, ge=1)
 
     # Analysis limits
     max_depth: int | None = Field(default=10, ge=0)
@@ -120,6 +123,9 @@ class GuardConfig(BaseSettings):
     # this many bytes (estimated from the text: a parsed document costs ~125 bytes per
     # character), whatever the traffic; a rejected document is never kept.
     cache_max_bytes: int = Field(default=32_000_000, ge=0)
+    # Refusals that depend on the text alone, remembered by hash (gqlguard.rejections), so a
+    # replayed expensive document is refused without being checked again.
+    rejection_cache_max_bytes: int = Field(default=1_000_000, ge=0)
 
     # Transport
     max_batch: int | None = Field(default=5, ge=0)

@@ -51,7 +51,9 @@ def directives_of(element: Any) -> dict[str, dict[str, Any]]:
             if name in _KNOWN:
                 found[name] = {
                     argument.name.value: value_from_ast_untyped(argument.value)
-                    for argument in directive.arguments
+                    # graphql-core 3.3 leaves ``arguments`` None on a directive written
+                    # without any (a bare ``@authenticated``).
+                    for argument in directive.arguments or ()
                 }
     extensions = getattr(element, "extensions", None) or {}
     definition = extensions.get(_BACKREF)

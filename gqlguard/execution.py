@@ -89,7 +89,8 @@ class Enforcement:
     ) -> Any:
         """graphql-core middleware: the outermost one, so a denied field reaches no other."""
         denied = self.denied
-        if denied and info.field_nodes[0] in denied:
+        # Every node merged into this response key: one denied node denies the key.
+        if denied and any(node in denied for node in info.field_nodes):
             # graphql-core turns this into null (bubbling through non-null as the spec
             # says); errors() swaps it for one error per removed path.
             raise GraphQLError(UNAUTHORIZED_MESSAGE, extensions={"code": DENIED_MARKER})

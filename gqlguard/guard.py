@@ -1,7 +1,12 @@
 """The framework-free core: one pipeline from query text to a verdict, cheapest check first.
 
-    pre-parse limits -> operation selection -> analysis pass -> limits -> introspection
-    -> graphql-core validation (suggestions hidden)
+    rejection memory -> pre-parse limits -> operation selection -> analysis pass -> limits
+    -> introspection -> graphql-core validation on the document as sent (suggestions hidden)
+
+One work meter (:mod:`gqlguard.work`) is charged by every stage that reads a new document —
+the tokens scanned, the selections the analysis visits, the field-merge comparisons of
+graphql-core's validation — so what a check costs is bounded by a budget derived from the
+limits, whatever the document's shape.
 
 Every adapter (graphql-core rules, the Strawberry extension, the Starlette app) calls
 :meth:`Guard.check`. Parsed documents, their validation result and their variable-free
@@ -33,23 +38,23 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    OverlappingFieldsCanBeMergedRule,
     specified_rules,
-    validate,
 )
 from graphql.execution.values import get_variable_values
 
 from . import telemetry
 from .analysis import Analysis, Analyzer, plain_number, select_operation
 from .authorization import ALLOWED, Authorizer, Decision, Principal
-from .collapse import collapse
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 from .events import facts_of, security_event
 from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .parsing import GuardRejection, parse_document
+from .rejections import RejectionMemory
 from .response_cost import ResponsePlan, compile_response_plan
+from .validation import validate_as_sent
+from .work import WorkMeter, work_budget
 
 __all__ = ["Guard", "Verdict", "graphql_schema_of", "request_shape_error"]
 
@@ -59,11 +64,8 @@ IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
 _ANALYSES_PER_OPERATION = 16
 _MISSING = object()
-# Measured: a parsed document (with its collapsed copy) holds ~125 bytes per character of text.
+# Measured: a parsed document holds ~125 bytes per character of text.
 _BYTES_PER_CHARACTER = 160
-# Inlining budget per operation when max_fields is off (a fragment bomb in an operation that
-# does not run must still not be expanded without end).
-_MAX_INLINED_SELECTIONS = 100_000
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -105,6 +107,9 @@ class _Prepared:
     tokens: int
     comments: int
     size: int  # estimated bytes held, for the cache's byte budget
+    # The document's work so far (tokens, first analysis, validation); it is charged until
+    # the document is validated, then a cached document costs nothing more to read.
+    meter: WorkMeter
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
     # Per operation: (values of the variables the walk read, its analysis). Same values read,
@@ -115,11 +120,8 @@ class _Prepared:
     decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
     # With hidden fields: per principal kind, the coordinates hidden in the sent document.
     hidden: dict[tuple[str | None, bool, frozenset[str]], frozenset[tuple[str, str]]] | None = None
-    # The document that is validated for field merging, authorized and executed: fragments
-    # inlined and identical selections merged (gqlguard.collapse). Set by validation.
-    executable: DocumentNode | None = None
-    # The executable document's operations by the name the analysis resolved: selected once
-    # per document, then used by variable coercion and authorization alike.
+    # The document's operations by the name the analysis resolved: selected once per
+    # document, then used by variable coercion and authorization alike.
     operations: dict[str | None, OperationDefinitionNode] | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
@@ -128,8 +130,7 @@ class _Prepared:
             operations = self.operations = {}
         found = operations.get(name)
         if found is None:
-            document = self.executable or self.document
-            found = operations[name] = select_operation(document, name, None)[0]
+            found = operations[name] = select_operation(self.document, name, None)[0]
         return found
 
 
@@ -164,9 +165,8 @@ class Guard:
         self.validation_rules = tuple(
             validation_rules if validation_rules is not None else specified_rules
         )
-        self._rules_on_sent_document = tuple(
-            r for r in self.validation_rules if r is not OverlappingFieldsCanBeMergedRule
-        )
+        self.work_budget = work_budget(self.config)
+        self._rejections = RejectionMemory(self.config.rejection_cache_max_bytes)
         self.introspection_allowed = introspection_allowed
         self.reveal_schema_names = reveal_schema_names
         self.security_events = security_events
@@ -246,10 +246,16 @@ class Guard:
         malformed = request_shape_error(query, variables, operation_name)
         if malformed is not None:
             return self._verdict((malformed,), None, None, context=context)
+        key: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
+        remembered = self._rejections.recall(key)
+        if remembered is not None:
+            return self._verdict(remembered, None, None, context=context)
         try:
             prepared = self._prepare(query, document_id)
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
+            self._forget(query, document_id)
+            self._rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
             self._forget(query, document_id)
@@ -273,8 +279,9 @@ class Guard:
         validation = self._validate(prepared, query)
         if validation:
             self._forget(query, document_id)
+            self._rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
-        document = prepared.executable or prepared.document
+        document = prepared.document
         if document_only:
             return Verdict((), document, analysis, config.expose_limits)
         coercion = self._coerce_variables(
@@ -304,9 +311,7 @@ class Guard:
         """With hidden fields, the analysis of the document as this principal may know the
         schema: a hidden field measures like an unknown name, so no limit (cost above all)
         answers differently for `auditLog` than for `auditLogz`."""
-        # Decided on the document as sent (only the coordinates are used: the cached
-        # decisions belong to the executable document, whose field nodes the executor sees),
-        # once per document and kind of principal.
+        # Decided once per document and kind of principal (only the coordinates are used).
         key = (
             analysis.operation_name,
             principal.authenticated,
@@ -348,9 +353,8 @@ class Guard:
             decisions = prepared.decisions = {}
         decision = decisions.get(key)
         if decision is None:
-            document = prepared.executable or prepared.document
             operation = prepared.operation(analysis.operation_name)
-            decision = self.authorizer.decide(document, operation, principal)
+            decision = self.authorizer.decide(prepared.document, operation, principal)
             if len(decisions) >= _DECISIONS_PER_DOCUMENT:
                 decisions.clear()
             decisions[key] = decision
@@ -392,8 +396,10 @@ class Guard:
             max_tokens=config.max_tokens,
             max_comments=config.max_comments,
         )
+        meter = WorkMeter(self.work_budget)
+        meter.charge("tokens", scan.tokens + scan.comments)
         prepared = _Prepared(
-            document, scan.tokens, scan.comments, len(query) * _BYTES_PER_CHARACTER
+            document, scan.tokens, scan.comments, len(query) * _BYTES_PER_CHARACTER, meter
         )
         with self._lock:
             self._cache[key] = prepared
@@ -440,6 +446,8 @@ class Guard:
             tokens=prepared.tokens,
             comments=prepared.comments,
         )
+        if prepared.validation is None:  # a new document: its first analysis is metered
+            prepared.meter.charge("analysis", analysis.work)
         if not analysis.complete:
             return analysis
         if not analysis.variable_dependent:
@@ -457,41 +465,26 @@ class Guard:
         return analysis
 
     def _validate(self, prepared: _Prepared, query: str) -> tuple[GuardError, ...]:
-        """graphql-core's rules (suggestions hidden) on the collapsed document: fragments
-        inlined, identical selections merged (gqlguard.collapse), so no duplication makes
-        validation super-linear. When the sent document holds what collapsing cannot show
-        (unknown or unused fragments…), it is validated as sent, without the field-merge
-        rule, which still runs on the collapsed document."""
+        """graphql-core's rules (suggestions hidden) on the document as sent, the field-merge
+        comparisons charged to the document's work meter (gqlguard.validation)."""
         if prepared.validation is None:
+            max_errors = max(self.config.max_errors, 1) * 4
             try:
-                collapsed = collapse(
-                    prepared.document,
+                graphql_errors = validate_as_sent(
                     self.schema,
-                    max_selections=self.config.max_fields
-                    if self.config.max_fields is not None
-                    else _MAX_INLINED_SELECTIONS,
+                    prepared.document,
+                    self.validation_rules,
+                    prepared.meter,
+                    max_errors=max_errors,
+                    hide_suggestions=True,
                 )
             except GuardRejection as rejection:
                 prepared.validation = (rejection.error,)
                 return prepared.validation
-            prepared.executable = collapsed.document
-            graphql_errors: list[GraphQLError] = []
-            if collapsed.anomalous:
-                graphql_errors = self._graphql_validate(
-                    prepared.document, self._rules_on_sent_document
-                )
-            if not graphql_errors:
-                graphql_errors = self._graphql_validate(collapsed.document, self.validation_rules)
             prepared.validation = self._client_errors(
                 graphql_errors, query, MASKED_VALIDATION_MESSAGE
             )
         return prepared.validation
-
-    def _graphql_validate(
-        self, document: DocumentNode, rules: Sequence[type[ASTValidationRule]]
-    ) -> list[GraphQLError]:
-        max_errors = max(self.config.max_errors, 1) * 4
-        return validate(self.schema, document, rules, max_errors=max_errors, hide_suggestions=True)
 
     def _coerce_variables(
         self,

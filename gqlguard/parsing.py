@@ -3,10 +3,11 @@
 The character cap is checked first; then :func:`~gqlguard.prescan.prescan` counts tokens,
 comments and bracket nesting at C speed and stops at the first one over its limit, so a token
 flood, a megabyte of comments or 10,000 nested brackets is refused before graphql-core's
-pure-Python lexer runs. Then :mod:`gqlguard.fastparse` builds graphql-core's AST from
-regex-matched tokens; a document outside its grammar (or with a syntax error) goes to
-graphql-core's parser, whose own counters (``max_lexical_tokens`` / ``max_comments``) stay on
-as a backstop. O(limit) for a refused document.
+pure-Python lexer runs. Then graphql-core's own parser builds the document — the one parser,
+so the document every rule, the executor and the resolvers see is graphql-core's to the last
+token (token chain, ``token_count``, copy and pickle included); its own counters
+(``max_lexical_tokens`` / ``max_comments``) stay on as a backstop. O(limit) for a refused
+document.
 
 >>> document, scan = parse_document("{ a }", max_characters=10, max_tokens=10, max_comments=10)
 >>> (document.definitions[0].kind, scan.tokens)
@@ -24,7 +25,6 @@ from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
 from .errors import ErrorCode, GuardError, GuardRejection
-from .fastparse import fast_parse
 from .prescan import Prescan, prescan
 
 __all__ = ["GuardRejection", "parse_document"]
@@ -51,9 +51,6 @@ def parse_document(
     scan = prescan(query, max_tokens=max_tokens, max_comments=max_comments)
     if scan.over is not None:
         raise GuardRejection(_over_limit(scan, max_tokens, max_comments))
-    document = fast_parse(query)
-    if document is not None:
-        return document, scan
     parser = Parser(
         Source(query),
         no_location=False,

@@ -32,26 +32,29 @@ __all__ = ["MAX_NESTING", "Prescan", "prescan"]
 # (a selection set, a list value or an object value each count as one level).
 MAX_NESTING: Final = 128
 
+# Strings are matched so that the match can never fail once it has started: each loop's
+# alternatives begin with different characters (one way to read any text), the loops are
+# possessive (no backtracking into them), and what ends the string is optional — an
+# unterminated string ends at its line's end (or a trailing backslash), the lexer refuses it
+# either way. A pattern that could fail after reading to the line's end would make the scan
+# start again one character later: quadratic on `"` followed by thousands of `\"`.
+# Block string: anything but an unescaped """, to the closing """ (or the end of the text).
+_BLOCK_STRING: Final = r'"""(?:[^"\\]|\\(?!""")|\\"""|"(?!""))*+(?:"""|\Z)'
+# String, one line: plain characters and escape pairs, then the quote if there is one.
+_STRING: Final = r'"(?:[^"\\\r\n]|\\[^\r\n])*+(?:"|\\)?'
 _TOKEN: Final = re.compile(
     r"(\#[^\r\n]*)"  # 1: comment
     r"|([\[{(])"  # 2: opening bracket
     r"|([\]})])"  # 3: closing bracket
-    # Block string: anything but an unescaped """, to the closing """ (or the end: the lexer
-    # refuses an unterminated string; reading on keeps the scan linear).
-    r'|"""(?:[^"\\]|\\(?!""")|\\"""|"(?!""))*(?:"""|\Z)'
-    r'|"(?:[^"\\\r\n]|\\[^\r\n])*(?:"|(?=[\r\n])|\Z)'  # string, one line
-    r"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # number
+    + (r"|" + _BLOCK_STRING + r"|" + _STRING)
+    + r"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # number
     r"|[_A-Za-z][_0-9A-Za-z]*"  # name
     r"|\.\.\."  # spread
     r"|[^\ufeff \t,\r\n]"  # any other character: a punctuator, or an error for the lexer
 )
 # Comments and the strings that may hide a `#`: counted in one C-level findall, for documents
 # with more `#` than max_comments allows (a comment flood is refused without a Python loop).
-_COMMENT_OR_STRING: Final = re.compile(
-    r"(\#)[^\r\n]*"
-    r'|"""(?:[^"\\]|\\(?!""")|\\"""|"(?!""))*(?:"""|\Z)'
-    r'|"(?:[^"\\\r\n]|\\[^\r\n])*(?:"|(?=[\r\n])|\Z)'
-)
+_COMMENT_OR_STRING: Final = re.compile(r"(\#)[^\r\n]*|" + _BLOCK_STRING + r"|" + _STRING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,7 +185,7 @@ def test_fragment_bomb_is_counted_exactly_without_expanding_it(library: GraphQLS
 def test_guard_rejects_fragment_bomb_before_validation(
     library: GraphQLSchema, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gqlguard.guard as guard_module
+    import gqlguard.validation as guard_module
 
     def forbidden(*_: object, **__: object) -> list[object]:
         raise AssertionError("validate() must not see a rejected document")
