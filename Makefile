@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test interop lint fuzz bench token manifest manifest-check clean
+.PHONY: demo test interop conformance lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ interop: $(STAMP)
 	cd tests/interop && npm ci --silent
 	$(BIN)/python -m pytest -m interop tests/test_interop.py
 
+# The hosts' own suites as acceptance tests: graphql-core's tests (../shared/upstream) run
+# as they are and with gqlguard's parse and validation swapped in; no new failure may appear
+# beyond conformance/graphql_core_by_design.txt.
+conformance: $(STAMP)
+	$(BIN)/python -m conformance.run graphql-core
+
 # A development token for the demo: make token SUB=1 SCOPE="users:email"
 SUB ?= 1
 SCOPE ?=
@@ -40,7 +46,7 @@ manifest-check: $(STAMP)
 	$(BIN)/gqlguard manifest check persisted_queries/
 
 lint: $(STAMP)
-	$(BIN)/ruff check gqlguard schema_example examples tests bench
+	$(BIN)/ruff check gqlguard schema_example examples tests bench conformance
 	$(BIN)/mypy --strict gqlguard
 
 # A long randomized Hypothesis session: the fuzz and property suites over and over, random

@@ -174,6 +174,7 @@ class RedisBudget:
             with contextlib.suppress(BudgetUnavailable):  # a lost refund errs on the strict side
                 await self._run(key, -points)
 
+
 _DRAINED_CLIENTS = 10_000
 
 

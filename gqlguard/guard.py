@@ -89,6 +89,9 @@ class Verdict:
     analysis: Analysis | None
     expose_limits: bool = True
     authorization: Decision = ALLOWED
+    # Units of the work meter the document spent when it was first checked (gqlguard.work);
+    # 0 for a refusal.
+    work: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -282,8 +285,9 @@ class Guard:
             self._rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
         document = prepared.document
+        work = prepared.meter.spent
         if document_only:
-            return Verdict((), document, analysis, config.expose_limits)
+            return Verdict((), document, analysis, config.expose_limits, work=work)
         coercion = self._coerce_variables(
             prepared.operation(analysis.operation_name), query, variables
         )
@@ -298,7 +302,7 @@ class Guard:
                 )
             if config.authorization_mode == "reject":
                 return self._verdict(decision.errors(), document, analysis, context=context)
-        return Verdict((), document, analysis, config.expose_limits, decision)
+        return Verdict((), document, analysis, config.expose_limits, decision, work)
 
     def _as_seen_by(
         self,

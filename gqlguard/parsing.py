@@ -21,6 +21,9 @@ TOKEN_LIMIT_EXCEEDED
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
@@ -36,9 +39,13 @@ def parse_document(
     max_characters: int | None,
     max_tokens: int | None,
     max_comments: int | None,
+    source: Source | None = None,
+    parser_options: Mapping[str, Any] | None = None,
 ) -> tuple[DocumentNode, Prescan]:
     """Parse ``query`` under the pre-parse limits or raise :class:`GuardRejection`; also
-    returns the pre-scan's counts (``tokens`` excludes comments, as ``max_tokens`` does)."""
+    returns the pre-scan's counts (``tokens`` excludes comments, as ``max_tokens`` does).
+    ``source`` (whose body is ``query``) and ``parser_options`` (graphql-core's ``parse``
+    keywords) are for callers that stand in for ``graphql.parse``."""
     if max_characters is not None and len(query) > max_characters:
         raise GuardRejection(
             GuardError(
@@ -51,12 +58,13 @@ def parse_document(
     scan = prescan(query, max_tokens=max_tokens, max_comments=max_comments)
     if scan.over is not None:
         raise GuardRejection(_over_limit(scan, max_tokens, max_comments))
-    parser = Parser(
-        Source(query),
-        no_location=False,
-        max_lexical_tokens=max_tokens,
-        max_comments=max_comments,
-    )
+    options: dict[str, Any] = {
+        "no_location": False,
+        "max_lexical_tokens": max_tokens,
+        "max_comments": max_comments,
+        **(parser_options or {}),
+    }
+    parser = Parser(source if source is not None else Source(query), **options)
     try:
         return parser.parse_document(), scan
     except RecursionError:

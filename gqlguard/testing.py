@@ -800,9 +800,7 @@ def fuzz(
     server at ``url``) with hostile requests and valid queries; raise AssertionError with the
     falsifying example."""
     config = config if config is not None else GuardConfig()
-    checker = GuardChecker(
-        schema, config, app=app, url=url, max_check_seconds=max_check_seconds
-    )
+    checker = GuardChecker(schema, config, app=app, url=url, max_check_seconds=max_check_seconds)
     strategy = (
         hostile_requests(schema, config)
         if checker._strawberry or app is not None or url is not None

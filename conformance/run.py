@@ -1,0 +1,118 @@
+"""Run a host's own test suite twice — as it is, and with gqlguard swapped in — and compare.
+
+    python -m conformance.run graphql-core
+
+The suite is copied from ../shared/upstream (read-only there) to a scratch folder and run
+with JUnit XML output, once plain (the baseline: the upstream tree is newer than the installed
+release, so some tests fail without gqlguard too) and once with the plugin that swaps
+gqlguard in. A test that passes in the baseline and fails with gqlguard is a new failure;
+the run fails on any new failure not listed, with its reason, in the suite's by-design file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+UPSTREAM = PROJECT.parent / "shared" / "upstream"
+SUITES: dict[str, dict[str, Any]] = {
+    "graphql-core": {
+        "tests": UPSTREAM / "graphql-core" / "tests",
+        "plugin": "conformance.graphql_core_plugin",
+        "by_design": HERE / "graphql_core_by_design.txt",
+        "options": [
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+            "--timeout=100",
+            "-o",
+            "asyncio_mode=strict",
+            "-o",
+            "python_classes=PyTest*",
+            "--benchmark-disable",
+        ],
+    },
+}
+
+
+def outcomes(report: Path) -> dict[str, bool]:
+    """Test id -> passed, from a JUnit XML report."""
+    results: dict[str, bool] = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        test_id = f"{case.get('classname')}::{case.get('name')}"
+        failed = any(child.tag in ("failure", "error") for child in case)
+        skipped = any(child.tag == "skipped" for child in case)
+        if not skipped:
+            results[test_id] = not failed
+    return results
+
+
+def by_design(path: Path) -> dict[str, str]:
+    """Test id -> reason, from lines `test id  # reason` (blank lines and # lines skipped)."""
+    listed: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        test_id, _, reason = line.partition("  # ")
+        listed[test_id.strip()] = reason.strip()
+    return listed
+
+
+def run(suite: str, scratch: Path, plugin: str | None) -> dict[str, bool]:
+    spec = SUITES[suite]
+    report = scratch / f"{'guarded' if plugin else 'baseline'}.xml"
+    command = [sys.executable, "-m", "pytest", "tests", "-q", f"--junitxml={report}"]
+    command += ["--rootdir", str(scratch), "-c", str(scratch / "pytest.ini"), *spec["options"]]
+    if plugin:
+        command += ["-p", plugin]
+    environment = {**os.environ, "PYTHONPATH": f"{PROJECT}{os.pathsep}{scratch}"}
+    subprocess.run(
+        command,
+        cwd=scratch,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return outcomes(report)
+
+
+def main() -> int:
+    suite = sys.argv[1] if len(sys.argv) > 1 else "graphql-core"
+    spec = SUITES[suite]
+    with tempfile.TemporaryDirectory(prefix=f"conformance-{suite}-") as folder:
+        scratch = Path(folder)
+        shutil.copytree(spec["tests"], scratch / "tests")
+        (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        baseline = run(suite, scratch, None)
+        guarded = run(suite, scratch, spec["plugin"])
+    listed = by_design(spec["by_design"])
+    new = sorted(t for t, ok in guarded.items() if not ok and baseline.get(t, False))
+    unexplained = [t for t in new if t not in listed]
+    stale = sorted(t for t in listed if t not in new)
+    print(
+        f"{suite}: {len(baseline)} tests run; baseline failures "
+        f"{sum(not ok for ok in baseline.values())}; new failures with gqlguard {len(new)} "
+        f"({len(new) - len(unexplained)} by design)"
+    )
+    for test_id in new:
+        reason = f"  ({listed[test_id]})" if test_id in listed else ""
+        print(f"  {'by design' if test_id in listed else 'NEW'}: {test_id}{reason}")
+    for test_id in stale:
+        print(f"  listed but passing now (remove it from the list): {test_id}")
+    if len(guarded) < len(baseline) * 0.9:
+        print("the guarded run collected far fewer tests than the baseline")
+        return 1
+    return 1 if unexplained or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
