@@ -56,7 +56,7 @@ fuzz: $(STAMP)
 	@end=$$(( $$(date +%s) + 60 * $(FUZZ_MINUTES) )); run=0; \
 	while [ $$(date +%s) -lt $$end ]; do \
 	  run=$$((run + 1)); echo "fuzz run $$run"; \
-	  FUZZ_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py \
+	  FUZZ_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py tests/test_slow_documents.py \
 	    -x -p no:randomly --hypothesis-seed=random --hypothesis-show-statistics || exit 1; \
 	done; echo "fuzz: $$run runs, $(FUZZ_MINUTES) minutes, no failure"
 

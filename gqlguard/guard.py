@@ -169,7 +169,7 @@ class Guard:
             validation_rules if validation_rules is not None else specified_rules
         )
         self.work_budget = work_budget(self.config)
-        self._rejections = RejectionMemory(self.config.rejection_cache_max_bytes)
+        self.rejections = RejectionMemory(self.config.rejection_cache_max_bytes)
         self.introspection_allowed = introspection_allowed
         self.reveal_schema_names = reveal_schema_names
         self.security_events = security_events
@@ -250,7 +250,7 @@ class Guard:
         if malformed is not None:
             return self._verdict((malformed,), None, None, context=context)
         key: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
-        remembered = self._rejections.recall(key)
+        remembered = self.rejections.recall(key)
         if remembered is not None:
             return self._verdict(remembered, None, None, context=context)
         try:
@@ -258,7 +258,7 @@ class Guard:
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
             self._forget(query, document_id)
-            self._rejections.remember(key, (rejection.error,))
+            self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
             self._forget(query, document_id)
@@ -282,7 +282,7 @@ class Guard:
         validation = self._validate(prepared, query)
         if validation:
             self._forget(query, document_id)
-            self._rejections.remember(key, validation)
+            self.rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
         document = prepared.document
         work = prepared.meter.spent

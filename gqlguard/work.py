@@ -36,7 +36,7 @@ __all__ = ["UNITS_PER_TOKEN", "WorkMeter", "work_budget", "work_exceeded"]
 # The budget per lexical token the configuration allows. Calibrated on the demo's persisted
 # operations and large queries of the kind public APIs document (bench/work.py): the largest
 # legitimate document spends at most a quarter of the budget its token limit buys.
-UNITS_PER_TOKEN: Final = 8
+UNITS_PER_TOKEN: Final = 4
 # Without a token limit there is nothing to derive a budget from: graphql-core's own budget
 # for its field-merge rule stands.
 _UNLIMITED_BUDGET: Final = 500_000
