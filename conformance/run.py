@@ -22,7 +22,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
-UPSTREAM = PROJECT.parent / "shared" / "upstream"
+# ../shared/upstream beside the checkout (as CI lays it out), or UPSTREAM_DIR.
+UPSTREAM = Path(os.environ.get("UPSTREAM_DIR", PROJECT.parent / "shared" / "upstream"))
 SUITES: dict[str, dict[str, Any]] = {
     "graphql-core": {
         "tests": UPSTREAM / "graphql-core" / "tests",
