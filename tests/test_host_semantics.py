@@ -92,11 +92,11 @@ def test_a_users_rule_sees_every_duplicate_as_sent() -> None:
     assert guard.check("{ a: hello b: hello }").accepted
 
 
-def _run(guard: Guard, text: str, variables: dict[str, Any] | None = None) -> Any:
+def _run(guard: Guard, text: str, variables: dict[str, Any] | None = None, root: Any = ROOT) -> Any:
     verdict = guard.check(text, variables)
     assert verdict.accepted, verdict.formatted_errors()
     assert verdict.document is not None
-    run = graphql_core_executor(guard.schema, root_value=ROOT)
+    run = graphql_core_executor(guard.schema, root_value=root)
     execution = Execution(
         document=verdict.document,
         verdict=verdict,
@@ -171,21 +171,7 @@ def test_filter_mode_keeps_allowed_root_fields_behind_fragments(text: str) -> No
         DIRECTIVES_SDL + "type Query { secret: String @authenticated public: String }"
     )
     guard = Guard(schema, GuardConfig(authorization_mode="filter", mask_errors=False))
-    root = {"secret": "s", "public": "p"}
-    verdict = guard.check(text)
-    assert verdict.accepted and verdict.document is not None
-    run = graphql_core_executor(schema, root_value=root)
-    execution = Execution(
-        document=verdict.document,
-        verdict=verdict,
-        query=text,
-        variables=None,
-        operation_name=None,
-        context={},
-        principal=Principal.anonymous(),
-        enforcement=Enforcement(guard, verdict),
-    )
-    result = asyncio.run(run(execution))
+    result = _run(guard, text, root={"secret": "s", "public": "p"})
     assert result.data == {"secret": None, "public": "p"}
     assert [e.extensions["code"] for e in result.errors or ()] == ["UNAUTHORIZED_FIELD_OR_TYPE"]  # type: ignore[index]
 
