@@ -1,6 +1,11 @@
 """Run a host's own test suite twice — as it is, and with gqlguard swapped in — and compare.
 
     python -m conformance.run graphql-core
+    python -m conformance.run strawberry [off|defaults]
+
+Strawberry's suite runs in a virtualenv of its own (``STRAWBERRY_PYTHON``, which ``make
+conformance`` builds from conformance/strawberry-requirements.txt): its tests import names
+that later Strawberry releases removed.
 
 The suite is copied from ../shared/upstream (read-only there) to a scratch folder and run
 with JUnit XML output, once plain (the baseline: the upstream tree is newer than the installed
@@ -41,6 +46,43 @@ SUITES: dict[str, dict[str, Any]] = {
             "--benchmark-disable",
         ],
     },
+    "strawberry": {
+        "tests": UPSTREAM / "strawberry" / "tests",
+        "plugin": "conformance.strawberry_plugin",
+        "by_design": HERE / "strawberry_by_design.txt",
+        "python": os.environ.get("STRAWBERRY_PYTHON", str(PROJECT / ".venv-strawberry/bin/python")),
+        # The groups issue 22 names; the integrations whose frameworks are not installed
+        # (chalice, channels, litestar, quart, sanic) skip themselves.
+        "paths": [
+            "tests/http",
+            "tests/websockets",
+            "tests/asgi",
+            "tests/fastapi",
+            "tests/django",
+            "tests/schema",
+            "tests/extensions",
+            "tests/views",
+            "tests/file_uploads",
+        ],
+        "options": [
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+            # Strawberry's WebSocket test clients can wait forever on a server that never
+            # answers: a hang is a failure, in both runs.
+            "--timeout=20",
+            "-o",
+            "timeout_method=signal",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-o",
+            "DJANGO_SETTINGS_MODULE=tests.django.django_settings",
+            "-W",
+            "ignore::DeprecationWarning",
+        ],
+    },
 }
 
 
@@ -70,7 +112,9 @@ def by_design(path: Path) -> dict[str, str]:
 def run(suite: str, scratch: Path, plugin: str | None) -> dict[str, bool]:
     spec = SUITES[suite]
     report = scratch / f"{'guarded' if plugin else 'baseline'}.xml"
-    command = [sys.executable, "-m", "pytest", "tests", "-q", f"--junitxml={report}"]
+    python = spec.get("python", sys.executable)
+    command = [python, "-m", "pytest", *spec.get("paths", ["tests"]), "-q"]
+    command += [f"--junitxml={report}"]
     command += ["--rootdir", str(scratch), "-c", str(scratch / "pytest.ini"), *spec["options"]]
     if plugin:
         command += ["-p", plugin]
@@ -79,8 +123,8 @@ def run(suite: str, scratch: Path, plugin: str | None) -> dict[str, bool]:
         command,
         cwd=scratch,
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=None if os.environ.get("CONFORMANCE_VERBOSE") else subprocess.DEVNULL,
+        stderr=None if os.environ.get("CONFORMANCE_VERBOSE") else subprocess.DEVNULL,
         check=False,
     )
     return outcomes(report)
@@ -95,6 +139,10 @@ def main() -> int:
         (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         baseline = run(suite, scratch, None)
         guarded = run(suite, scratch, spec["plugin"])
+        keep = os.environ.get("CONFORMANCE_KEEP")  # a folder for the two JUnit reports
+        if keep:
+            for report in scratch.glob("*.xml"):
+                shutil.copy(report, Path(keep) / f"{suite}-{report.name}")
     listed = by_design(spec["by_design"])
     new = sorted(t for t, ok in guarded.items() if not ok and baseline.get(t, False))
     unexplained = [t for t in new if t not in listed]
@@ -109,7 +157,7 @@ def main() -> int:
         print(f"  {'by design' if test_id in listed else 'NEW'}: {test_id}{reason}")
     for test_id in stale:
         print(f"  listed but passing now (remove it from the list): {test_id}")
-    if len(guarded) < len(baseline) * 0.9:
+    if not baseline or len(guarded) < len(baseline) * 0.9:
         print("the guarded run collected far fewer tests than the baseline")
         return 1
     return 1 if unexplained or stale else 0

@@ -137,6 +137,9 @@ class GuardConfig(BaseSettings):
     # CSRF prevention (Apollo Server 4's rule): a request without a preflight-forcing
     # Content-Type must carry one of these headers, non-empty.
     csrf_prevention: bool = True
+    # WebSocket handshakes: origins allowed besides the server's own (same-origin by
+    # default; "*" allows any). See gqlguard.strawberry.origins.
+    websocket_origins: tuple[str, ...] = ()
     csrf_required_headers: tuple[str, ...] = Field(
         default=("x-apollo-operation-name", "apollo-require-preflight"), min_length=1
     )

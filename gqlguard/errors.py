@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, SourceLocation
 
 __all__ = ["HTTP_STATUS", "LIMIT_CODES", "ErrorCode", "GuardError", "GuardRejection"]
 
@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
     PERSISTED_QUERY_ID_REQUIRED = "PERSISTED_QUERY_ID_REQUIRED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
     UNAUTHORIZED_FIELD_OR_TYPE = "UNAUTHORIZED_FIELD_OR_TYPE"
     RATE_LIMITED = "RATE_LIMITED"
     BAD_REQUEST = "BAD_REQUEST"
@@ -71,6 +72,7 @@ LIMIT_CODES = frozenset(
 # safelist id is 404, as Apollo Router answers it.
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.PERSISTED_QUERY_NOT_IN_LIST: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
@@ -90,10 +92,18 @@ class GuardError:
     measured: float | int | None = None
     limit: float | int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # (line, column) of what the error is about, as graphql-core reports it (1-based).
+    locations: tuple[tuple[int, int], ...] = ()
 
     def formatted(self, *, expose_limits: bool = True) -> dict[str, Any]:
         """The error as it appears in a GraphQL response's ``errors`` list."""
-        return {"message": self.message, "extensions": self.extensions(expose_limits)}
+        formatted: dict[str, Any] = {"message": self.message}
+        if self.locations:
+            formatted["locations"] = [
+                {"line": line, "column": column} for line, column in self.locations
+            ]
+        formatted["extensions"] = self.extensions(expose_limits)
+        return formatted
 
     def extensions(self, expose_limits: bool = True) -> dict[str, Any]:
         extensions: dict[str, Any] = {"code": self.code.value}
@@ -106,7 +116,10 @@ class GuardError:
         return extensions
 
     def to_graphql_error(self, *, expose_limits: bool = True) -> GraphQLError:
-        return GraphQLError(self.message, extensions=self.extensions(expose_limits))
+        error = GraphQLError(self.message, extensions=self.extensions(expose_limits))
+        if self.locations:
+            error.locations = [SourceLocation(line, column) for line, column in self.locations]
+        return error
 
 
 class GuardRejection(Exception):

@@ -35,10 +35,15 @@ from typing import Any
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
     specified_rules,
+    visit,
 )
 from graphql.execution.values import get_variable_values
 
@@ -177,7 +182,7 @@ class Guard:
         self.authorizer = Authorizer(self.schema)
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
         # no query text can ever name a persisted entry.
-        self._cache: OrderedDict[str | tuple[str, str], _Prepared] = OrderedDict()
+        self._cache: OrderedDict[_CacheKey, _Prepared] = OrderedDict()
         self._cache_size = document_cache_size
         self._cache_bytes = 0
         # Plans live as long as their document does (cached, or in a request still running).
@@ -199,6 +204,8 @@ class Guard:
         document_id: str | None = None,
         document_only: bool = False,
         spent: tuple[float, float] = (0.0, 0.0),
+        validation_rules: Sequence[type[ASTValidationRule]] | None = None,
+        parser_options: Mapping[str, Any] | None = None,
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
@@ -210,7 +217,10 @@ class Guard:
         principal is checked (what a build step, such as ``gqlguard manifest``, can know).
         ``spent`` is the (field, type) cost of the batch elements before this one: with
         ``batch_cost="sum"`` the running sum must fit ``max_cost``, checked before this
-        element is validated.
+        element is validated. ``validation_rules`` and ``parser_options`` (graphql-core's
+        ``parse`` keywords) replace the guard's for this call: a host such as Strawberry
+        decides them per request (its own and the user's rules, its parse options); each
+        combination has its own cached documents and remembered rejections.
         """
         started = time.perf_counter()
         verdict = self._check(
@@ -222,6 +232,8 @@ class Guard:
             document_id=document_id,
             document_only=document_only,
             spent=spent,
+            rules=self.validation_rules if validation_rules is None else tuple(validation_rules),
+            parser_options=dict(parser_options or {}),
         )
         if telemetry.ENABLED:
             analysis = verdict.analysis
@@ -244,25 +256,30 @@ class Guard:
         document_id: str | None,
         document_only: bool,
         spent: tuple[float, float],
+        rules: tuple[type[ASTValidationRule], ...],
+        parser_options: dict[str, Any],
     ) -> Verdict:
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
         malformed = request_shape_error(query, variables, operation_name)
         if malformed is not None:
             return self._verdict((malformed,), None, None, context=context)
-        key = _cache_key(query, document_id)
+        variant: _Variant = ()
+        if rules != self.validation_rules or parser_options:
+            variant = (rules, tuple(sorted(parser_options.items())))
+        key = _cache_key(query, document_id, variant)
         remembered = self.rejections.recall(key)
         if remembered is not None:
             return self._verdict(remembered, None, None, context=context)
         try:
-            prepared = self._prepare(query, document_id)
+            prepared = self._prepare(query, key, parser_options)
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
-            self._forget(query, document_id)
+            self._forget(key)
             self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
         if analysis.problems:
-            self._forget(query, document_id)
+            self._forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         if config.hide_unauthorized_fields and self.authorizer.has_rules:
             analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
@@ -276,13 +293,13 @@ class Guard:
         if not errors and spent != (0.0, 0.0):
             errors.extend(batch_over_cost(analysis, spent, config))
         if errors and config.mode == "enforce":
-            self._forget(query, document_id)
+            self._forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
         if config.mode == "measure":  # every request: the calibration report reads these
             self._log(errors, analysis, measured_only=True, context=context)
-        validation = self._validate(prepared, query)
+        validation = self._validate(prepared, query, rules)
         if validation:
-            self._forget(query, document_id)
+            self._forget(key)
             self.rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
         document = prepared.document
@@ -299,7 +316,7 @@ class Guard:
             self._log_denial(decision, analysis, principal, context)
             if config.hide_unauthorized_fields:
                 return self._verdict(
-                    self._as_unknown(decision, query), document, analysis, context=context
+                    self._as_unknown(decision, document, query), document, analysis, context=context
                 )
             if config.authorization_mode == "reject":
                 return self._verdict(decision.errors(), document, analysis, context=context)
@@ -365,12 +382,27 @@ class Guard:
             decisions[key] = decision
         return decision
 
-    def _as_unknown(self, decision: Decision, query: str) -> tuple[GuardError, ...]:
-        # Exactly what graphql-core says of a field that does not exist, masked the same way.
-        unknown = [
-            GraphQLError(f"Cannot query field '{name}' on type '{parent}'.")
-            for parent, name in decision.fields
-        ]
+    def _as_unknown(
+        self, decision: Decision, document: DocumentNode, query: str
+    ) -> tuple[GuardError, ...]:
+        # Exactly what graphql-core says of a field that does not exist — one error per
+        # occurrence, at its location — masked and de-duplicated the same way.
+        hidden = set(decision.fields)
+        unknown: list[GraphQLError] = []
+        type_info = TypeInfo(self.schema)
+
+        class Occurrences(Visitor):
+            def enter_field(self, node: FieldNode, *_: Any) -> None:
+                parent = type_info.get_parent_type()
+                if parent is not None and (parent.name, node.name.value) in hidden:
+                    unknown.append(
+                        GraphQLError(
+                            f"Cannot query field '{node.name.value}' on type '{parent.name}'.",
+                            node,
+                        )
+                    )
+
+        visit(document, TypeInfoVisitor(type_info, Occurrences()))
         return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
 
     def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
@@ -387,10 +419,9 @@ class Guard:
 
     # -- stages --------------------------------------------------------------------------
 
-    def _prepare(self, query: str, document_id: str | None = None) -> _Prepared:
+    def _prepare(self, query: str, key: _CacheKey, parser_options: dict[str, Any]) -> _Prepared:
         if not isinstance(query, str):
             raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
-        key = _cache_key(query, document_id)
         prepared = self._cache.get(key)
         if prepared is not None:
             return prepared
@@ -400,6 +431,7 @@ class Guard:
             max_characters=config.max_characters,
             max_tokens=config.max_tokens,
             max_comments=config.max_comments,
+            parser_options=parser_options,
         )
         meter = WorkMeter(self.work_budget)
         meter.charge("tokens", scan.tokens + scan.comments)
@@ -417,10 +449,9 @@ class Guard:
                 self._cache_bytes -= evicted.size
         return prepared
 
-    def _forget(self, query: str, document_id: str | None) -> None:
+    def _forget(self, key: _CacheKey) -> None:
         """Drop a rejected document: its AST must not stay in memory (a flood of unique
         hostile documents would otherwise buy the cache's whole budget)."""
-        key = _cache_key(query, document_id)
         with self._lock:
             evicted = self._cache.pop(key, None)
             if evicted is not None:
@@ -469,7 +500,9 @@ class Guard:
         entries.append((read, analysis))
         return analysis
 
-    def _validate(self, prepared: _Prepared, query: str) -> tuple[GuardError, ...]:
+    def _validate(
+        self, prepared: _Prepared, query: str, rules: tuple[type[ASTValidationRule], ...]
+    ) -> tuple[GuardError, ...]:
         """graphql-core's rules (suggestions hidden) on the document as sent, the field-merge
         comparisons charged to the document's work meter (gqlguard.validation)."""
         if prepared.validation is None:
@@ -478,7 +511,7 @@ class Guard:
                 graphql_errors = validate_as_sent(
                     self.schema,
                     prepared.document,
-                    self.validation_rules,
+                    rules,
                     prepared.meter,
                     max_errors=max_errors,
                     hide_suggestions=True,
@@ -530,7 +563,12 @@ class Guard:
             if not self.reveal_schema_names:
                 message = redact_unsent_names(message, sent)
             if message not in unique:
-                unique[message] = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, message)
+                locations = tuple(
+                    (location.line, location.column) for location in graphql_error.locations or ()
+                )
+                unique[message] = GuardError(
+                    ErrorCode.GRAPHQL_VALIDATION_FAILED, message, locations=locations
+                )
             if len(unique) >= self.config.max_errors:
                 break
         return tuple(unique.values())
@@ -610,10 +648,17 @@ class Guard:
         )
 
 
-def _cache_key(query: str, document_id: str | None) -> str | tuple[str, str]:
+# Per-call validation rules and parse options (a host's), when they are not the guard's own.
+_Variant = tuple[()] | tuple[tuple[type[ASTValidationRule], ...], tuple[tuple[str, Any], ...]]
+_CacheKey = str | tuple[str, str] | tuple[str | tuple[str, str], _Variant]
+
+
+def _cache_key(query: str, document_id: str | None, variant: _Variant = ()) -> _CacheKey:
     """The query text, or ("sha256", hex) for a verified persisted id — a tuple, so no query
-    text can ever name a persisted entry."""
-    return ("sha256", document_id) if document_id is not None else query
+    text can ever name a persisted entry; with a host's rules or parse options, paired with
+    them (a document validated under one set of rules says nothing about another)."""
+    base: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
+    return (base, variant) if variant else base
 
 
 def batch_over_cost(

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from graphql import ASTValidationRule
 
 from . import telemetry
 from .analysis import plain_number
@@ -201,10 +203,30 @@ class Pipeline:
         spent: tuple[float, float] = (0.0, 0.0),
     ) -> tuple[Lookup | PersistedQueryError, Verdict | None]:
         """One operation's persisted lookup and check (what to run, and the verdict)."""
-        lookup = await self._lookup(envelope, context)
+        lookup = await self.lookup(envelope, context)
         if not isinstance(lookup, Lookup) or self.guard is None:
             return lookup, None
-        verdict = self.guard.check(
+        verdict = self.check(caller, lookup, envelope, context, spent=spent)
+        analysis = verdict.analysis
+        if analysis is not None and analysis.operation_type not in allowed:
+            raise _mutation_needs_post()
+        return lookup, verdict
+
+    def check(
+        self,
+        caller: Caller,
+        lookup: Lookup,
+        envelope: dict[str, Any],
+        context: Any,
+        *,
+        spent: tuple[float, float] = (0.0, 0.0),
+        validation_rules: Sequence[type[ASTValidationRule]] | None = None,
+        parser_options: Mapping[str, Any] | None = None,
+    ) -> Verdict:
+        """The guard's check of one looked-up operation (the stage after the lookup); a host
+        that validates with its own rules and parse options (Strawberry) passes them."""
+        assert self.guard is not None
+        return self.guard.check(
             lookup.query,
             envelope["variables"],
             envelope["operation_name"],
@@ -212,11 +234,9 @@ class Pipeline:
             principal=caller.principal,
             document_id=lookup.document_id,
             spent=spent,
+            validation_rules=validation_rules,
+            parser_options=parser_options,
         )
-        analysis = verdict.analysis
-        if analysis is not None and analysis.operation_type not in allowed:
-            raise _mutation_needs_post()
-        return lookup, verdict
 
     async def settle_admission(
         self, caller: Caller, admitted: list[tuple[Lookup | PersistedQueryError, Verdict | None]]
@@ -257,6 +277,10 @@ class Pipeline:
 
     async def _principal(self, caller: Caller) -> Principal:
         if self.authenticate is None:
+            if not self.tokens.configured:
+                # No key source: the Authorization header is the app's (Basic, its own
+                # tokens, read in its context getter), never refused here.
+                return Principal.anonymous()
             # An unusable credential raises AuthenticationError: a GuardRejection (401) with
             # its WWW-Authenticate header.
             return self.tokens.principal(caller.request.headers.get("authorization"))
@@ -335,9 +359,8 @@ class Pipeline:
         status = 400 if (only.request_error and wants_graphql_response) else 200
         return only.body, status, headers
 
-    async def _lookup(
-        self, envelope: dict[str, Any], context: dict[str, Any]
-    ) -> Lookup | PersistedQueryError:
+    async def lookup(self, envelope: dict[str, Any], context: Any) -> Lookup | PersistedQueryError:
+        """The persisted-query stage: the query to run, or the protocol's refusal."""
         try:
             return await self.persisted.lookup(
                 envelope["query"], envelope["extensions"], envelope["document_id"], context=context

@@ -1,13 +1,17 @@
 """Execution errors as clients may see them: classified, masked, de-duplicated, capped.
 
-Three kinds of error come out of execution:
+Four kinds of error come out of execution:
 
-* errors that already carry a gqlguard code (authorization, rejections): kept as they are;
+* errors that already carry a code (gqlguard's refusals and denials, the app's own coded
+  errors): kept as they are;
+* syntax errors (``GRAPHQL_PARSE_FAILED``): they describe the client's own text, kept;
 * graphql-core's own request errors (variable coercion at execution time): the client's
   fault, answered with ``GRAPHQL_VALIDATION_FAILED`` and, when masked, a generic message;
-* anything else came from a resolver: never shown. The client gets ``Unexpected error.`` with
-  ``INTERNAL_SERVER_ERROR`` and the error's path; the server log gets the full error and the
-  request id.
+* anything raised while resolving (an exception, or a ``GraphQLError`` from a resolver or a
+  permission class): ``INTERNAL_SERVER_ERROR``; with ``mask_errors`` the client reads
+  ``Unexpected error.``, the server log gets the full error and the request id.
+
+Every error keeps its ``locations`` and ``path``.
 
 At most ``max_errors`` errors of one code are returned: 1,000 failing aliases do not become
 1,000 errors.
@@ -19,7 +23,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from .config import GuardConfig
 from .errors import ErrorCode
@@ -65,9 +69,16 @@ def redact_unsent_names(message: str, sent: frozenset[str]) -> str:
 
 
 def mask_execution_errors(
-    errors: Iterable[GraphQLError], config: GuardConfig, request_id: str | None = None
+    errors: Iterable[GraphQLError],
+    config: GuardConfig,
+    request_id: str | None = None,
+    *,
+    log_resolver_errors: bool = True,
 ) -> list[GraphQLError]:
     """The errors to put in a response, in their original order.
+
+    ``log_resolver_errors=False`` where the host logs them already (Strawberry's
+    ``process_errors``): one error, one log record.
 
     Only the errors returned are logged, plus one line counting the rest: a thousand
     failing aliases must not become a thousand tracebacks in the server's log either.
@@ -82,7 +93,7 @@ def mask_execution_errors(
         if seen >= config.max_errors:
             dropped += 1
             continue
-        masked.append(_masked(error, code, config, request_id))
+        masked.append(_masked(error, code, config, request_id, log_resolver_errors))
     if dropped:
         log.error("request_id=%s: %d more errors not returned", request_id, dropped)
     return masked
@@ -92,6 +103,12 @@ def _code_of(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     if code is not None:
         return str(code)
+    if isinstance(error, GraphQLSyntaxError):
+        return ErrorCode.GRAPHQL_PARSE_FAILED.value
+    if error.path is not None:
+        # Raised while resolving (a resolver, a permission class — a GraphQLError too): the
+        # server's text, never the client's fault.
+        return ErrorCode.INTERNAL_SERVER_ERROR.value
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
@@ -99,18 +116,37 @@ def _code_of(error: GraphQLError) -> str:
 
 
 def _masked(
-    error: GraphQLError, code: str, config: GuardConfig, request_id: str | None
+    error: GraphQLError,
+    code: str,
+    config: GuardConfig,
+    request_id: str | None,
+    log_resolver_errors: bool,
 ) -> GraphQLError:
+    """The error with its message replaced as needed; ``locations``, ``path`` and the
+    original error (for the server's own hooks, never serialized) are kept."""
     if error.extensions and "code" in error.extensions:
         return error
-    if code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
+    if code == ErrorCode.GRAPHQL_PARSE_FAILED.value:
+        message = error.message  # the client's own text, described: nothing to hide
+    elif code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
         message = MASKED_VARIABLES_MESSAGE if config.mask_errors else error.message
-        return GraphQLError(without_suggestions(message), extensions={"code": code})
-    log.error(
-        "resolver error request_id=%s path=%s: %s",
-        request_id,
-        error.path,
-        error.message,
-        exc_info=error.original_error,
+        message = without_suggestions(message)
+    else:
+        if log_resolver_errors:
+            log.error(
+                "resolver error request_id=%s path=%s: %s",
+                request_id,
+                error.path,
+                error.message,
+                exc_info=error.original_error,
+            )
+        message = UNEXPECTED_MESSAGE if config.mask_errors else error.message
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={"code": code},
     )
-    return GraphQLError(UNEXPECTED_MESSAGE, path=error.path, extensions={"code": code})

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Final
 
 from .errors import GuardError
@@ -31,10 +32,17 @@ __all__ = ["RejectionMemory"]
 _ENTRY_OVERHEAD: Final = 240
 
 
-def _key(text: str | tuple[str, str]) -> bytes:
-    if isinstance(text, tuple):  # a verified persisted id: never the same key as a text
-        return b"id:" + text[1].encode()
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+def _key(text: Hashable) -> bytes:
+    """The query text's digest, ``id:`` + a verified persisted id (never the same key as a
+    text), or either paired with a variant (a host's validation rules and parse options)."""
+    if isinstance(text, str):
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    if isinstance(text, tuple) and len(text) == 2:
+        first, second = text
+        if first == "sha256" and isinstance(second, str):
+            return b"id:" + second.encode()
+        return _key(first) + b"|" + hash(second).to_bytes(8, "big", signed=True)
+    raise TypeError(f"not a rejection key: {type(text).__name__}")
 
 
 class RejectionMemory:
@@ -46,7 +54,7 @@ class RejectionMemory:
         self._entries: OrderedDict[bytes, tuple[tuple[GuardError, ...], int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def recall(self, text: str | tuple[str, str]) -> tuple[GuardError, ...] | None:
+    def recall(self, text: Hashable) -> tuple[GuardError, ...] | None:
         key = _key(text)
         with self._lock:
             entry = self._entries.get(key)
@@ -55,7 +63,7 @@ class RejectionMemory:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def remember(self, text: str | tuple[str, str], errors: tuple[GuardError, ...]) -> None:
+    def remember(self, text: Hashable, errors: tuple[GuardError, ...]) -> None:
         size = _ENTRY_OVERHEAD + sum(len(error.message) + 64 for error in errors)
         if size > self.max_bytes:
             return

@@ -1,0 +1,97 @@
+"""gqlguard's pipeline for a Strawberry schema: the executor it runs accepted operations with,
+and the pipeline built from the schema's ``GuardExtension`` (one config, one Guard, one
+persisted store, one set of budget buckets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..extras import missing
+
+try:
+    from strawberry.exceptions import MissingQueryError
+    from strawberry.schema.exceptions import (
+        CannotGetOperationTypeError,
+        InvalidOperationTypeError,
+    )
+    from strawberry.types.graphql import OperationType
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("strawberry", "gqlguard.strawberry") from error
+
+from ..config import GuardConfig
+from ..errors import ErrorCode, GuardError, GuardRejection
+from ..execution import Execute, Execution
+from ..http import Authenticate, ContextGetter, Pipeline
+from .extension import GuardExtension
+from .handover import handing_over
+
+__all__ = ["guard_extension_of", "strawberry_executor", "strawberry_pipeline"]
+
+
+def strawberry_executor(schema: Any) -> Execute:
+    """Runs an accepted operation with Strawberry's ``schema.execute`` (its extensions, its
+    directives, its error processing), handing the schema's :class:`GuardExtension` the
+    verified document for that one call."""
+
+    async def run(execution: Execution) -> Any:
+        with handing_over(execution if execution.document is not None else None):
+            try:
+                return await schema.execute(
+                    execution.query,
+                    variable_values=execution.variables,
+                    context_value=execution.context,
+                    operation_name=execution.operation_name,
+                    allowed_operation_types=frozenset(
+                        OperationType(name) for name in execution.allowed_operations
+                    ),
+                )
+            except InvalidOperationTypeError:
+                raise GuardRejection(
+                    GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
+                    {"Allow": "POST"},
+                ) from None
+            except (MissingQueryError, CannotGetOperationTypeError):
+                raise GuardRejection(
+                    GuardError(ErrorCode.BAD_REQUEST, "The operation could not be determined.")
+                ) from None
+
+    return run
+
+
+def guard_extension_of(schema: Any) -> GuardExtension | None:
+    """The :class:`GuardExtension` a Strawberry schema carries, if any."""
+    for extension in getattr(schema, "extensions", ()):
+        if isinstance(extension, GuardExtension):
+            return extension
+    return None
+
+
+def strawberry_pipeline(
+    schema: Any,
+    config: GuardConfig | None = None,
+    *,
+    authenticate: Authenticate | None = None,
+    context_getter: ContextGetter | None = None,
+) -> Pipeline:
+    """gqlguard's whole pipeline for a Strawberry schema, for any web framework: one config
+    (the extension's), one Guard, one persisted store. Without a ``GuardExtension`` the
+    pipeline is transport only (nothing checks or limits the operations)."""
+    extension = guard_extension_of(schema)
+    if extension is None:
+        return Pipeline(
+            None,
+            strawberry_executor(schema),
+            config=config,
+            authenticate=authenticate,
+            context_getter=context_getter,
+        )
+    return Pipeline(
+        extension.guard_for(schema),
+        strawberry_executor(schema),
+        config=config,
+        authenticate=authenticate,
+        context_getter=context_getter,
+        # One manifest, one store connection, one set of budget buckets per schema.
+        budget=extension.budget,
+        persisted=extension.persisted,
+    )

@@ -1,0 +1,543 @@
+"""``GuardExtension``: gqlguard as one more Strawberry schema extension.
+
+    schema = strawberry.Schema(query=Query, extensions=[GuardExtension(GuardConfig())])
+
+``GuardExtension`` is a factory: Strawberry asks it for a fresh extension per operation,
+while the :class:`~gqlguard.guard.Guard` (its caches, its analyzer) is built once and shared.
+
+Under Strawberry's own views (HTTP, WebSocket, ``schema.execute``/``subscribe``/``stream``
+called directly) the extension drives the pipeline's stages from Strawberry's hooks, and it
+*answers the way Strawberry answers its own pre-execution errors*: a refusal is placed in
+``execution_context.pre_execution_errors`` (never raised from a hook), so every transport —
+JSON, batches, graphql-transport-ws, graphql-ws, multipart, SSE — reports it with the
+protocol's own error, and Strawberry's other extensions see it as they see a parse or
+validation error.
+
+- ``on_operation``: CSRF prevention (HTTP only; a WebSocket handshake is checked against the
+  Origin allow-list instead) and authentication (the ``Authorization`` header, or the
+  ``connection_init`` payload, is read only when a JWT key source is configured); with
+  persisted queries or a budget, the persisted lookup and the budget's refusal of a spent
+  client.
+- ``on_parse``: the check, with the rules and parse options Strawberry holds for this
+  operation (its own, the user's ``AddValidationRules``, ``MaxTokensLimiter``'s options …),
+  after every extension's ``on_operation`` ran, whatever the extension order.
+- ``resolve``: per-field authorization; ``on_execute`` and ``on_stream_result``: masking of
+  everything a client receives (results, subscription events, incremental payloads).
+
+Under gqlguard's own pipeline (``create_app``, :func:`~gqlguard.strawberry.executor.
+strawberry_pipeline`) the request is already checked: the executor hands the verified
+document over (:mod:`gqlguard.strawberry.executor`) and the extension only enforces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+
+from ..extras import missing
+
+try:
+    from strawberry.extensions import SchemaExtension
+    from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+    from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+    from strawberry.types import ExecutionResult
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("strawberry", "gqlguard.strawberry") from error
+
+from ..authorization import Principal
+from ..budget import BucketState, store_for
+from ..config import GuardConfig
+from ..errors import ErrorCode, GuardRejection
+from ..events import facts_of, security_event
+from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
+from ..guard import Guard, IntrospectionHook, Verdict
+from ..http import Caller, Pipeline
+from ..masking import mask_execution_errors
+from ..persisted import Lookup, PersistedQueries, PersistedQueryError
+from ..tokens import AuthenticationError, JWTAuthenticator
+from ..transport import GuardRequest, Transport
+from .context import (
+    answer_with,
+    bearer_credentials,
+    is_handshake,
+    principal_in_context,
+    request_id_in,
+    request_in,
+)
+from .handover import take_handed_over
+from .origins import OriginPolicy
+
+__all__ = ["GuardExtension", "strawberry_rules"]
+
+
+class _ExpectedRejections(logging.Filter):
+    """Drops Strawberry's error log records for the guard's own coded answers: a rejection is
+    an expected event, logged once (as one JSON line) by gqlguard, never as a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.msg
+        if isinstance(error, GraphQLError):
+            code = (error.extensions or {}).get("code")
+            return not (code in _EXPECTED_CODES or code == DENIED_MARKER)
+        return True
+
+
+_EXPECTED_CODES = frozenset(code.value for code in ErrorCode) - {
+    ErrorCode.INTERNAL_SERVER_ERROR.value
+}
+_STRAWBERRY_FILTER = _ExpectedRejections()
+
+
+class GuardExtension:
+    """Factory handed to ``strawberry.Schema(extensions=[...])``; shares one Guard."""
+
+    def __init__(
+        self,
+        config: GuardConfig | None = None,
+        *,
+        introspection_allowed: IntrospectionHook | None = None,
+        on_verdict: Callable[[Verdict, Any], None] | None = None,
+        principal_of: Callable[[Any], Principal | None] | None = None,
+    ) -> None:
+        self.config = config if config is not None else GuardConfig()
+        strawberry_log = logging.getLogger("strawberry.execution")
+        if _STRAWBERRY_FILTER not in strawberry_log.filters:
+            strawberry_log.addFilter(_STRAWBERRY_FILTER)
+        self.introspection_allowed = introspection_allowed
+        self.on_verdict = on_verdict
+        self.principal_of = principal_of if principal_of is not None else principal_in_context
+        self._guard: Guard | None = None
+        self._view_pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+        # Built now, so an unusable manifest or key stops the server at start, not at a request.
+        self.persisted = (
+            PersistedQueries(self.config) if self.config.persisted_mode != "off" else None
+        )
+        self.tokens = JWTAuthenticator(self.config)
+        self.transport = Transport(self.config)
+        self.origins = OriginPolicy(self.config.websocket_origins)
+        # One budget store per extension: every pipeline serving this schema (create_app's,
+        # the one driven under Strawberry's own views) draws from the same buckets.
+        self.budget = store_for(self.config)
+
+    def __call__(self) -> SchemaExtension:
+        # Strawberry asks for the extensions inside schema.execute: a pipeline's executor
+        # may have handed over what it checked for exactly this call.
+        execution = take_handed_over()
+        if execution is not None:
+            if execution.enforcement is not None and execution.enforcement.needed:
+                return _EnforcingCheckedExtension(self, execution)
+            return _CheckedExtension(self, execution)
+        if self.persisted is not None or self.config.budget_capacity is not None:
+            return _PipelineOperation(self)
+        return _GuardedOperation(self)
+
+    def view_pipeline(self, schema: Any) -> Pipeline:
+        """The pipeline whose stages this extension runs under Strawberry's own views (the
+        view reads the body and executes; the pipeline's transport and executor stay idle)."""
+        pipeline = self._view_pipeline
+        if pipeline is None:
+            guard = self.guard_for(schema)  # takes the lock itself
+            with self._lock:
+                pipeline = self._view_pipeline
+                if pipeline is None:
+                    pipeline = self._view_pipeline = Pipeline(
+                        guard, _executed_by_the_view, budget=self.budget, persisted=self.persisted
+                    )
+        return pipeline
+
+    def guard_for(self, schema: Any) -> Guard:
+        """The one Guard of this extension (built on first use). Its own rules are
+        graphql-core's and Strawberry's; under Strawberry's views each operation is checked
+        with the rules Strawberry holds for it (:func:`strawberry_rules`)."""
+        guard = self._guard
+        if guard is None:
+            with self._lock:
+                guard = self._guard
+                if guard is None:
+                    guard = self._guard = Guard(
+                        schema,
+                        self.config,
+                        validation_rules=strawberry_rules(tuple(_specified_rules())),
+                        introspection_allowed=self.introspection_allowed,
+                    )
+        return guard
+
+
+def _specified_rules() -> tuple[Any, ...]:
+    from graphql import specified_rules
+
+    return tuple(specified_rules)
+
+
+def strawberry_rules(rules: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The rules Strawberry validates with for an operation whose ``validation_rules`` are
+    ``rules``: those, then its own two (none at all when validation is disabled)."""
+    if not rules:
+        return ()
+    return (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+class _FieldHook:
+    """The per-field hook: Strawberry installs it for an extension class that defines
+    ``resolve``, so only the classes that may need it inherit this."""
+
+    enforcement: Enforcement | None
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        enforcement = self.enforcement
+        if enforcement is None or not enforcement.needed:
+            return _next(root, info, *args, **kwargs)
+        return enforcement.resolve(_next, root, info, *args, **kwargs)
+
+
+class _CheckedExtension(SchemaExtension):
+    """Under gqlguard's pipeline: the request is checked; hand Strawberry the verified
+    document, keep denied fields from resolving, and leave errors and ``extensions`` to the
+    pipeline (masked once, there)."""
+
+    def __init__(self, factory: GuardExtension, execution: Execution) -> None:
+        super().__init__()
+        self.factory = factory
+        self.execution = execution
+        self.enforcement = execution.enforcement
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        verdict = self.execution.verdict
+        if verdict is not None and self.factory.on_verdict is not None:
+            self.factory.on_verdict(verdict, context.context)
+        context.graphql_document = self.execution.document
+        context.pre_execution_errors = []  # validation ran, with the guard's rules
+        yield None
+
+    def on_execute(self) -> Iterator[None]:
+        yield from _around_execution(self.execution_context, self.enforcement)
+
+
+class _EnforcingCheckedExtension(_FieldHook, _CheckedExtension):
+    """As :class:`_CheckedExtension`, for the requests that need enforcing while resolving."""
+
+
+class _GuardedOperation(_FieldHook, SchemaExtension):
+    """One operation under Strawberry's own views, with synchronous hooks (so
+    ``execute_sync`` works): the request stages that need no I/O, then the check."""
+
+    def __init__(self, factory: GuardExtension) -> None:
+        super().__init__()
+        self.factory = factory
+        self.verdict: Verdict | None = None
+        self.enforcement: Enforcement | None = None
+        self.lookup: Lookup | None = None
+        self.principal = Principal.anonymous()
+        self.caller: Caller | None = None  # None until a request is found in the context
+        self.refusal: list[GraphQLError] | None = None
+
+    # -- the stages ------------------------------------------------------------------------
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            self._admit_caller()
+            self._refuse_persisted_query()
+        except GuardRejection as rejected:
+            self._refuse_request(rejected)
+        yield None
+
+    def on_parse(self) -> Iterator[None]:
+        self._check()
+        yield None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if self.refusal is not None:
+            # Only reached when an extension after ours replaced the pre-execution errors
+            # (Strawberry's ValidationCache does): the refusal stands, nothing runs.
+            context.result = ExecutionResult(data=None, errors=list(self.refusal))
+        yield from _around_execution(context, self.enforcement, self._mask)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscription events and incremental payloads, as every streaming transport sends
+        # them: masked like a single result.
+        _mask_result(result, self._mask)
+        for part in (*(getattr(result, "incremental", None) or ()), *_completed(result)):
+            _mask_result(part, self._mask)
+        yield None
+
+    def get_results(self) -> dict[str, Any]:
+        verdict = self.verdict
+        guard = self.factory._guard
+        if verdict is None or guard is None or not verdict.accepted:
+            return {}
+        result = getattr(self.execution_context, "result", None)
+        return result_extensions(verdict, guard, getattr(result, "data", None))
+
+    # -- request stages ----------------------------------------------------------------------
+
+    def _admit_caller(self) -> Caller | None:
+        """CSRF prevention (or, for a WebSocket, the Origin allow-list) and authentication,
+        for the request in Strawberry's context (None: no request, e.g. ``schema.execute``
+        called directly)."""
+        factory = self.factory
+        context = self.execution_context.context
+        request = request_in(context)
+        principal = self._principal_in(context)
+        if request is None:
+            self.principal = principal or Principal.anonymous()
+            return None
+        pipeline = factory.view_pipeline(self.execution_context.schema)
+        caller = self.caller = pipeline.caller(request)
+        if is_handshake(request):
+            factory.origins.refuse_cross_site(request.headers)
+        else:
+            factory.transport.refuse_cross_site(request)
+        if principal is None:
+            principal = _principal_from_credentials(factory.tokens, context, request)
+        caller.principal = self.principal = principal
+        return caller
+
+    def _principal_in(self, context: Any) -> Principal | None:
+        try:
+            found = self.factory.principal_of(context)
+        except Exception:  # a failing hook fails closed, as the pipeline's does
+            security_event(
+                "principal_hook_failed", [ErrorCode.UNAUTHENTICATED.value], facts_of(context)
+            )
+            raise AuthenticationError from None
+        return found if isinstance(found, Principal) else None
+
+    def _refuse_persisted_query(self) -> None:
+        # persisted_mode="off": an APQ client sending only a hash must hear "not supported"
+        # (as Apollo Server answers) to fall back to sending its query — not Strawberry's
+        # 400 "No GraphQL query found", which makes it give up.
+        context = self.execution_context
+        extensions = context.operation_extensions
+        if (
+            context.query is None
+            and isinstance(extensions, dict)
+            and extensions.get("persistedQuery")
+        ):
+            raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED)
+
+    def _refuse_request(self, rejected: GuardRejection) -> None:
+        """The request refused as a whole: its status and headers on Strawberry's response,
+        one security event, and Strawberry's pre-execution error."""
+        context = self.execution_context.context
+        if rejected.status != 200:  # an APQ miss is the protocol, not a security event
+            caller = self.caller
+            facts = caller.facts() if caller is not None else facts_of(context)
+            security_event("rejected", [rejected.error.code.value], facts)
+        answer_with(context, rejected.status, rejected.headers)
+        self._refuse([rejected.error.to_graphql_error(expose_limits=self._expose_limits)])
+
+    @property
+    def _expose_limits(self) -> bool:
+        return self.factory.config.expose_limits
+
+    # -- the check ---------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.refusal is not None:
+            return
+        context = self.execution_context
+        guard = self.factory.guard_for(context.schema)
+        verdict = self.verdict
+        if verdict is None:
+            verdict = self.verdict = guard.check(
+                context.query or "",
+                context.variables,
+                context.operation_name,
+                context=context.context,
+                principal=self.principal,
+                document_id=self.lookup.document_id if self.lookup is not None else None,
+                validation_rules=strawberry_rules(tuple(context.validation_rules)),
+                parser_options=context.parse_options,
+            )
+        self._apply(guard, verdict)
+
+    def _apply(self, guard: Guard, verdict: Verdict) -> None:
+        context = self.execution_context
+        if self.factory.on_verdict is not None:
+            self.factory.on_verdict(verdict, context.context)
+        if verdict.document is None and verdict.errors[0].code is ErrorCode.GRAPHQL_PARSE_FAILED:
+            # graphql-core's parser refused the text: Strawberry parses it and reports its
+            # own syntax error, word for word.
+            return
+        if not verdict.accepted:
+            if verdict.document is not None:
+                context.graphql_document = verdict.document
+            self._refuse(verdict.graphql_errors())
+            return
+        self.enforcement = Enforcement(guard, verdict, self.principal)
+        context.graphql_document = verdict.document
+        # An empty list tells Strawberry validation already ran, with its rules.
+        context.pre_execution_errors = []
+
+    def _refuse(self, errors: list[GraphQLError]) -> None:
+        """Answer ``errors`` through Strawberry's own path for pre-execution errors: with
+        them set, Strawberry neither parses nor validates nor executes, and reports them."""
+        context = self.execution_context
+        if context.graphql_document is None:
+            context.graphql_document = _nothing_selected(context.operation_name)
+        context.pre_execution_errors = errors
+        self.refusal = errors
+
+    def _mask(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        request_id = self.caller.request_id if self.caller is not None else None
+        return mask_execution_errors(
+            errors,
+            self.factory.config,
+            request_id or request_id_in(self.execution_context.context),
+            # Strawberry's process_errors logs every error once already.
+            log_resolver_errors=False,
+        )
+
+
+class _PipelineOperation(_GuardedOperation):
+    """Under Strawberry's own views with persisted queries or a cost budget on: the same
+    stages plus the persisted lookup and the budget (charge before execution, refund after),
+    with asynchronous hooks (``schema.execute``/``subscribe``, as every async view runs)."""
+
+    bucket: BucketState | None = None
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        context = self.execution_context
+        pipeline = self.factory.view_pipeline(context.schema)
+        try:
+            caller = self._admit_caller()
+            if caller is not None and pipeline.budget is not None:
+                await pipeline.budget.refuse_spent(caller.budget_key)
+            lookup = await pipeline.lookup(self._envelope(), context.context)
+            if isinstance(lookup, PersistedQueryError):
+                raise lookup
+            self.lookup = lookup
+            context.query = lookup.query
+        except GuardRejection as rejected:
+            if self.caller is not None and not isinstance(rejected, PersistedQueryError):
+                await pipeline.refused(self.caller, rejected)
+            self._refuse_request(rejected)
+        yield None
+        caller, bucket, verdict = self.caller, self.bucket, self.verdict
+        if caller is not None and bucket is not None and verdict is not None:
+            analysis = verdict.analysis
+            estimated = analysis.field_cost if analysis is not None else 0.0
+            actual = pipeline.actual_cost(verdict, context.result)
+            headers, _ = await pipeline.refund(caller, bucket, estimated, actual)
+            answer_with(context.context, None, headers)
+
+    async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
+        context = self.execution_context
+        pipeline = self.factory.view_pipeline(context.schema)
+        lookup = self.lookup
+        if self.refusal is None and lookup is not None:
+            admitting = self.caller or Caller(
+                GuardRequest("POST", {}), "direct", "local", self.principal
+            )
+            verdict = self.verdict = pipeline.check(
+                admitting,
+                lookup,
+                self._envelope(),
+                context.context,
+                validation_rules=strawberry_rules(tuple(context.validation_rules)),
+                parser_options=context.parse_options,
+            )
+            try:
+                if self.caller is not None:
+                    self.bucket = await pipeline.settle_admission(self.caller, [(lookup, verdict)])
+                elif verdict.accepted:
+                    await pipeline.persisted.register(lookup)
+            except GuardRejection as rejected:
+                self._refuse_request(rejected)
+            if self.refusal is None:
+                self._apply(pipeline.guard or self.factory.guard_for(context.schema), verdict)
+        yield None
+
+    def _envelope(self) -> dict[str, Any]:
+        context = self.execution_context
+        return {
+            "query": context.query,
+            "variables": context.variables,
+            "operation_name": context.operation_name,
+            "extensions": context.operation_extensions,
+            "document_id": None,
+        }
+
+
+def _principal_from_credentials(
+    tokens: JWTAuthenticator, context: Any, request: GuardRequest
+) -> Principal:
+    """The bearer JWT (an unusable one is UNAUTHENTICATED, never anonymous) — read only
+    when a key source is configured: otherwise the credentials are the app's own."""
+    if not tokens.configured:
+        return Principal.anonymous()
+    return tokens.principal(bearer_credentials(context, request))
+
+
+def _nothing_selected(operation_name: Any) -> DocumentNode:
+    """A document for a refusal that came before any document: Strawberry reads an
+    operation (by name) from it to find the operation's type, and nothing else. The name is
+    the one sent, whatever its type: Strawberry finds the operation by equality."""
+    operation = OperationDefinitionNode(
+        operation=OperationType.QUERY,
+        name=NameNode(value=operation_name) if operation_name is not None else None,
+        variable_definitions=(),
+        directives=(),
+        selection_set=SelectionSetNode(selections=()),
+    )
+    return DocumentNode(definitions=(operation,))
+
+
+def _completed(result: Any) -> tuple[Any, ...]:
+    return tuple(getattr(result, "completed", None) or ())
+
+
+def _mask_result(result: Any, mask: Callable[[list[GraphQLError]], list[GraphQLError]]) -> None:
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = mask(list(errors)) or None
+
+
+def _around_execution(
+    context: Any,
+    enforcement: Enforcement | None,
+    mask: Callable[[list[GraphQLError]], list[GraphQLError]] | None = None,
+) -> Iterator[None]:
+    """Strawberry's execution step, enforced: nothing runs when every root field is denied;
+    afterwards the denial placeholders become one error per denied path (and, without the
+    pipeline, the errors are masked)."""
+    if enforcement is not None and enforcement.nothing_left:
+        context.result = enforcement.empty_result()  # answer without executing anything
+    yield None
+    result = context.result
+    if result is None:
+        return
+    initial = getattr(result, "initial_result", None)  # incremental delivery
+    target = initial if initial is not None else result
+    errors = list(getattr(target, "errors", None) or ())
+    if enforcement is not None and enforcement.denied:
+        errors = enforcement.errors(errors)
+        target.errors = errors or None
+    if errors and mask is not None:
+        target.errors = mask(errors) or None
+
+
+async def _executed_by_the_view(execution: Execution) -> Any:  # pragma: no cover
+    raise RuntimeError("under Strawberry's own views, Strawberry executes")
