@@ -27,8 +27,19 @@ interop: $(STAMP)
 # The hosts' own suites as acceptance tests: graphql-core's tests (../shared/upstream) run
 # as they are and with gqlguard's parse and validation swapped in; no new failure may appear
 # beyond conformance/graphql_core_by_design.txt.
-conformance: $(STAMP)
+# Strawberry's suite runs against Strawberry 0.324.0 (its tests' release) in a venv of its own.
+STRAWBERRY_VENV := .venv-strawberry
+STRAWBERRY_STAMP := $(STRAWBERRY_VENV)/.installed
+$(STRAWBERRY_STAMP): conformance/strawberry-requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(STRAWBERRY_VENV)
+	$(STRAWBERRY_VENV)/bin/pip install --quiet --upgrade pip
+	$(STRAWBERRY_VENV)/bin/pip install --quiet -r conformance/strawberry-requirements.txt
+	$(STRAWBERRY_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(STRAWBERRY_STAMP)
+
+conformance: $(STAMP) $(STRAWBERRY_STAMP)
 	$(BIN)/python -m conformance.run graphql-core
+	STRAWBERRY_PYTHON=$(STRAWBERRY_VENV)/bin/python $(BIN)/python -m conformance.run strawberry
 
 # A development token for the demo: make token SUB=1 SCOPE="users:email"
 SUB ?= 1
@@ -67,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/amplification.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules $(STRAWBERRY_VENV)

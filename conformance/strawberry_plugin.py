@@ -43,8 +43,9 @@ _LIMITS = (
 
 
 def limits_off() -> GuardConfig:
-    """Every limit off; policies (masking, introspection, CSRF) stay as they default."""
-    return GuardConfig(**dict.fromkeys(_LIMITS))
+    """Every limit off, and so no cost report in ``extensions``; the policies (CSRF
+    prevention, introspection, masking, suggestions, hidden names) stay as they default."""
+    return GuardConfig(**dict.fromkeys(_LIMITS), report_cost=False)
 
 
 def configuration() -> GuardConfig:

@@ -124,11 +124,11 @@ def _masked(
 ) -> GraphQLError:
     """The error with its message replaced as needed; ``locations``, ``path`` and the
     original error (for the server's own hooks, never serialized) are kept."""
-    if error.extensions and "code" in error.extensions:
+    if (error.extensions and "code" in error.extensions) or isinstance(error, GraphQLSyntaxError):
+        # A syntax error describes the client's own text: nothing to hide, and hosts tell it
+        # by its type (graphql-transport-ws closes with 4400 for one).
         return error
-    if code == ErrorCode.GRAPHQL_PARSE_FAILED.value:
-        message = error.message  # the client's own text, described: nothing to hide
-    elif code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
+    if code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
         message = MASKED_VARIABLES_MESSAGE if config.mask_errors else error.message
         message = without_suggestions(message)
     else:

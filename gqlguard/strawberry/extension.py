@@ -62,7 +62,7 @@ from ..config import GuardConfig
 from ..errors import ErrorCode, GuardRejection
 from ..events import facts_of, security_event
 from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
-from ..guard import Guard, IntrospectionHook, Verdict
+from ..guard import Guard, IntrospectionHook, Verdict, request_shape_error
 from ..http import Caller, Pipeline
 from ..masking import mask_execution_errors
 from ..persisted import Lookup, PersistedQueries, PersistedQueryError
@@ -377,11 +377,11 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         context = self.execution_context
         if self.factory.on_verdict is not None:
             self.factory.on_verdict(verdict, context.context)
-        if verdict.document is None and verdict.errors[0].code is ErrorCode.GRAPHQL_PARSE_FAILED:
-            # graphql-core's parser refused the text: Strawberry parses it and reports its
-            # own syntax error, word for word.
+        if verdict.document is None and self._answered_by_strawberry(verdict):
             return
         if not verdict.accepted:
+            if verdict.errors[0].code is ErrorCode.BAD_REQUEST:
+                answer_with(context.context, 400, {})  # a request error, as Strawberry answers
             if verdict.document is not None:
                 context.graphql_document = verdict.document
             self._refuse(verdict.graphql_errors())
@@ -390,6 +390,22 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         context.graphql_document = verdict.document
         # An empty list tells Strawberry validation already ran, with its rules.
         context.pre_execution_errors = []
+
+    def _answered_by_strawberry(self, verdict: Verdict) -> bool:
+        """Errors Strawberry reports itself, word for word and with its own status: syntax
+        errors (graphql-core's parser refused the text) and the selection of the operation
+        (none, or no such name: its 400). The text passed the pre-parse limits, so
+        Strawberry's own parse of it is bounded."""
+        context = self.execution_context
+        code = verdict.errors[0].code
+        if code is ErrorCode.GRAPHQL_PARSE_FAILED:
+            return True
+        return (
+            code is ErrorCode.BAD_REQUEST
+            and isinstance(context.query, str)
+            and request_shape_error(context.query, context.variables, context.operation_name)
+            is None
+        )
 
     def _refuse(self, errors: list[GraphQLError]) -> None:
         """Answer ``errors`` through Strawberry's own path for pre-execution errors: with

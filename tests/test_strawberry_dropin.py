@@ -1,0 +1,173 @@
+"""Issue 22: GuardExtension as a drop-in beside Strawberry's own extensions and transports.
+
+Each test fails on the extension as it was before (it raised from hooks, built its rules
+once, read every Authorization header, applied the content-type CSRF rule to WebSockets)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+import strawberry
+from starlette.testclient import TestClient
+from strawberry.asgi import GraphQL
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, SchemaExtension
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from gqlguard.config import GuardConfig
+from gqlguard.strawberry import GuardExtension
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "world"
+
+    @strawberry.field
+    def secret(self) -> str:
+        raise ValueError("db password is hunter2")
+
+    @strawberry.field
+    def header(self, info: strawberry.Info) -> str:
+        return str(info.context["request"].headers.get("authorization"))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[int, None]:
+        yield 1
+
+    @strawberry.subscription
+    async def leaky(self) -> AsyncGenerator[int, None]:
+        raise ValueError("db password is hunter2")
+        yield 0  # pragma: no cover
+
+
+def schema(*extensions: Any, config: GuardConfig | None = None, guard_first: bool = False) -> Any:
+    guard = GuardExtension(config or GuardConfig())
+    listed = [guard, *extensions] if guard_first else [*extensions, guard]
+    return strawberry.Schema(query=Query, subscription=Subscription, extensions=listed)
+
+
+ALIASES = "{ a: hello b: hello c: hello }"
+
+
+@pytest.mark.parametrize("guard_first", [True, False])
+async def test_strawberrys_alias_limiter_still_refuses_beside_the_guard(guard_first: bool) -> None:
+    guarded = schema(
+        lambda: MaxAliasesLimiter(max_alias_count=2),
+        config=GuardConfig(mask_errors=False),
+        guard_first=guard_first,
+    )
+    result = await guarded.execute(ALIASES)
+    assert result.data is None
+    assert result.errors and "aliases" in result.errors[0].message
+
+
+@pytest.mark.parametrize("guard_first", [True, False])
+async def test_the_users_own_validation_rules_still_refuse(guard_first: bool) -> None:
+    from graphql import ValidationRule
+
+    class NoHello(ValidationRule):
+        def enter_field(self, node: Any, *_: Any) -> None:
+            if node.name.value == "hello":
+                self.report_error(__import__("graphql").GraphQLError("no hello"))
+
+    guarded = schema(lambda: AddValidationRules([NoHello]), guard_first=guard_first)
+    refused = await guarded.execute("{ hello }")
+    assert refused.data is None and refused.errors
+    assert (await schema().execute("{ hello }")).data == {"hello": "world"}
+
+
+def test_an_authorization_header_is_the_apps_without_a_key_source() -> None:
+    client = TestClient(GraphQL(schema()))
+    response = client.post(
+        "/", json={"query": "{ header }"}, headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == {"header": "Basic dXNlcjpwYXNz"}
+
+
+async def test_a_refused_subscription_is_a_pre_execution_error_not_an_exception() -> None:
+    guarded = schema(config=GuardConfig(max_depth=0))
+    results = await guarded.subscribe("subscription { ticks }")
+    assert not isinstance(results, ExecutionResult)
+    seen = [result async for result in results]  # Strawberry's stream of one error
+    assert len(seen) == 1 and seen[0].data is None
+    assert seen[0].errors and seen[0].errors[0].extensions["code"] == "DEPTH_LIMIT_EXCEEDED"
+
+
+async def test_subscription_events_are_masked() -> None:
+    events = await schema().subscribe("subscription { leaky }")
+    assert not isinstance(events, ExecutionResult)
+    seen = [event async for event in events]
+    assert seen and all("hunter2" not in str(event.errors) for event in seen)
+    assert seen[0].errors[0].message == "Unexpected error."
+
+
+async def test_execution_errors_keep_their_path_and_locations_and_are_internal() -> None:
+    result = await schema().execute("{ hello secret }")
+    error = result.errors[0]
+    assert error.path == ["secret"]
+    assert error.locations and error.locations[0].line == 1
+    assert error.extensions == {"code": "INTERNAL_SERVER_ERROR"}
+    assert error.message == "Unexpected error."
+    assert "hunter2" in str(error.original_error)  # the server's hooks still see it
+
+
+def _subscribe(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    with client.websocket_connect(
+        "/", subprotocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL], headers=headers
+    ) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {"type": "subscribe", "id": "1", "payload": {"query": "subscription { ticks }"}}
+        )
+        message: dict[str, Any] = ws.receive_json()
+        return message
+
+
+def _view(guarded: Any) -> GraphQL[Any, Any]:
+    # Newer Strawberry releases check the Origin themselves (`allowed_origins`): let the
+    # foreign origin through theirs, so that the guard's own allow-list is what answers.
+    if "allowed_origins" in inspect.signature(GraphQL.__init__).parameters:
+        return GraphQL(guarded, allowed_origins=[FOREIGN])
+    return GraphQL(guarded)
+
+
+FOREIGN = "https://evil.example"
+
+
+def test_websockets_work_with_the_defaults_and_refuse_a_foreign_origin() -> None:
+    client = TestClient(_view(schema()))
+    same = _subscribe(client, {"origin": "http://testserver"})
+    assert same["type"] == "next" and same["payload"]["data"] == {"ticks": 1}
+    foreign = _subscribe(client, {"origin": FOREIGN})
+    assert foreign["type"] == "error"
+    assert foreign["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    allowed = TestClient(_view(schema(config=GuardConfig(websocket_origins=(FOREIGN,)))))
+    assert _subscribe(allowed, {"origin": FOREIGN})["type"] == "next"
+
+
+class _Replaces(SchemaExtension):
+    """An extension that overwrites the pre-execution errors in on_validate (as Strawberry's
+    ValidationCache does): the guard's refusal must stand."""
+
+    def on_validate(self) -> Any:
+        self.execution_context.pre_execution_errors = []
+        yield None
+
+
+async def test_a_refusal_stands_when_a_later_extension_clears_the_errors() -> None:
+    guarded = strawberry.Schema(
+        query=Query, extensions=[GuardExtension(GuardConfig(max_depth=0)), _Replaces]
+    )
+    result = await guarded.execute("{ hello }")
+    assert result.data is None
+    assert result.errors and result.errors[0].extensions["code"] == "DEPTH_LIMIT_EXCEEDED"
