@@ -39,7 +39,7 @@ $(STRAWBERRY_STAMP): conformance/strawberry-requirements.txt pyproject.toml
 
 conformance: $(STAMP) $(STRAWBERRY_STAMP)
 	$(BIN)/python -m conformance.run graphql-core
-	STRAWBERRY_PYTHON=$(STRAWBERRY_VENV)/bin/python $(BIN)/python -m conformance.run strawberry
+	STRAWBERRY_PYTHON=$(CURDIR)/$(STRAWBERRY_VENV)/bin/python $(BIN)/python -m conformance.run strawberry
 
 # A development token for the demo: make token SUB=1 SCOPE="users:email"
 SUB ?= 1

@@ -50,7 +50,9 @@ SUITES: dict[str, dict[str, Any]] = {
         "tests": UPSTREAM / "strawberry" / "tests",
         "plugin": "conformance.strawberry_plugin",
         "by_design": HERE / "strawberry_by_design.txt",
-        "python": os.environ.get("STRAWBERRY_PYTHON", str(PROJECT / ".venv-strawberry/bin/python")),
+        "python": os.path.abspath(
+            os.environ.get("STRAWBERRY_PYTHON", PROJECT / ".venv-strawberry/bin/python")
+        ),
         # The groups issue 22 names; the integrations whose frameworks are not installed
         # (chalice, channels, litestar, quart, sanic) skip themselves.
         "paths": [
