@@ -37,7 +37,7 @@ from bench.report import write_section
 from gqlguard import Guard, GuardConfig
 from gqlguard.tokens import mint_token
 from schema_example.app import DEMO_JWT_AUDIENCE, DEMO_JWT_ISSUER, DEMO_JWT_SECRET
-from schema_example.schema import build_schema
+from schema_example.schema import DEMO_POLICIES, build_schema
 from tests.servers import serve
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
@@ -134,7 +134,7 @@ def _name(query: str) -> str | None:
 
 
 def pre_execution() -> list[str]:
-    guard = Guard(GRAPHQL_SCHEMA, GuardConfig())
+    guard = Guard(GRAPHQL_SCHEMA, GuardConfig(), policies=DEMO_POLICIES)
     realistic = cpu_per_call(guard_check(guard, None), REALISTIC)
     lines = [
         "| document (within every default limit) | verdict | `Guard.check` CPU | x realistic "

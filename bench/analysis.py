@@ -23,17 +23,20 @@ from strawberry.extensions.query_depth_limiter import create_validator as strawb
 
 from bench.report import write_head
 from gqlguard import Guard, GuardConfig
-from schema_example.schema import build_schema
+from schema_example.schema import DEMO_POLICIES, build_schema
 
 SLOW = 5.0  # seconds; a step slower than this once is not repeated
 SCHEMA = build_schema(GuardConfig(), guarded=False)
 GRAPHQL_SCHEMA = SCHEMA._schema
 UNLIMITED = GuardConfig.unlimited()
-ANALYZER = Guard(GRAPHQL_SCHEMA, UNLIMITED).analyzer
-DEFAULT_GUARD = Guard(GRAPHQL_SCHEMA, GuardConfig(), document_cache_size=0)
+ANALYZER = Guard(GRAPHQL_SCHEMA, UNLIMITED, policies=DEMO_POLICIES).analyzer
+DEFAULT_GUARD = Guard(GRAPHQL_SCHEMA, GuardConfig(), document_cache_size=0, policies=DEMO_POLICIES)
 # The nesting attack is checked with the character cap raised, so it reaches the parser.
 RAISED_CAPS_GUARD = Guard(
-    GRAPHQL_SCHEMA, GuardConfig(max_characters=None, max_tokens=None), document_cache_size=0
+    GRAPHQL_SCHEMA,
+    GuardConfig(max_characters=None, max_tokens=None),
+    document_cache_size=0,
+    policies=DEMO_POLICIES,
 )
 STRAWBERRY_RULES = (
     strawberry_depth(max_depth=10, callback=None, should_ignore=None),

@@ -29,7 +29,7 @@ from gqlguard.guard import Guard
 from gqlguard.manifest import Manifest
 from gqlguard.persisted import PersistedQueries
 from schema_example.app import DEMO_MANIFEST, demo_config
-from schema_example.schema import build_schema
+from schema_example.schema import DEMO_POLICIES, build_schema
 from tests.servers import serve
 
 ITERATIONS = int(os.environ.get("BENCH_STAGE_ITERATIONS", "2000"))
@@ -44,7 +44,7 @@ def stage_timings() -> dict[str, float]:
     logging.getLogger("gqlguard.security").setLevel(logging.ERROR)
     config = demo_config().model_copy(update={"persisted_mode": "log_unknown"})
     persisted = PersistedQueries(config)
-    guard = Guard(build_schema(config), config)
+    guard = Guard(build_schema(config), config, policies=DEMO_POLICIES)
     operation = next(op for op in Manifest.load(DEMO_MANIFEST).operations if op.name == OPERATION)
     Request = tuple[str | None, str, str | None]  # query, operation name, documentId
 

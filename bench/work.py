@@ -32,7 +32,7 @@ from graphql import parse, validate
 from bench.report import write_section
 from gqlguard import Guard, GuardConfig
 from gqlguard.work import work_budget
-from schema_example.schema import build_schema
+from schema_example.schema import DEMO_POLICIES, build_schema
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 SCHEMA = build_schema(GuardConfig(), guarded=False)._schema
@@ -106,7 +106,9 @@ def legitimate_documents() -> dict[str, str]:
 
 def units(text: str) -> int:
     """The units a document spends, measured without a budget in the way."""
-    verdict = Guard(SCHEMA, GuardConfig(max_work=10**12)).check(text, document_only=True)
+    verdict = Guard(SCHEMA, GuardConfig(max_work=10**12), policies=DEMO_POLICIES).check(
+        text, document_only=True
+    )
     if not verdict.accepted:
         raise ValueError(f"not a legitimate document: {verdict.formatted_errors()}")
     return verdict.work
@@ -150,7 +152,7 @@ def main() -> None:
     for name, text in corpus.items():
         spent = units(text)
         lines.append(f"| {name} | {spent} | {100 * spent / budget:.1f}% |")
-    guard = Guard(SCHEMA, GuardConfig())
+    guard = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES)
     shapes = {
         "realistic query (~45 fields)": REALISTIC,
         **LARGE_QUERIES,

@@ -109,6 +109,9 @@ class Analysis:
     # Selections the memoized walk read (each selection set once per type and list size):
     # what the analysis charges the work meter (gqlguard.work).
     work: int = 0
+    # Field selections naming what the schema (as the principal may know it) does not hold:
+    # such a document is answered by validation, never by a limit (no schema oracle).
+    unknown_names: int = 0
 
     @property
     def variable_dependent(self) -> bool:
@@ -155,6 +158,8 @@ class _Summary:
     # `__schema` / `__type` subtrees are measured apart, against their own limits.
     introspection_depth: int = 0
     introspection_cost: float = 0.0
+    # Field names the schema (as this principal may know it) does not have.
+    unknown: int = 0
     costs: Costs = field(default_factory=dict)
 
 
@@ -296,6 +301,7 @@ class Analyzer:
             complete=complete,
             problems=tuple(walk.problems),
             work=walk.work,
+            unknown_names=summary.unknown,
         )
 
 
@@ -424,6 +430,8 @@ class _Walk:
                     and (not self.hidden or (context.name, name) not in self.hidden)
                     else None
                 )
+                if info is None or (info.definition is None and not name.startswith("__")):
+                    summary.unknown += 1
                 child: _Summary | None = None
                 multiplier = 1
                 if selection.selection_set is not None:
@@ -446,6 +454,7 @@ class _Walk:
                     elif child.depth + 1 > summary.depth:
                         summary.depth = child.depth + 1
                     summary.aliases += child.aliases
+                    summary.unknown += child.unknown
                     summary.directives += child.directives
                     summary.fields += child.fields
                     _merge_introspection(summary, child)
@@ -671,6 +680,7 @@ def _merge_structure(summary: _Summary, child: _Summary, extra_directives: int) 
     if child.depth > summary.depth:
         summary.depth = child.depth
     summary.aliases += child.aliases
+    summary.unknown += child.unknown
     summary.directives += child.directives + extra_directives
     summary.fields += child.fields
     summary.top_fields += child.top_fields

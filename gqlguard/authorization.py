@@ -1,9 +1,12 @@
-"""Field-level authorization: ``@authenticated`` and ``@requiresScopes``, decided before execution.
+"""Field-level authorization: ``@authenticated``, ``@requiresScopes`` and ``@policy``, decided
+before execution.
 
 Semantics (Apollo Router's, made stricter):
 
 * ``@requiresScopes(scopes: [["a", "b"], ["c"]])`` means (a AND b) OR c;
-  ``@authenticated`` means any principal with a verified identity.
+  ``@authenticated`` means any principal with a verified identity;
+  ``@policy(policies: [["a", "b"], ["c"]])`` the same nesting over named policies, granted
+  per request by the app's functions (:mod:`gqlguard.policies`).
 * A rule on a field and a rule on the field's return type must both pass. A field selected on
   an interface must pass the rules of the interface field *and* of the same field on every
   implementation, because the static query cannot tell which object will come back.
@@ -66,6 +69,9 @@ class Principal:
     subject: str | None = None
     scopes: frozenset[str] = frozenset()
     claims: Mapping[str, Any] = field(default_factory=dict)
+    # The named policies granted for the request being decided: the guard sets them from
+    # the registered functions (whatever a principal is built with is replaced).
+    policies: frozenset[str] = frozenset()
 
     @property
     def authenticated(self) -> bool:
@@ -83,28 +89,41 @@ class Requirement:
     authenticated: bool = False
     # Outer tuple OR, inner frozenset AND; None when no @requiresScopes.
     scopes: tuple[frozenset[str], ...] | None = None
+    # The same nesting for @policy; None when none. Policies decide anonymous callers too.
+    policies: tuple[frozenset[str], ...] | None = None
 
     def allows(self, principal: Principal) -> bool:
         if (self.authenticated or self.scopes is not None) and not principal.authenticated:
             return False
-        if self.scopes is None:
+        if self.scopes is not None and not any(group <= principal.scopes for group in self.scopes):
+            return False
+        if self.policies is None:
             return True
-        return any(group <= principal.scopes for group in self.scopes)
+        return any(group <= principal.policies for group in self.policies)
 
     @classmethod
     def of(cls, element: Any) -> Requirement | None:
         directives = directives_of(element)
         authenticated = "authenticated" in directives
-        scopes = None
+        scopes = policies = None
         if "requiresScopes" in directives:
-            raw = directives["requiresScopes"].get("scopes")
-            if not isinstance(raw, list) or not all(isinstance(g, list) for g in raw):
-                # A malformed rule can only deny.
+            scopes = _groups(directives["requiresScopes"].get("scopes"))
+            if scopes is None:  # a malformed rule can only deny
                 return cls(authenticated=True, scopes=())
-            scopes = tuple(frozenset(str(scope) for scope in group) for group in raw)
-        if not authenticated and scopes is None:
+        if "policy" in directives:
+            policies = _groups(directives["policy"].get("policies"))
+            if policies is None:
+                return cls(authenticated=True, scopes=())
+        if not authenticated and scopes is None and policies is None:
             return None
-        return cls(authenticated=authenticated, scopes=scopes)
+        return cls(authenticated=authenticated, scopes=scopes, policies=policies)
+
+
+def _groups(raw: Any) -> tuple[frozenset[str], ...] | None:
+    """``[["a", "b"], ["c"]]`` as OR-of-AND groups; None when malformed."""
+    if not isinstance(raw, list) or not all(isinstance(group, list) for group in raw):
+        return None
+    return tuple(frozenset(str(name) for name in group) for group in raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +172,7 @@ class Authorizer:
         self.schema = schema
         self._field_rules: dict[tuple[str, str], _NodeRules] = {}
         self._relevant: set[str] = set()
+        self._policy_names: set[str] = set()
         self.has_rules = False
         for named in schema.type_map.values():
             if named.name.startswith("__"):
@@ -170,6 +190,13 @@ class Authorizer:
         self.has_rules = True
         for group in requirement.scopes or ():
             self._relevant.update(group)
+        for group in requirement.policies or ():
+            self._policy_names.update(group)
+
+    @property
+    def policy_names(self) -> frozenset[str]:
+        """Every policy the schema's ``@policy`` directives name."""
+        return frozenset(self._policy_names)
 
     def type_allows(self, named: GraphQLNamedType, principal: Principal) -> bool:
         """Whether a type-level rule lets the principal see this type at all."""
@@ -177,8 +204,60 @@ class Authorizer:
         return requirement is None or requirement.allows(principal)
 
     def relevant_scopes(self, principal: Principal) -> frozenset[str]:
-        """The part of the principal's scopes any rule looks at: the cache key."""
+        """The part of the principal's scopes any rule looks at."""
         return principal.scopes & self._relevant
+
+    def decision_key(self, principal: Principal) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """What a decision depends on: a cache key per kind of principal."""
+        return (
+            principal.authenticated,
+            principal.scopes & self._relevant,
+            principal.policies & self._policy_names,
+        )
+
+    def coordinates_in(
+        self, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> frozenset[tuple[str, str]]:
+        """Every (static parent type, field) the operation selects, through fragments (each
+        selection set once per parent type); names the schema lacks included."""
+        fragments = fragments_of(document)
+        root = self.schema.get_root_type(operation.operation)
+        coordinates: set[tuple[str, str]] = set()
+        if root is None:
+            return frozenset()
+        seen: set[tuple[int, str]] = set()
+        stack: list[tuple[SelectionSetNode, GraphQLNamedType]] = [(operation.selection_set, root)]
+        while stack:
+            selection_set, parent = stack.pop()
+            if (id(selection_set), parent.name) in seen:
+                continue
+            seen.add((id(selection_set), parent.name))
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    coordinates.add((parent.name, name))
+                    definition = getattr(parent, "fields", {}).get(name)
+                    if selection.selection_set is not None and definition is not None:
+                        stack.append((selection.selection_set, get_named_type(definition.type)))
+                else:
+                    narrowed = narrow(selection, parent, self.schema, fragments)
+                    if narrowed is not None and narrowed[1] is not None:
+                        stack.append((narrowed[0], narrowed[1]))
+        return frozenset(coordinates)
+
+    def policies_at(self, coordinates: frozenset[tuple[str, str]]) -> frozenset[str]:
+        """The policies a decision on these coordinates can read."""
+        if not self._policy_names:
+            return frozenset()
+        names: set[str] = set()
+        for parent_name, field_name in coordinates:
+            parent = self.schema.get_type(parent_name)
+            if parent is None:
+                continue
+            for rule in self.rules_for(parent, field_name):
+                for group in rule.policies or ():
+                    names.update(group)
+        return frozenset(names)
 
     def rules_for(self, parent: GraphQLNamedType, name: str) -> _NodeRules:
         key = (parent.name, name)

@@ -269,6 +269,10 @@ class BudgetGate:
         await self.store.refund(key, amount)
 
 
+# Which cost the budget spent (field_cost, type_cost): what max_cost counts, the larger.
+COUNTED_HEADER = "X-RateLimit-Cost-Counted"
+
+
 def rate_limit_headers(state: BucketState, available: float) -> dict[str, str]:
     return {
         "X-RateLimit-Limit": str(plain_number(state.capacity)),

@@ -23,9 +23,10 @@ directive @cost(weight: Float!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION
 directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION
 directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 directive @requiresScopes(scopes: [[String!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+directive @policy(policies: [[String!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 """
 
-_KNOWN = frozenset({"cost", "listSize", "authenticated", "requiresScopes"})
+_KNOWN = frozenset({"cost", "listSize", "authenticated", "requiresScopes", "policy"})
 _BACKREF = "strawberry-definition"
 
 

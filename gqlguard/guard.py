@@ -1,7 +1,13 @@
 """The framework-free core: one pipeline from query text to a verdict, cheapest check first.
 
-    rejection memory -> pre-parse limits -> operation selection -> analysis pass -> limits
-    -> introspection -> graphql-core validation on the document as sent (suggestions hidden)
+    rejection memory -> pre-parse limits -> operation selection -> analysis pass
+    -> policies -> limits -> introspection -> graphql-core validation on the document as
+    sent (suggestions hidden) -> variables -> authorization
+
+No schema oracle: a document naming a field the schema does not have (or, for this
+principal, one it may not use) is never answered by a limit, which would tell that the name
+exists and what it weighs; it is answered by validation (or by authorization) instead.
+Documents that name only what the principal may use keep the cheapest-check-first order.
 
 One work meter (:mod:`gqlguard.work`) is charged by every stage that reads a new document —
 the tokens scanned, the selections the analysis visits, the field-merge comparisons of
@@ -14,11 +20,14 @@ analysis are cached by query text, so a repeated query pays only for what its va
 change.
 
 >>> from graphql import build_schema
->>> guard = Guard(build_schema("type Query { a: Int }"), GuardConfig(max_depth=1))
->>> guard.check("{ a }").accepted
+>>> schema = build_schema("type Query { a: A } type A { b: Int }")
+>>> guard = Guard(schema, GuardConfig(max_depth=1))
+>>> guard.check("{ __typename }").accepted
 True
 >>> [error.code.value for error in guard.check("{ a { b } }").errors]
 ['DEPTH_LIMIT_EXCEEDED']
+>>> [error.code.value for error in guard.check("{ a { c } }").errors]  # c: no such field
+['GRAPHQL_VALIDATION_FAILED']
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphql import (
@@ -49,13 +58,15 @@ from graphql.execution.values import get_variable_values
 
 from . import telemetry
 from .analysis import Analysis, Analyzer, plain_number, select_operation
-from .authorization import ALLOWED, Authorizer, Decision, Principal
+from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Authorizer, Decision, Principal
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError
 from .events import facts_of, security_event
 from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
+from .object_rules import ObjectRule, ObjectRules
 from .parsing import GuardRejection, parse_document
+from .policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from .rejections import RejectionMemory
 from .response_cost import ResponsePlan, compile_response_plan
 from .validation import validate_as_sent
@@ -98,6 +109,13 @@ class Verdict:
     # Units of the work meter the document spent when it was first checked (gqlguard.work);
     # 0 for a refusal.
     work: int = 0
+    # The named policies granted for this request (what enforcement decides with).
+    policies: frozenset[str] = frozenset()
+    # ``async`` policies the check needs and could not run: a driver that can wait runs
+    # them (PolicyEvaluation.resolve) and checks again; until then the verdict refuses.
+    pending_policies: frozenset[str] = frozenset()
+    # Whether the operation selects a field whose results an object-level rule decides on.
+    watches_objects: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -126,9 +144,11 @@ class _Prepared:
     variable_analyses: (
         dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
     ) = None
-    decisions: dict[tuple[str | None, bool, frozenset[str]], Decision] | None = None
-    # With hidden fields: per principal kind, the coordinates hidden in the sent document.
-    hidden: dict[tuple[str | None, bool, frozenset[str]], frozenset[tuple[str, str]]] | None = None
+    decisions: dict[_DecisionKey, Decision] | None = None
+    # Per principal kind, the coordinates it may not use in the sent document.
+    hidden: dict[_DecisionKey, frozenset[tuple[str, str]]] | None = None
+    # Per operation, the (parent type, field) coordinates it selects.
+    coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
     # The document's operations by the name the analysis resolved: selected once per
     # document, then used by variable coercion and authorization alike.
     operations: dict[str | None, OperationDefinitionNode] | None = None
@@ -141,6 +161,9 @@ class _Prepared:
         if found is None:
             found = operations[name] = select_operation(self.document, name, None)[0]
         return found
+
+
+_DecisionKey = tuple[str | None, bool, frozenset[str], frozenset[str]]
 
 
 class Guard:
@@ -156,10 +179,17 @@ class Guard:
         document_cache_size: int = 1024,
         reveal_schema_names: bool = False,
         security_events: bool = True,
+        policies: Mapping[str, PolicyFunction] | Policies | None = None,
+        object_rules: Sequence[ObjectRule] = (),
     ) -> None:
         """``reveal_schema_names`` and ``security_events=False`` are for build tools run by
         the schema's own developer (``gqlguard manifest``): unmasked messages keep every
-        schema name, and no security event is logged for what is not a request."""
+        schema name, and no security event is logged for what is not a request.
+
+        ``policies`` registers the functions behind the schema's ``@policy`` names (see
+        :mod:`gqlguard.policies`); ``object_rules`` decide on resolved objects (see
+        :mod:`gqlguard.object_rules`). A policy name without a function, or a rule on a type
+        or field the schema does not have, raises :class:`gqlguard.config.ConfigError`."""
         self.schema = graphql_schema_of(schema)
         self.config = config if config is not None else GuardConfig()
         self.analyzer = Analyzer(
@@ -180,6 +210,9 @@ class Guard:
         self.reveal_schema_names = reveal_schema_names
         self.security_events = security_events
         self.authorizer = Authorizer(self.schema)
+        self.policies = policies if isinstance(policies, Policies) else Policies(policies or {})
+        self.policies.require(self.authorizer.policy_names, "the schema")
+        self.object_rules = ObjectRules(self.schema, object_rules, self.policies)
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
         # no query text can ever name a persisted entry.
         self._cache: OrderedDict[_CacheKey, _Prepared] = OrderedDict()
@@ -206,6 +239,7 @@ class Guard:
         spent: tuple[float, float] = (0.0, 0.0),
         validation_rules: Sequence[type[ASTValidationRule]] | None = None,
         parser_options: Mapping[str, Any] | None = None,
+        policies: PolicyEvaluation | None = None,
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
@@ -220,7 +254,11 @@ class Guard:
         element is validated. ``validation_rules`` and ``parser_options`` (graphql-core's
         ``parse`` keywords) replace the guard's for this call: a host such as Strawberry
         decides them per request (its own and the user's rules, its parse options); each
-        combination has its own cached documents and remembered rejections.
+        combination has its own cached documents and remembered rejections. ``policies``
+        is the request's policy evaluation (``guard.policies.evaluation(principal,
+        request)``), shared by the operations of one request so each policy runs once; by
+        default one is made for this call. A verdict with ``pending_policies`` refuses until
+        a driver runs those ``async`` policies and checks again.
         """
         started = time.perf_counter()
         verdict = self._check(
@@ -234,6 +272,7 @@ class Guard:
             spent=spent,
             rules=self.validation_rules if validation_rules is None else tuple(validation_rules),
             parser_options=dict(parser_options or {}),
+            policies=policies,
         )
         if telemetry.ENABLED:
             analysis = verdict.analysis
@@ -258,6 +297,7 @@ class Guard:
         spent: tuple[float, float],
         rules: tuple[type[ASTValidationRule], ...],
         parser_options: dict[str, Any],
+        policies: PolicyEvaluation | None,
     ) -> Verdict:
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
@@ -278,11 +318,23 @@ class Guard:
             self._forget(key)
             self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
+        granted: frozenset[str] = frozenset()
+        if self.authorizer.policy_names and not document_only:
+            evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
+            granted, pending = evaluation.granted(self._policies_needed(prepared, analysis))
+            if pending:
+                refused = GuardError(ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE, UNAUTHORIZED_MESSAGE)
+                return Verdict((refused,), None, None, pending_policies=pending)
+            principal = replace(principal, policies=granted)
+        if self._unusable_is_unknown and self.authorizer.has_rules and not document_only:
+            analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
         if analysis.problems:
             self._forget(key)
+            if analysis.unknown_names:  # a problem names a field: no oracle either
+                answer = self._as_unknown_names(prepared, analysis, query, rules, principal, key)
+                if answer is not None:
+                    return self._verdict(answer, prepared.document, analysis, context=context)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
-        if config.hide_unauthorized_fields and self.authorizer.has_rules:
-            analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
         errors = exceeded_limits(analysis, config)
         if analysis.introspection and not self._introspection_allowed(context, principal):
             errors.append(
@@ -292,6 +344,13 @@ class Guard:
             errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
         if not errors and spent != (0.0, 0.0):
             errors.extend(batch_over_cost(analysis, spent, config))
+        if errors and analysis.unknown_names and config.mode == "enforce":
+            # A limit would tell that a name exists (and its weight): the answer is the one
+            # a document naming only real, usable fields within every limit would get.
+            answer = self._as_unknown_names(prepared, analysis, query, rules, principal, key)
+            if answer is not None:
+                self._forget(key)
+                return self._verdict(answer, prepared.document, analysis, context=context)
         if errors and config.mode == "enforce":
             self._forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
@@ -320,7 +379,70 @@ class Guard:
                 )
             if config.authorization_mode == "reject":
                 return self._verdict(decision.errors(), document, analysis, context=context)
-        return Verdict((), document, analysis, config.expose_limits, decision, work)
+        watches = bool(self.object_rules) and not self._coordinates(prepared, analysis).isdisjoint(
+            self.object_rules.watched
+        )
+        return Verdict(
+            (),
+            document,
+            analysis,
+            config.expose_limits,
+            decision,
+            work,
+            granted,
+            frozenset(),
+            watches,
+        )
+
+    @property
+    def _unusable_is_unknown(self) -> bool:
+        """Whether a field the principal may not use is measured as a name that does not
+        exist: always, but in ``dry_run`` without hiding (where it runs, and must count)."""
+        config = self.config
+        return config.hide_unauthorized_fields or config.authorization_mode != "dry_run"
+
+    def _as_unknown_names(
+        self,
+        prepared: _Prepared,
+        analysis: Analysis,
+        query: str,
+        rules: tuple[type[ASTValidationRule], ...],
+        principal: Principal,
+        key: _CacheKey,
+    ) -> tuple[GuardError, ...] | None:
+        """The answer for a document over a limit (or with a problem) that names what the
+        principal cannot know or use: validation's errors (remembered, as any); else, for
+        names that exist but are denied, authorization's — as unknown names when hiding,
+        else as ``reject`` answers (nothing of such a document runs); None when every name
+        turned out usable."""
+        validation = self._validate(prepared, query, rules)
+        if validation:
+            self.rejections.remember(key, validation)
+            return validation
+        decision = self._authorize(prepared, analysis, principal)
+        if decision.allowed:
+            return None
+        self._log_denial(decision, analysis, principal, None)
+        if self.config.hide_unauthorized_fields:
+            return self._as_unknown(decision, prepared.document, query)
+        return tuple(decision.errors())
+
+    def _policies_needed(self, prepared: _Prepared, analysis: Analysis) -> frozenset[str]:
+        if analysis.introspection and self.config.hide_unauthorized_fields:
+            return self.authorizer.policy_names  # introspection answers read every rule
+        return self.authorizer.policies_at(self._coordinates(prepared, analysis))
+
+    def _coordinates(self, prepared: _Prepared, analysis: Analysis) -> frozenset[tuple[str, str]]:
+        known = prepared.coordinates
+        if known is None:
+            known = prepared.coordinates = {}
+        found = known.get(analysis.operation_name)
+        if found is None:
+            operation = prepared.operation(analysis.operation_name)
+            found = known[analysis.operation_name] = self.authorizer.coordinates_in(
+                prepared.document, operation
+            )
+        return found
 
     def _as_seen_by(
         self,
@@ -334,11 +456,7 @@ class Guard:
         schema: a hidden field measures like an unknown name, so no limit (cost above all)
         answers differently for `auditLog` than for `auditLogz`."""
         # Decided once per document and kind of principal (only the coordinates are used).
-        key = (
-            analysis.operation_name,
-            principal.authenticated,
-            self.authorizer.relevant_scopes(principal),
-        )
+        key = (analysis.operation_name, *self.authorizer.decision_key(principal))
         known = prepared.hidden if prepared.hidden is not None else {}
         prepared.hidden = known
         hidden = known.get(key)
@@ -365,11 +483,7 @@ class Guard:
     def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
         if not self.authorizer.has_rules:
             return ALLOWED
-        key = (
-            analysis.operation_name,
-            principal.authenticated,
-            self.authorizer.relevant_scopes(principal),
-        )
+        key = (analysis.operation_name, *self.authorizer.decision_key(principal))
         decisions = prepared.decisions
         if decisions is None:
             decisions = prepared.decisions = {}
@@ -406,8 +520,14 @@ class Guard:
         return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
 
     def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
-        """The response cost of ``data`` (see :mod:`gqlguard.response_cost`); the walk's plan
-        is compiled once per cached document."""
+        """The response (field) cost of ``data`` (see :mod:`gqlguard.response_cost`)."""
+        return self.actual_costs(document, operation_name, data)[0]
+
+    def actual_costs(
+        self, document: DocumentNode, operation_name: str | None, data: Any
+    ) -> tuple[float, float]:
+        """The response's (field cost, type cost); the walk's plan is compiled once per
+        cached document."""
         plans = self._plans.get(document)
         if plans is None:
             with self._lock:
@@ -415,7 +535,7 @@ class Guard:
         if operation_name not in plans:
             plans[operation_name] = compile_response_plan(self.analyzer, document, operation_name)
         plan = plans[operation_name]
-        return plan.cost(data) if plan is not None else 0.0
+        return plan.costs(data) if plan is not None else (0.0, 0.0)
 
     # -- stages --------------------------------------------------------------------------
 

@@ -36,14 +36,16 @@ from graphql import ASTValidationRule
 from . import telemetry
 from .analysis import plain_number
 from .authorization import Principal
-from .budget import BucketState, BudgetGate, BudgetStore, rate_limit_headers
+from .budget import COUNTED_HEADER, BucketState, BudgetGate, BudgetStore, rate_limit_headers
 from .config import GuardConfig, protections_summary
 from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import Enforcement, Execute, Execution, result_extensions
 from .guard import Guard, Verdict
+from .limits import budget_charge
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
+from .policies import PolicyEvaluation, PolicyRequest
 from .tokens import JWTAuthenticator
 from .transport import (
     GRAPHQL_RESPONSE,
@@ -98,6 +100,13 @@ class Caller:
     request_id: str
     client: str
     principal: Principal | None = None
+    # The request's policy outcomes (each policy runs once per request, batch or not).
+    policies: PolicyEvaluation | None = None
+
+    @property
+    def policy_request(self) -> PolicyRequest:
+        """What a policy reads of this request: the same at every door."""
+        return PolicyRequest(self.request.headers, self.client)
 
     @property
     def hook_argument(self) -> Any:
@@ -191,6 +200,7 @@ class Pipeline:
         and the refusal of a client whose budget is spent. Raises :class:`GuardRejection`."""
         self.transport.refuse_cross_site(caller.request)
         caller.principal = await self._principal(caller)
+        self.evaluate_policies(caller)
         if self.budget is not None:
             await self.budget.refuse_spent(caller.budget_key)
 
@@ -206,13 +216,19 @@ class Pipeline:
         lookup = await self.lookup(envelope, context)
         if not isinstance(lookup, Lookup) or self.guard is None:
             return lookup, None
-        verdict = self.check(caller, lookup, envelope, context, spent=spent)
+        verdict = await self.check(caller, lookup, envelope, context, spent=spent)
         analysis = verdict.analysis
         if analysis is not None and analysis.operation_type not in allowed:
             raise _mutation_needs_post()
         return lookup, verdict
 
-    def check(
+    def evaluate_policies(self, caller: Caller) -> None:
+        """The request's policy evaluation, for its principal (set once authenticated)."""
+        if self.guard is not None:
+            principal = caller.principal or Principal.anonymous()
+            caller.policies = self.guard.policies.evaluation(principal, caller.policy_request)
+
+    async def check(
         self,
         caller: Caller,
         lookup: Lookup,
@@ -226,17 +242,30 @@ class Pipeline:
         """The guard's check of one looked-up operation (the stage after the lookup); a host
         that validates with its own rules and parse options (Strawberry) passes them."""
         assert self.guard is not None
-        return self.guard.check(
-            lookup.query,
-            envelope["variables"],
-            envelope["operation_name"],
-            context=context,
-            principal=caller.principal,
-            document_id=lookup.document_id,
-            spent=spent,
-            validation_rules=validation_rules,
-            parser_options=parser_options,
-        )
+        if caller.policies is None:
+            self.evaluate_policies(caller)
+
+        def checked() -> Verdict:
+            assert self.guard is not None
+            return self.guard.check(
+                lookup.query,
+                envelope["variables"],
+                envelope["operation_name"],
+                context=context,
+                principal=caller.principal,
+                document_id=lookup.document_id,
+                spent=spent,
+                validation_rules=validation_rules,
+                parser_options=parser_options,
+                policies=caller.policies,
+            )
+
+        verdict = checked()
+        if verdict.pending_policies and caller.policies is not None:
+            # ``async`` policies run here, once each; the check's work is cached.
+            await caller.policies.resolve(verdict.pending_policies)
+            verdict = checked()
+        return verdict
 
     async def settle_admission(
         self, caller: Caller, admitted: list[tuple[Lookup | PersistedQueryError, Verdict | None]]
@@ -248,7 +277,7 @@ class Pipeline:
                 await self.persisted.register(lookup)  # only now: it passed every check
             elif verdict is not None:
                 await self._charge_rejection(caller)
-        estimated = sum(_estimated(verdict) for _, verdict in admitted)
+        estimated = sum(self.estimated(verdict) for _, verdict in admitted)
         if self.budget is None or estimated <= 0:
             return None
         return await self.budget.charge(caller.budget_key, estimated)
@@ -267,6 +296,21 @@ class Pipeline:
     def actual_cost(self, verdict: Verdict | None, result: Any) -> float:
         """The cost to keep for one executed operation (see :func:`_actual_cost`)."""
         return _actual_cost(self.guard, verdict, result) if self.guard is not None else 0.0
+
+    def estimated(self, verdict: Verdict | None) -> float:
+        """What the budget charges for one accepted operation before it runs: what
+        ``max_cost`` counts (see :func:`gqlguard.limits.budget_charge`)."""
+        if verdict is None or not verdict.accepted or verdict.analysis is None:
+            return 0.0
+        analysis = verdict.analysis
+        return budget_charge(analysis.field_cost, analysis.type_cost, self.config)[0]
+
+    def counted(self, verdict: Verdict | None) -> str | None:
+        """Which cost the budget charged for one operation (``field_cost``/``type_cost``)."""
+        if verdict is None or not verdict.accepted or verdict.analysis is None:
+            return None
+        analysis = verdict.analysis
+        return budget_charge(analysis.field_cost, analysis.type_cost, self.config)[1]
 
     async def refused(self, caller: Caller, rejected: GuardRejection) -> None:
         """A request refused as a whole draws its rejection charge (unless not its fault)."""
@@ -337,17 +381,20 @@ class Pipeline:
         headers: dict[str, str] = dict(NO_CACHE_HEADERS) if refused else {}
         if bucket is not None:
             state = bucket
-            estimated = sum(_estimated(operation.verdict) for operation in operations)
+            estimated = sum(self.estimated(operation.verdict) for operation in operations)
             actual = sum(operation.actual for operation in operations)
             limits, available = await self.refund(caller, state, estimated, actual)
             headers.update(limits)
-            for operation in operations:
+            counted = [self.counted(operation.verdict) for operation in operations]
+            headers[COUNTED_HEADER] = ", ".join(dict.fromkeys(c for c in counted if c))
+            for operation, which in zip(operations, counted, strict=True):
                 cost = operation.body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
                     cost["throttleStatus"] = {
                         "maximumAvailable": plain_number(state.capacity),
                         "currentlyAvailable": plain_number(round(available, 3)),
                         "restoreRate": plain_number(state.restore_rate),
+                        "counted": which,
                     }
         if batch:
             return [operation.body for operation in operations], 200, headers
@@ -398,7 +445,11 @@ class Pipeline:
             context=operation.context,
             principal=principal,
             allowed_operations=allowed,
-            enforcement=Enforcement(guard, verdict, principal) if guard is not None else None,
+            enforcement=(
+                Enforcement(guard, verdict, principal, caller.policy_request)
+                if guard is not None
+                else None
+            ),
         )
         try:
             result = await self.execute(execution)
@@ -415,7 +466,7 @@ class Pipeline:
             body["errors"] = [error.formatted for error in errors]
         body["data"] = result.data
         # The response-cost walk runs once, for what reads it: the reported cost, the refund.
-        response_cost: float | None = None
+        response_costs: tuple[float, float] | None = None
         if (
             guard is not None
             and verdict is not None
@@ -424,19 +475,19 @@ class Pipeline:
             and result.data is not None
             and (self.config.report_cost or (self.budget is not None and not result.errors))
         ):
-            response_cost = guard.actual_cost(
+            response_costs = guard.actual_costs(
                 verdict.document, analysis.operation_name, result.data
             )
         extensions = dict(result.extensions or {})
         if guard is not None:
-            reported = response_cost if response_cost is not None else 0.0
+            reported = response_costs[0] if response_costs is not None else 0.0
             extensions.update(result_extensions(verdict, guard, result.data, reported))
         if extensions:
             body["extensions"] = extensions
         operation.body = body
         operation.request_error = result.data is None and bool(result.errors)
         if self.budget is not None and guard is not None and analysis is not None:
-            operation.actual = _actual_cost(guard, verdict, result, response_cost)
+            operation.actual = _actual_cost(guard, verdict, result, response_costs)
             telemetry.record_actual_cost(analysis.field_cost, operation.actual)
 
     def _shared_cacheable(self, request: GuardRequest, operation: _Operation) -> bool:
@@ -499,29 +550,29 @@ _FAILED = object()
 
 
 def _actual_cost(
-    guard: Guard, verdict: Verdict | None, result: Any, response_cost: float | None = None
+    guard: Guard,
+    verdict: Verdict | None,
+    result: Any,
+    response_costs: tuple[float, float] | None = None,
 ) -> float:
-    """The work that ran, measured from the result data (``response_cost``, when the caller
-    has already walked it), never from the response body (which ``report_cost=false``
-    empties). When anything failed, null bubbling or a failed resolver hides work that did
-    run: then nothing is refunded."""
+    """The work that ran, in the cost the budget charged, measured from the result data
+    (``response_costs``, when the caller has already walked it), never from the response
+    body (which ``report_cost=false`` empties). When anything failed, null bubbling or a
+    failed resolver hides work that did run: then nothing is refunded."""
     analysis = verdict.analysis if verdict is not None else None
     if analysis is None or verdict is None or verdict.document is None:
         return 0.0
+    config = guard.config
+    estimated, counted = budget_charge(analysis.field_cost, analysis.type_cost, config)
     if result.errors or result.data is None:
-        return analysis.field_cost
-    if response_cost is None:
-        response_cost = guard.actual_cost(verdict.document, analysis.operation_name, result.data)
-    return min(response_cost, analysis.field_cost)
+        return estimated
+    if response_costs is None:
+        response_costs = guard.actual_costs(verdict.document, analysis.operation_name, result.data)
+    actual = response_costs[0] if counted == "field_cost" else response_costs[1]
+    return min(actual, estimated)
 
 
 def _mutation_needs_post() -> GuardRejection:
     return GuardRejection(
         GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."), {"Allow": "POST"}
     )
-
-
-def _estimated(verdict: Verdict | None) -> float:
-    if verdict is None or not verdict.accepted or verdict.analysis is None:
-        return 0.0
-    return verdict.analysis.field_cost

@@ -83,6 +83,15 @@ def limited_costs(config: GuardConfig) -> tuple[str, ...]:
     return ("field_cost", "type_cost") if applies_to == "both" else (applies_to,)
 
 
+def budget_charge(field_cost: float, type_cost: float, config: GuardConfig) -> tuple[float, str]:
+    """What a cost budget spends on one operation, and which cost that is: what
+    ``max_cost`` counts (the larger of the two when it counts both), so a request for a
+    thousand scalar-only objects is as dear to the budget as to the limit."""
+    counted = {"field_cost": field_cost, "type_cost": type_cost}
+    name = max(limited_costs(config), key=lambda cost: counted[cost])
+    return counted[name], name
+
+
 def exceeded_limits(analysis: Analysis, config: GuardConfig) -> list[GuardError]:
     """Every limit the analysis is over, in table order (one error per row)."""
     errors = []

@@ -339,6 +339,7 @@ def operation_problems(manifest: Manifest, schema: Any, config: Any) -> list[str
     """Why each operation would be refused at runtime: schema validation and every limit,
     its variables at their defaults. Empty when every operation passes."""
     from .guard import Guard
+    from .policies import Policies
 
     # Readable messages; introspection a scope could unlock is not a build failure.
     relaxed = {"mask_errors": False, "mode": "enforce", "expose_limits": True}
@@ -350,6 +351,7 @@ def operation_problems(manifest: Manifest, schema: Any, config: Any) -> list[str
         config.model_copy(update=relaxed),
         reveal_schema_names=True,
         security_events=False,
+        policies=Policies.unavailable(),  # document_only: no request is authorized
     )
     problems = []
     for operation in manifest.operations:

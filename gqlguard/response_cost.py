@@ -1,4 +1,6 @@
-"""Response cost (the IBM "actual" cost): the field cost of what execution returned.
+"""Response cost (the IBM "actual" cost): the field cost of what execution returned, and its
+type cost (each returned value paid its type's weight: what a budget counting type cost
+refunds against).
 
 Walks the executed operation over the result data: a field whose key is absent did not run;
 a list child is paid once per item actually returned. Fields selected several times under
@@ -73,6 +75,10 @@ def compile_response_plan(
     return ResponsePlan(compiler.node((operation.selection_set,), root, mutation_cost))
 
 
+# (response key, field weight, type weight per returned value, the children's plan)
+_Entry = tuple[str, float, float, "_Node | None"]
+
+
 class _Node:
     """One selection (set of selection sets) on one type; its entries compile on first use."""
 
@@ -89,10 +95,10 @@ class _Node:
         self.selection_sets = selection_sets
         self.context = context
         self.extra = extra
-        self._entries: list[tuple[str, float, _Node | None]] | None = None
+        self._entries: list[_Entry] | None = None
 
     @property
-    def entries(self) -> list[tuple[str, float, _Node | None]]:
+    def entries(self) -> list[_Entry]:
         if self._entries is None:
             self._entries = self._compiler.entries(self)
         return self._entries
@@ -117,9 +123,9 @@ class _Compiler:
             found = self.nodes[key] = _Node(self, selection_sets, context, extra)
         return found
 
-    def entries(self, node: _Node) -> list[tuple[str, float, _Node | None]]:
+    def entries(self, node: _Node) -> list[_Entry]:
         grouped = self._group(node.selection_sets, node.context)
-        entries: list[tuple[str, float, _Node | None]] = []
+        entries: list[_Entry] = []
         for key, (owner, nodes) in grouped.items():
             name = nodes[0].name.value
             if name in INTROSPECTION_FIELDS:
@@ -134,7 +140,7 @@ class _Compiler:
                 if children and child_type is not None and is_composite_type(child_type)
                 else None
             )
-            entries.append((key, max(info.weight + node.extra, 0.0), child))
+            entries.append((key, max(info.weight + node.extra, 0.0), info.type_weight, child))
         return entries
 
     def _group(
@@ -178,23 +184,28 @@ class ResponsePlan:
         self._root = root
 
     def cost(self, data: Any) -> float:
+        """The field cost of ``data``."""
+        return self.costs(data)[0]
+
+    def costs(self, data: Any) -> tuple[float, float]:
+        """(field cost, type cost) of ``data``."""
         if not isinstance(data, dict):
-            return 0.0
-        total = 0.0
+            return 0.0, 0.0
+        total = types = 0.0
         stack: list[tuple[_Node, dict[str, Any]]] = [(self._root, data)]
         while stack:
             node, value = stack.pop()
-            for key, weight, child in node.entries:
+            for key, weight, type_weight, child in node.entries:
                 if key not in value:
                     continue
                 total += weight
-                if child is None:
-                    continue
                 items = [value[key]]
                 while items:
                     item = items.pop()
-                    if isinstance(item, dict):
-                        stack.append((child, item))
-                    elif isinstance(item, list):
+                    if isinstance(item, list):
                         items.extend(item)
-        return total
+                    elif item is not None:
+                        types += type_weight
+                        if child is not None and isinstance(item, dict):
+                            stack.append((child, item))
+        return total, types

@@ -10,6 +10,7 @@ adds is the development IDE page (``graphiql=True``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graphql import GraphQLSchema
@@ -24,10 +25,12 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("starlette", "gqlguard.starlette") from error
 
-from .config import GuardConfig, protections_summary
+from .config import ConfigError, GuardConfig, protections_summary
 from .execution import Execute, graphql_core_executor
 from .guard import Guard
 from .http import Authenticate, ContextGetter, GuardRequest, Pipeline
+from .object_rules import ObjectRule
+from .policies import PolicyFunction
 from .transport import SECURITY_HEADERS
 
 __all__ = ["GraphQLEndpoint", "create_app", "pipeline_for", "protections_summary"]
@@ -98,6 +101,8 @@ def pipeline_for(
     execute: Execute | None = None,
     context_getter: ContextGetter | None = None,
     authenticate: Authenticate | None = None,
+    policies: Mapping[str, PolicyFunction] | None = None,
+    object_rules: Sequence[ObjectRule] = (),
 ) -> Pipeline:
     """The pipeline for a Strawberry schema (its ``GuardExtension``'s config and Guard) or a
     graphql-core schema (a Guard built from ``config``; executed by graphql-core unless
@@ -105,10 +110,14 @@ def pipeline_for(
     graphql_schema = getattr(schema, "graphql_schema", schema)  # Graphene wraps one
     if isinstance(graphql_schema, GraphQLSchema):
         return Pipeline(
-            Guard(graphql_schema, config),
+            Guard(graphql_schema, config, policies=policies, object_rules=object_rules),
             execute if execute is not None else graphql_core_executor(graphql_schema),
             authenticate=authenticate,
             context_getter=context_getter,
+        )
+    if policies or object_rules:
+        raise ConfigError(
+            "a Strawberry schema's policies and object rules belong to its GuardExtension"
         )
     from .strawberry import strawberry_pipeline
 
@@ -128,12 +137,15 @@ def create_app(
     execute: Execute | None = None,
     context_getter: ContextGetter | None = None,
     authenticate: Authenticate | None = None,
+    policies: Mapping[str, PolicyFunction] | None = None,
+    object_rules: Sequence[ObjectRule] = (),
 ) -> Starlette:
     """A Starlette app serving ``schema`` at ``path`` behind the whole pipeline.
 
     Principals come from ``Authorization: Bearer`` JWTs verified per ``config.jwt_*``, or
     from ``authenticate(request)`` when given (your own authentication); both hooks receive
-    the Starlette request.
+    the Starlette request. ``policies`` and ``object_rules`` are a graphql-core schema's
+    (see :class:`gqlguard.Guard`); a Strawberry schema's are its ``GuardExtension``'s.
     """
     pipeline = pipeline_for(
         schema,
@@ -141,5 +153,7 @@ def create_app(
         execute=execute,
         context_getter=context_getter,
         authenticate=authenticate,
+        policies=policies,
+        object_rules=object_rules,
     )
     return Starlette(routes=[Route(path, GraphQLEndpoint(pipeline))])

@@ -56,6 +56,7 @@ from .config import GuardConfig
 from .errors import ErrorCode
 from .extras import missing
 from .guard import Guard, graphql_schema_of
+from .policies import Policies
 
 try:
     import httpx
@@ -599,7 +600,8 @@ class GuardChecker:
     url: str | None = None
 
     def __post_init__(self) -> None:
-        self.guard = Guard(self.schema, self.config)
+        # The checker's own verdicts: a policy it cannot run denies (fails closed).
+        self.guard = Guard(self.schema, self.config, policies=Policies.unavailable())
         self._resolvers_wrapped = False
         self._strawberry = not isinstance(
             getattr(self.schema, "graphql_schema", self.schema), GraphQLSchema

@@ -4,6 +4,11 @@ Cost annotations follow the seed weights: user 1, posts 5, comments 3, search 10
 connections carry ``@listSize(slicingArguments: ["first"], sizedFields: ["edges", "nodes"])``.
 Every field resolution is counted per request (``context["resolver_calls"]``), so tests can
 prove that a rejected request ran no resolver.
+
+Authorization: ``@authenticated`` and ``@requiresScopes`` on fields, a staff-only field
+under ``@policy`` (the ``staff`` policy: a role hierarchy, admins are staff too), and an
+object-level rule: an order is seen only by its owner or an admin, whichever field loads it
+(``user(id: 2) { orders }`` with user 1's token returns none of user 2's orders).
 """
 
 from __future__ import annotations
@@ -17,14 +22,34 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
+from gqlguard.authorization import Principal
 from gqlguard.config import GuardConfig
-from gqlguard.strawberry import Authenticated, Cost, GuardExtension, ListSize, RequiresScopes
+from gqlguard.object_rules import ObjectRule
+from gqlguard.policies import PolicyRequest
+from gqlguard.strawberry import (
+    Authenticated,
+    Cost,
+    GuardExtension,
+    ListSize,
+    Policy,
+    RequiresScopes,
+)
 
 from .config import demo_config
 from .data import DATA, CommentRow, OrderRow, PostRow, ProductRow, ReviewRow, UserRow
 
 CONNECTION_SIZE = ListSize(slicing_arguments=["first"], sized_fields=["edges", "nodes"])
 MAX_PAGE = 100
+
+
+def is_staff(principal: Principal, request: PolicyRequest) -> bool:
+    """The ``staff`` policy: a rule that is not one scope (admins are staff too)."""
+    return bool(principal.scopes & {"staff", "admin"})
+
+
+DEMO_POLICIES = {"staff": is_staff}
+# OWASP API1: an order is its owner's (the token's sub is the order's user id) or an admin's.
+DEMO_OBJECT_RULES = (ObjectRule("Order", owner=("sub", "row.user_id"), scopes=[["admin"]]),)
 
 
 def _page(value: int | None, default: int) -> int:
@@ -165,6 +190,10 @@ class Product(Node):
     @strawberry.field
     def price(self) -> float:
         return self.row.price
+
+    @strawberry.field(directives=[Policy(policies=[["staff"]])])
+    def margin(self) -> float:
+        return round(self.row.price * 0.3, 2)
 
     @strawberry.field
     def reviews(self, limit: int | None = 10) -> list[Review]:
@@ -452,11 +481,20 @@ def build_schema(config: GuardConfig | None = None, *, guarded: bool = True) -> 
     # The guard is last, so it is the outermost resolver middleware: a field it denies never
     # reaches the counter, let alone its resolver.
     extensions: list[Any] = [ResolverCounter]
+    guard = None
     if guarded:
-        extensions.append(GuardExtension(config if config is not None else GuardConfig()))
-    return strawberry.Schema(
+        guard = GuardExtension(
+            config if config is not None else GuardConfig(),
+            policies=DEMO_POLICIES,
+            object_rules=DEMO_OBJECT_RULES,
+        )
+        extensions.append(guard)
+    schema = strawberry.Schema(
         query=Query, mutation=Mutation, types=[User, Post, Product], extensions=extensions
     )
+    if guard is not None:
+        guard.guard_for(schema)  # a policy or rule the schema cannot hold stops us here
+    return schema
 
 
 schema = build_schema(demo_config())

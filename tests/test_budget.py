@@ -62,7 +62,28 @@ async def test_refund_returns_what_the_estimate_overcharged() -> None:
     cost = body["extensions"]["cost"]
     spent = cost["maximumAvailable"] and 1000 - cost["throttleStatus"]["currentlyAvailable"]
     assert cost["actualQueryCost"] < cost["requestedQueryCost"]
-    assert spent == pytest.approx(cost["actualQueryCost"])
+    # max_cost counts both costs, and the type cost (objects returned) is the larger: the
+    # budget keeps what was returned, one point per object.
+    assert cost["throttleStatus"]["counted"] == "type_cost"
+    posts = body["data"]["user"]["posts"]
+    objects = 1 + len(posts) + sum(len(post["comments"]) for post in posts)
+    assert spent == pytest.approx(objects)
+
+
+async def test_the_budget_spends_what_the_cost_limit_counts() -> None:
+    # 100 objects for one resolver: 5 points of field cost, 100 of type cost.
+    config = GuardConfig(budget_capacity=1000, budget_restore_rate=0)
+    field_only = config.model_copy(update={"cost_limit_applies_to": "field_cost"})
+    spent = {}
+    for name, settings in (("both", config), ("field_cost", field_only)):
+        async with make_client(settings) as client:
+            response = await client.post(
+                "/graphql", json={"query": "{ posts(limit: 100) { title } }"}
+            )
+        remaining = response.json()["extensions"]["cost"]["throttleStatus"]
+        spent[name] = 1000 - remaining["currentlyAvailable"]
+        assert response.headers["x-ratelimit-cost-counted"] == remaining["counted"]
+    assert spent == {"both": 100, "field_cost": 5}
 
 
 async def test_principals_have_their_own_buckets_and_ips_share_one() -> None:
@@ -174,8 +195,9 @@ def test_redis_killed_mid_test(tmp_path: Any) -> None:
 
 
 async def test_the_budget_spends_with_report_cost_off() -> None:
-    config = GuardConfig(budget_capacity=100, budget_restore_rate=0, report_cost=False)
-    query = {"query": "{ posts(limit: 40) { title author { name } } }"}  # 41 points
+    config = GuardConfig(budget_capacity=200, budget_restore_rate=0, report_cost=False)
+    # 80 points: the type cost (40 posts, 40 authors) is larger than the field cost (45)
+    query = {"query": "{ posts(limit: 40) { title author { name } } }"}
     async with make_client(config) as client:
         responses = [await client.post("/graphql", json=query) for _ in range(4)]
     assert "extensions" not in responses[0].json()  # no cost in the body to read back
@@ -185,7 +207,8 @@ async def test_the_budget_spends_with_report_cost_off() -> None:
 async def test_null_bubbling_does_not_refund_the_work_that_ran() -> None:
     from schema_example.app import demo_config
 
-    config = demo_config().model_copy(update={"budget_capacity": 100, "budget_restore_rate": 0})
+    # The estimate counts 178 objects (type cost): the budget holds one such request.
+    config = demo_config().model_copy(update={"budget_capacity": 180, "budget_restore_rate": 0})
     # `email` is denied and non-null: `z`, and with it `data`, become null — but all of `a` ran.
     query = {
         "query": "{ a: posts(limit: 88) { title author { name } } "

@@ -8,6 +8,7 @@ import pytest
 from graphql import GraphQLSchema, build_schema
 
 from gqlguard import DIRECTIVES_SDL, ErrorCode, Guard, GuardConfig, analyze
+from schema_example.schema import DEMO_POLICIES
 
 IBM = build_schema(
     DIRECTIVES_SDL
@@ -197,7 +198,7 @@ def test_wide_fragments_of_paginated_lists_are_rejected_for_cost_not_depth(
     { a: users(first: 50) { ...U } b: users(first: 50) { ...U } }
     fragment U on UserConnection { nodes { posts(limit: 20) { comments(limit: 20) { body } } } }
     """
-    verdict = Guard(demo_schema).check(query)
+    verdict = Guard(demo_schema, policies=DEMO_POLICIES).check(query)
     assert [e.code for e in verdict.errors] == [ErrorCode.COST_ESTIMATED_TOO_EXPENSIVE]
     assert verdict.analysis is not None and verdict.analysis.depth <= 10
 
@@ -238,5 +239,7 @@ def test_a_subtree_that_costs_nothing_does_not_stop_the_walk_early(
     variables = {"n": 0}
     cost = analyze(demo_schema, query, variables, config=GuardConfig.unlimited()).field_cost
     assert cost <= 10
-    verdict = Guard(demo_schema, GuardConfig(max_cost=cost)).check(query, variables)
+    verdict = Guard(demo_schema, GuardConfig(max_cost=cost), policies=DEMO_POLICIES).check(
+        query, variables
+    )
     assert verdict.accepted, verdict.errors

@@ -52,7 +52,7 @@ def client(app: Any) -> httpx.AsyncClient:
 async def test_a_graphql_core_schema_gets_every_stage_not_only_the_rules() -> None:
     # What an Ariadne or Graphene user gets from create_app: persisted queries, the budget and
     # the actual-cost refund, beside the static checks.
-    config = GuardConfig(persisted_mode="apq", budget_capacity=5, budget_restore_rate=0.001)
+    config = GuardConfig(persisted_mode="apq", budget_capacity=15, budget_restore_rate=0.001)
     async with client(create_app(library(), config)) as http:
         query = "{ posts(limit: 3) { title } }"
         sha = hashlib.sha256(query.encode()).hexdigest()
@@ -65,9 +65,11 @@ async def test_a_graphql_core_schema_gets_every_stage_not_only_the_rules() -> No
         }
         hit = await http.post("/graphql", json={"extensions": apq})
         assert hit.json()["data"] == registered.json()["data"]
-        # Each request costs what it ran (1 point): 5 points pay for 5 of them.
+        # Each request costs what it ran, counted as max_cost counts (3 objects, 3 points):
+        # 15 points pay for 5 of them.
         throttle = hit.json()["extensions"]["cost"]["throttleStatus"]
-        assert throttle["maximumAvailable"] == 5 and throttle["currentlyAvailable"] == 3
+        assert throttle["maximumAvailable"] == 15 and throttle["currentlyAvailable"] == 9
+        assert throttle["counted"] == "type_cost"
         statuses = [
             (await http.post("/graphql", json={"extensions": apq})).status_code for _ in range(8)
         ]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gqlguard import Guard, GuardConfig
 from gqlguard.prescan import prescan
 from gqlguard.testing import hostile_documents, valid_queries
+from schema_example.schema import DEMO_POLICIES
 from schema_example.schema import build_schema as build_demo_schema
 
 from .conftest import examples
@@ -83,8 +84,8 @@ def test_counts_equal_the_lexer_on_generated_documents(text: str) -> None:
 )
 def test_the_reported_tokens_are_what_max_tokens_counts(text: str) -> None:
     tokens, comments = lexed(text)
-    at = Guard(DEMO, GuardConfig(max_tokens=tokens, max_comments=comments))
-    under = Guard(DEMO, GuardConfig(max_tokens=tokens - 1))
+    at = Guard(DEMO, GuardConfig(max_tokens=tokens, max_comments=comments), policies=DEMO_POLICIES)
+    under = Guard(DEMO, GuardConfig(max_tokens=tokens - 1), policies=DEMO_POLICIES)
     assert "TOKEN_LIMIT_EXCEEDED" not in {e.code.value for e in at.check(text).errors}
     refused = under.check(text).errors
     assert [e.code.value for e in refused] == ["TOKEN_LIMIT_EXCEEDED"]
@@ -99,7 +100,7 @@ OVER_LIMIT = {
 
 @pytest.mark.parametrize("text", list(OVER_LIMIT.values()), ids=list(OVER_LIMIT))
 def test_an_over_limit_document_is_refused_before_graphql_core_would_parse_it(text: str) -> None:
-    guard = Guard(DEMO, GuardConfig())
+    guard = Guard(DEMO, GuardConfig(), policies=DEMO_POLICIES)
 
     def best(action: object, rounds: int = 5) -> float:
         times = []

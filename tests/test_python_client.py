@@ -14,6 +14,13 @@ from .servers import serve
 pytestmark = pytest.mark.slow
 
 
+# Twelve levels of real fields: a document naming unknown fields is answered by validation,
+# whatever its depth (no schema oracle), so the depth refusal needs a valid document.
+TOO_DEEP = (
+    "{ posts(limit: 1) {" + " author { posts(limit: 1) {" * 6 + " title" + " } }" * 6 + " } }"
+)
+
+
 def test_gql_gets_data_and_coded_rejections() -> None:
     env = {"GQLGUARD_BUDGET_CAPACITY": "30", "GQLGUARD_BUDGET_RESTORE_RATE": "0"}
     with serve(env=env) as url:
@@ -22,14 +29,14 @@ def test_gql_gets_data_and_coded_rejections() -> None:
             data = session.execute(gql("{ posts(limit: 2) { title } }"))
             assert len(data["posts"]) == 2
             with pytest.raises(TransportQueryError) as rejected:
-                session.execute(gql("{ a" + " { a" * 12 + " }" * 13))
+                session.execute(gql(TOO_DEEP))
             assert rejected.value.errors is not None
             assert rejected.value.errors[0]["extensions"]["code"] == "DEPTH_LIMIT_EXCEEDED"
             # Rejections are charged: the budget runs dry, and the status says so.
             codes = []
             for _ in range(5):
                 try:
-                    session.execute(gql("{ a" + " { a" * 12 + " }" * 13))
+                    session.execute(gql(TOO_DEEP))
                 except TransportQueryError as error:
                     # gql reads the JSON body of a 429 as well: the code tells them apart.
                     assert error.errors is not None

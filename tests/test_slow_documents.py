@@ -24,10 +24,11 @@ from bench.amplification import REALISTIC
 from bench.work import SCHEMA
 from gqlguard import Guard, GuardConfig
 from gqlguard.work import work_budget
+from schema_example.schema import DEMO_POLICIES
 
 from .conftest import examples
 
-GUARD = Guard(SCHEMA, GuardConfig(mask_errors=False))
+GUARD = Guard(SCHEMA, GuardConfig(mask_errors=False), policies=DEMO_POLICIES)
 BUDGET = work_budget(GuardConfig())
 # What a selection may hold on each type of the demo schema (leaves, then nested fields).
 LEAVES = {
@@ -122,9 +123,9 @@ _unique = iter(range(10**9))
 @settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents())
 def test_no_generated_document_breaks_the_bound_or_graphql_cores_verdict(text: str) -> None:
-    verdict = Guard(SCHEMA, GuardConfig(mask_errors=False, max_work=10**9)).check(
-        text, document_only=True
-    )
+    verdict = Guard(
+        SCHEMA, GuardConfig(mask_errors=False, max_work=10**9), policies=DEMO_POLICIES
+    ).check(text, document_only=True)
     target(float(verdict.work), label="work units")
     codes = [error.code.value for error in verdict.errors]
     valid = _graphql_core_alone(text)

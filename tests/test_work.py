@@ -12,6 +12,7 @@ from graphql import GraphQLSchema
 import gqlguard.validation
 from bench.amplification import WITHIN
 from bench.work import SCHEMA, legitimate_documents
+from schema_example.schema import DEMO_POLICIES
 from gqlguard import Guard, GuardConfig
 from gqlguard.prescan import prescan
 from gqlguard.work import work_budget
@@ -28,14 +29,14 @@ FLOODS = [
 
 @pytest.mark.parametrize("name", sorted(legitimate_documents()))
 def test_legitimate_documents_spend_at_most_a_quarter_of_the_budget(name: str) -> None:
-    verdict = Guard(SCHEMA, GuardConfig()).check(legitimate_documents()[name], document_only=True)
+    verdict = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES).check(legitimate_documents()[name], document_only=True)
     assert verdict.accepted, verdict.formatted_errors()
     assert 0 < verdict.work <= work_budget(GuardConfig()) / 4
 
 
 @pytest.mark.parametrize("name", FLOODS)
 def test_duplication_floods_inside_every_limit_are_refused_by_the_meter(name: str) -> None:
-    verdict = Guard(SCHEMA, GuardConfig()).check(WITHIN[name])
+    verdict = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES).check(WITHIN[name])
     assert [error.code.value for error in verdict.errors] == ["WORK_LIMIT_EXCEEDED"]
     extensions = verdict.formatted_errors()[0]["extensions"]
     assert extensions["stage"] == "field merging"
@@ -45,12 +46,12 @@ def test_duplication_floods_inside_every_limit_are_refused_by_the_meter(name: st
 def test_the_meter_is_deterministic_and_graphql_cores_verdict_without_it() -> None:
     text = WITHIN["nested repeats 6 x 6 x 6"]
     unlimited = GuardConfig(max_work=10**9)
-    first = Guard(SCHEMA, unlimited).check(text, document_only=True)
-    second = Guard(SCHEMA, unlimited).check(text, document_only=True)
+    first = Guard(SCHEMA, unlimited, policies=DEMO_POLICIES).check(text, document_only=True)
+    second = Guard(SCHEMA, unlimited, policies=DEMO_POLICIES).check(text, document_only=True)
     assert first.accepted and first.work == second.work > work_budget(GuardConfig())
     # the budget is the only difference: just above the units spent, the document passes
-    assert Guard(SCHEMA, GuardConfig(max_work=first.work)).check(text, document_only=True).accepted
-    assert not Guard(SCHEMA, GuardConfig(max_work=first.work - 1)).check(text).accepted
+    assert Guard(SCHEMA, GuardConfig(max_work=first.work), policies=DEMO_POLICIES).check(text, document_only=True).accepted
+    assert not Guard(SCHEMA, GuardConfig(max_work=first.work - 1), policies=DEMO_POLICIES).check(text).accepted
 
 
 def test_the_budget_follows_the_token_limit_or_the_explicit_setting() -> None:
@@ -77,7 +78,7 @@ def test_a_replayed_refusal_is_answered_from_memory_without_validating_again(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(gqlguard.validation, "validate", counting)
-    guard = Guard(SCHEMA, GuardConfig())
+    guard = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES)
     first = guard.check(text)
     validated = len(calls)
     replays = [guard.check(text) for _ in range(5)]

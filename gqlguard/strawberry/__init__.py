@@ -14,7 +14,7 @@
 """
 
 from .context import principal_in_context
-from .directives import Authenticated, Cost, ListSize, RequiresScopes
+from .directives import Authenticated, Cost, ListSize, Policy, RequiresScopes
 from .executor import guard_extension_of, strawberry_executor, strawberry_pipeline
 from .extension import GuardExtension
 
@@ -23,6 +23,7 @@ __all__ = [
     "Cost",
     "GuardExtension",
     "ListSize",
+    "Policy",
     "RequiresScopes",
     "guard_extension_of",
     "principal_in_context",

@@ -1,7 +1,8 @@
 """Strawberry code-first schema directives for gqlguard's SDL directives.
 
 ``@cost`` and ``@listSize`` (IBM's GraphQL Cost Directives) feed the cost analyzer;
-``@authenticated`` and ``@requiresScopes`` (Apollo Router's names) feed authorization. Each
+``@authenticated``, ``@requiresScopes`` and ``@policy`` (Apollo Router's names) feed
+authorization. Each
 class says, through ``gqlguard_directive()``, the SDL directive and arguments it stands for.
 """
 
@@ -17,7 +18,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("strawberry", "gqlguard.strawberry") from error
 
-__all__ = ["Authenticated", "Cost", "ListSize", "RequiresScopes"]
+__all__ = ["Authenticated", "Cost", "ListSize", "Policy", "RequiresScopes"]
 
 
 @strawberry.schema_directive(
@@ -77,3 +78,14 @@ class RequiresScopes:
 
     def gqlguard_directive(self) -> tuple[str, dict[str, Any]]:
         return "requiresScopes", {"scopes": [list(group) for group in self.scopes]}
+
+
+@strawberry.schema_directive(name="policy", locations=_AUTH_LOCATIONS)
+class Policy:
+    """``policies=[["staff", "emea"], ["admin"]]``: (staff AND emea) OR admin, each name a
+    policy registered with the guard."""
+
+    policies: list[list[str]]
+
+    def gqlguard_directive(self) -> tuple[str, dict[str, Any]]:
+        return "policy", {"policies": [list(group) for group in self.policies]}

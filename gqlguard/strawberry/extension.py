@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from graphql import (
@@ -57,7 +57,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise missing("strawberry", "gqlguard.strawberry") from error
 
 from ..authorization import Principal
-from ..budget import BucketState, store_for
+from ..budget import COUNTED_HEADER, BucketState, store_for
 from ..config import GuardConfig
 from ..errors import ErrorCode, GuardRejection
 from ..events import facts_of, security_event
@@ -65,7 +65,9 @@ from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
 from ..guard import Guard, IntrospectionHook, Verdict, request_shape_error
 from ..http import Caller, Pipeline
 from ..masking import mask_execution_errors
+from ..object_rules import ObjectRule
 from ..persisted import Lookup, PersistedQueries, PersistedQueryError
+from ..policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from ..tokens import AuthenticationError, JWTAuthenticator
 from ..transport import GuardRequest, Transport
 from .context import (
@@ -110,8 +112,15 @@ class GuardExtension:
         introspection_allowed: IntrospectionHook | None = None,
         on_verdict: Callable[[Verdict, Any], None] | None = None,
         principal_of: Callable[[Any], Principal | None] | None = None,
+        policies: Mapping[str, PolicyFunction] | None = None,
+        object_rules: Sequence[ObjectRule] = (),
     ) -> None:
+        """``policies`` and ``object_rules`` are the guard's (see :class:`gqlguard.Guard`);
+        they are checked against the schema when the guard is built: call
+        :meth:`guard_for` with the schema at start to have a mistake stop the server there."""
         self.config = config if config is not None else GuardConfig()
+        self.policies = Policies(policies or {})
+        self.object_rules = tuple(object_rules)
         strawberry_log = logging.getLogger("strawberry.execution")
         if _STRAWBERRY_FILTER not in strawberry_log.filters:
             strawberry_log.addFilter(_STRAWBERRY_FILTER)
@@ -172,6 +181,8 @@ class GuardExtension:
                         self.config,
                         validation_rules=strawberry_rules(tuple(_specified_rules())),
                         introspection_allowed=self.introspection_allowed,
+                        policies=self.policies,
+                        object_rules=self.object_rules,
                     )
         return guard
 
@@ -249,6 +260,8 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         self.enforcement: Enforcement | None = None
         self.lookup: Lookup | None = None
         self.principal = Principal.anonymous()
+        self.policy_request = PolicyRequest()
+        self.policies: PolicyEvaluation | None = None
         self.caller: Caller | None = None  # None until a request is found in the context
         self.refusal: list[GraphQLError] | None = None
 
@@ -276,7 +289,10 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # Subscription events and incremental payloads, as every streaming transport sends
-        # them: masked like a single result.
+        # them: masked like a single result (with the objects a rule removed reported).
+        enforcement = self.enforcement
+        if enforcement is not None and enforcement.object_errors:
+            result.errors = enforcement.errors(getattr(result, "errors", None)) or None
         _mask_result(result, self._mask)
         for part in (*(getattr(result, "incremental", None) or ()), *_completed(result)):
             _mask_result(part, self._mask)
@@ -303,6 +319,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if request is None:
             self.principal = principal or Principal.anonymous()
             return None
+        self.policy_request = PolicyRequest(request.headers, None)
         pipeline = factory.view_pipeline(self.execution_context.schema)
         caller = self.caller = pipeline.caller(request)
         if is_handshake(request):
@@ -312,6 +329,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if principal is None:
             principal = _principal_from_credentials(factory.tokens, context, request)
         caller.principal = self.principal = principal
+        self.policy_request = caller.policy_request
         return caller
 
     def _principal_in(self, context: Any) -> Principal | None:
@@ -361,16 +379,28 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         guard = self.factory.guard_for(context.schema)
         verdict = self.verdict
         if verdict is None:
-            verdict = self.verdict = guard.check(
-                context.query or "",
-                context.variables,
-                context.operation_name,
-                context=context.context,
-                principal=self.principal,
-                document_id=self.lookup.document_id if self.lookup is not None else None,
-                validation_rules=strawberry_rules(tuple(context.validation_rules)),
-                parser_options=context.parse_options,
-            )
+            policies = guard.policies.evaluation(self.principal, self.policy_request)
+
+            def checked() -> Verdict:
+                return guard.check(
+                    context.query or "",
+                    context.variables,
+                    context.operation_name,
+                    context=context.context,
+                    principal=self.principal,
+                    document_id=self.lookup.document_id if self.lookup is not None else None,
+                    validation_rules=strawberry_rules(tuple(context.validation_rules)),
+                    parser_options=context.parse_options,
+                    policies=policies,
+                )
+
+            verdict = checked()
+            if verdict.pending_policies:
+                # Synchronous hooks (so execute_sync works): async policies run on a helper
+                # thread's loop while this one waits.
+                policies.resolve_blocking(verdict.pending_policies)
+                verdict = checked()
+            self.verdict = verdict
         self._apply(guard, verdict)
 
     def _apply(self, guard: Guard, verdict: Verdict) -> None:
@@ -386,7 +416,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
                 context.graphql_document = verdict.document
             self._refuse(verdict.graphql_errors())
             return
-        self.enforcement = Enforcement(guard, verdict, self.principal)
+        self.enforcement = Enforcement(guard, verdict, self.principal, self.policy_request)
         context.graphql_document = verdict.document
         # An empty list tells Strawberry validation already ran, with its rules.
         context.pre_execution_errors = []
@@ -453,10 +483,10 @@ class _PipelineOperation(_GuardedOperation):
         yield None
         caller, bucket, verdict = self.caller, self.bucket, self.verdict
         if caller is not None and bucket is not None and verdict is not None:
-            analysis = verdict.analysis
-            estimated = analysis.field_cost if analysis is not None else 0.0
+            estimated = pipeline.estimated(verdict)
             actual = pipeline.actual_cost(verdict, context.result)
             headers, _ = await pipeline.refund(caller, bucket, estimated, actual)
+            headers[COUNTED_HEADER] = pipeline.counted(verdict) or ""
             answer_with(context.context, None, headers)
 
     async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
@@ -467,7 +497,7 @@ class _PipelineOperation(_GuardedOperation):
             admitting = self.caller or Caller(
                 GuardRequest("POST", {}), "direct", "local", self.principal
             )
-            verdict = self.verdict = pipeline.check(
+            verdict = self.verdict = await pipeline.check(
                 admitting,
                 lookup,
                 self._envelope(),
@@ -548,7 +578,7 @@ def _around_execution(
     initial = getattr(result, "initial_result", None)  # incremental delivery
     target = initial if initial is not None else result
     errors = list(getattr(target, "errors", None) or ())
-    if enforcement is not None and enforcement.denied:
+    if enforcement is not None and enforcement.adds_errors:
         errors = enforcement.errors(errors)
         target.errors = errors or None
     if errors and mask is not None:
