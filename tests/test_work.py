@@ -12,10 +12,10 @@ from graphql import GraphQLSchema
 import gqlguard.validation
 from bench.amplification import WITHIN
 from bench.work import SCHEMA, legitimate_documents
-from schema_example.schema import DEMO_POLICIES
 from gqlguard import Guard, GuardConfig
 from gqlguard.prescan import prescan
 from gqlguard.work import work_budget
+from schema_example.schema import DEMO_POLICIES
 
 FLOODS = [
     "`id` x 600",
@@ -29,7 +29,9 @@ FLOODS = [
 
 @pytest.mark.parametrize("name", sorted(legitimate_documents()))
 def test_legitimate_documents_spend_at_most_a_quarter_of_the_budget(name: str) -> None:
-    verdict = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES).check(legitimate_documents()[name], document_only=True)
+    verdict = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES).check(
+        legitimate_documents()[name], document_only=True
+    )
     assert verdict.accepted, verdict.formatted_errors()
     assert 0 < verdict.work <= work_budget(GuardConfig()) / 4
 
@@ -50,8 +52,16 @@ def test_the_meter_is_deterministic_and_graphql_cores_verdict_without_it() -> No
     second = Guard(SCHEMA, unlimited, policies=DEMO_POLICIES).check(text, document_only=True)
     assert first.accepted and first.work == second.work > work_budget(GuardConfig())
     # the budget is the only difference: just above the units spent, the document passes
-    assert Guard(SCHEMA, GuardConfig(max_work=first.work), policies=DEMO_POLICIES).check(text, document_only=True).accepted
-    assert not Guard(SCHEMA, GuardConfig(max_work=first.work - 1), policies=DEMO_POLICIES).check(text).accepted
+    assert (
+        Guard(SCHEMA, GuardConfig(max_work=first.work), policies=DEMO_POLICIES)
+        .check(text, document_only=True)
+        .accepted
+    )
+    assert (
+        not Guard(SCHEMA, GuardConfig(max_work=first.work - 1), policies=DEMO_POLICIES)
+        .check(text)
+        .accepted
+    )
 
 
 def test_the_budget_follows_the_token_limit_or_the_explicit_setting() -> None:
