@@ -431,7 +431,14 @@ class _Walk:
                     else None
                 )
                 if info is None or (info.definition is None and not name.startswith("__")):
+                    # A name the schema (as this principal may know it) lacks never runs:
+                    # neither its weight nor its subtree counts, so no limit can tell a
+                    # hidden field from a misspelt one (validation answers both; its work
+                    # is metered like any).
                     summary.unknown += 1
+                    if summary.depth < 1:
+                        summary.depth = 1
+                    continue
                 child: _Summary | None = None
                 multiplier = 1
                 if selection.selection_set is not None:
