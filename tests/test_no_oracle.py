@@ -1,0 +1,132 @@
+"""Issue 23: no schema oracle. A name the caller may not know (one the schema lacks, or, with
+``hide_unauthorized_fields``, one it may not use) is answered exactly like a misspelt one
+whatever limit the document is over; a field it may not use never counts toward a limit
+(its weight is never `measured`); documents naming only usable fields keep the
+cheapest-check-first order."""
+
+from __future__ import annotations
+
+import pytest
+from graphql import ASTValidationRule, ValidationContext, specified_rules
+
+from gqlguard import Guard, GuardConfig
+from schema_example.app import demo_config
+from schema_example.schema import DEMO_POLICIES
+from schema_example.schema import build_schema as build_demo_schema
+
+from .test_authorization import post, token
+
+# Twelve levels under the field (max_depth is 10).
+DEEP = "actor {" + " posts(limit: 1) { author {" * 5 + " id" + " } }" * 5 + " }"
+ALIASES = " ".join(f"a{i}: id" for i in range(40))
+
+# Documents over one limit each because of what they ask of `auditLog` (admin only).
+OVER_A_LIMIT = {
+    "cost": "{ NAME(limit: 100) { actor { posts(limit: 100) { title } } } }",
+    "depth": "{ NAME(limit: 1) { " + DEEP + " } }",
+    "aliases": "{ NAME(limit: 1) { " + ALIASES + " } }",
+    "list size": "{ NAME(limit: 100000) { id } }",
+    "cost beside a usable field": (
+        "{ posts(limit: 100) { comments(limit: 100) { body } } NAME(limit: 1) { id } }"
+    ),
+    "fragment": "{ ...F } fragment F on Query { NAME(limit: 1000) { actor { id } } }",
+}
+CHEAP = "{ NAME(limit: 1) { id } }"
+
+
+def _as(name: str, text: str) -> str:
+    return text.replace("NAME", name)
+
+
+@pytest.mark.parametrize("mode", ["filter", "reject", "dry_run"])
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("limit", list(OVER_A_LIMIT), ids=list(OVER_A_LIMIT))
+async def test_hidden_names_answer_like_misspelt_ones_over_every_limit(
+    mode: str, masked: bool, limit: str
+) -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "mask_errors": masked, "authorization_mode": mode}
+    )
+    text = OVER_A_LIMIT[limit]
+    hidden, context = await post(_as("auditLog", text), token("users:read"), config)
+    unknown, _ = await post(_as("auditLogz", text), token("users:read"), config)
+    assert hidden.status_code == unknown.status_code
+    assert hidden.text.replace("auditLog", "auditLogz") == unknown.text, limit
+    assert "GRAPHQL_VALIDATION_FAILED" in hidden.text
+    assert not context.get("resolved")
+    # The admin may know it: then the limit answers, as for any usable field.
+    admin, _ = await post(_as("auditLog", text), token("admin"), config)
+    assert "GRAPHQL_VALIDATION_FAILED" not in admin.text
+
+
+@pytest.mark.parametrize("masked", [True, False])
+async def test_a_hidden_mutation_answers_like_a_misspelt_one(masked: bool) -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "mask_errors": masked, "max_cost": 1}
+    )
+    text = 'mutation { NAME(id: "1") }'
+    hidden, _ = await post(_as("deleteUser", text), token("users:read"), config)
+    unknown, _ = await post(_as("deleteUserz", text), token("users:read"), config)
+    assert hidden.text.replace("deleteUser", "deleteUserz") == unknown.text
+
+
+@pytest.mark.parametrize("mode", ["filter", "reject"])
+@pytest.mark.parametrize("limit", list(OVER_A_LIMIT), ids=list(OVER_A_LIMIT))
+async def test_without_hiding_a_denied_field_never_trips_a_limit(mode: str, limit: str) -> None:
+    # The demo's default: masked errors, unauthorized fields not hidden. A denied field
+    # never runs, so its cost, depth and aliases count for nothing: the expensive document
+    # gets the answer the cheap one gets, and nothing tells its weight.
+    config = demo_config().model_copy(update={"authorization_mode": mode})
+    text = OVER_A_LIMIT[limit]
+    if "posts(limit: 100) { comments" in text:
+        return  # over a limit with what the caller may use: see the next test
+    expensive, _ = await post(_as("auditLog", text), token("users:read"), config)
+    cheap, _ = await post(_as("auditLog", CHEAP), token("users:read"), config)
+    assert expensive.json()["errors"] == cheap.json()["errors"]
+    assert expensive.json().get("data") == cheap.json().get("data")
+    assert "measured" not in expensive.text and "LIMIT" not in expensive.text
+    assert "EXPENSIVE" not in expensive.text
+    # A name the schema lacks is answered by validation, whatever the document costs.
+    misspelt, _ = await post(_as("auditLogz", text), token("users:read"), config)
+    assert [e["extensions"]["code"] for e in misspelt.json()["errors"]] == [
+        "GRAPHQL_VALIDATION_FAILED"
+    ]
+
+
+async def test_measured_never_includes_the_weight_of_a_denied_field() -> None:
+    config = demo_config().model_copy(update={"authorization_mode": "reject"})
+    usable = "{ posts(limit: 100) { comments(limit: 100) { body } } }"
+    alone, _ = await post(usable, token("users:read"), config)
+    assert alone.json()["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    with_denied, _ = await post(
+        usable[:-1] + " auditLog(limit: 100) { actor { id } } }", token("users:read"), config
+    )
+    # Over the limit with what it may use, but naming what it may not: authorization
+    # answers (as for the cheap form), never the cost, which would price `auditLog`.
+    assert [e["extensions"]["code"] for e in with_denied.json()["errors"]] == [
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    ]
+    assert "measured" not in with_denied.text
+
+
+def test_documents_naming_only_usable_fields_keep_the_cheapest_check_first() -> None:
+    validated: list[str] = []
+
+    class Recording(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            validated.append("ran")
+
+    schema = build_demo_schema(demo_config(), guarded=False)
+    guard = Guard(
+        schema,
+        GuardConfig(),
+        validation_rules=[*specified_rules, Recording],
+        policies=DEMO_POLICIES,
+    )
+    known = guard.check("{ posts(limit: 100) { comments(limit: 100) { body } } }")
+    assert known.errors[0].code.value == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert validated == []  # refused by the limit, never validated
+    unknown = guard.check("{ posts(limit: 100) { comments(limit: 100) { bodyz } } }")
+    assert unknown.errors[0].code.value == "GRAPHQL_VALIDATION_FAILED"
+    assert validated == ["ran"]
