@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
 import pytest
+import strawberry
 from graphql import build_schema
 from strawberry.asgi import GraphQL
+from strawberry.types import ExecutionResult
 
 from gqlguard import DIRECTIVES_SDL, Guard, GuardConfig
 from gqlguard.authorization import Principal
@@ -533,3 +536,44 @@ async def test_the_demo_order_rule_applies_to_batches_and_persisted_documents() 
     for body in (*batch, registered.json(), hit):
         assert body["data"] == {"user": {"orders": []}}, body
         assert codes(body) and set(codes(body)) == {"UNAUTHORIZED_FIELD_OR_TYPE"}
+
+
+@strawberry.type
+class Doc:
+    id: str
+    owner: str
+
+
+@strawberry.type
+class DocQuery:
+    @strawberry.field
+    def ping(self) -> int:
+        return 1
+
+
+@strawberry.type
+class DocSubscription:
+    @strawberry.subscription
+    async def docs(self) -> AsyncGenerator[list[Doc], None]:
+        for round_ in range(2):
+            yield [Doc(id=f"{round_}-a", owner="alice"), Doc(id=f"{round_}-b", owner="bob")]
+
+
+async def test_object_rules_hold_for_every_subscription_event() -> None:
+    extension = GuardExtension(
+        GuardConfig(), object_rules=[ObjectRule("Doc", owner=("sub", "owner"))]
+    )
+    schema = strawberry.Schema(query=DocQuery, subscription=DocSubscription, extensions=[extension])
+    events = await schema.subscribe(
+        "subscription { docs { id } }", context_value={"principal": principal("alice")}
+    )
+    assert not isinstance(events, ExecutionResult)
+    seen = [event async for event in events]
+    assert [event.data for event in seen] == [
+        {"docs": [{"id": "0-a"}]},
+        {"docs": [{"id": "1-a"}]},
+    ]
+    assert [[error.path for error in event.errors or ()] for event in seen] == [
+        [["docs", 1]],
+        [["docs", 1]],
+    ]
