@@ -4,6 +4,7 @@ and object-level rules (OWASP API1), at every door, through every selection form
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import AsyncGenerator
@@ -518,23 +519,35 @@ async def test_orders_only_for_their_owner_or_an_admin(door: str, form: str) -> 
     assert _order_ids(admin.get("data")) & others and "errors" not in admin
 
 
-async def test_the_demo_order_rule_applies_to_batches_and_persisted_documents() -> None:
+SKIPPED_MARGIN = 'query($s: Boolean!) { product(id: "1") { name margin @skip(if: $s) } }'
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "denied"),
+    [
+        ('{ user(id: "2") { orders { id } } }', None, {"user": {"orders": []}}),
+        ('{ product(id: "1") { name margin } }', None, {"product": None}),
+        (SKIPPED_MARGIN, {"s": False}, {"product": None}),
+    ],
+    ids=["object rule", "policy", "policy under @skip(if: $s)"],
+)
+async def test_batches_and_persisted_documents_are_decided_alike(
+    query: str, variables: dict[str, Any] | None, denied: dict[str, Any]
+) -> None:
     config = demo_config().model_copy(update={"persisted_mode": "apq"})
     app = create_app(build_demo_schema(config), config)
-    query = '{ user(id: "2") { orders { id } } }'
-    import hashlib
-
     sha = hashlib.sha256(query.encode()).hexdigest()
     apq = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
     headers = {"authorization": f"Bearer {token('orders:read users:read', sub='1')}"}
+    sent = {"query": query, "variables": variables}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as c:
-        batch = (await c.post("/graphql", json=[{"query": query}] * 2, headers=headers)).json()
-        registered = await c.post(
-            "/graphql", json={"query": query, "extensions": apq}, headers=headers
+        batch = (await c.post("/graphql", json=[sent, sent], headers=headers)).json()
+        registered = await c.post("/graphql", json={**sent, "extensions": apq}, headers=headers)
+        hit = await c.post(
+            "/graphql", json={"variables": variables, "extensions": apq}, headers=headers
         )
-        hit = (await c.post("/graphql", json={"extensions": apq}, headers=headers)).json()
-    for body in (*batch, registered.json(), hit):
-        assert body["data"] == {"user": {"orders": []}}, body
+    for body in (*batch, registered.json(), hit.json()):
+        assert body["data"] == denied, body
         assert codes(body) and set(codes(body)) == {"UNAUTHORIZED_FIELD_OR_TYPE"}
 
 
