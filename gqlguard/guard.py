@@ -145,8 +145,8 @@ class _Prepared:
         dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
     ) = None
     decisions: dict[_DecisionKey, Decision] | None = None
-    # Per principal kind, the coordinates it may not use in the sent document.
-    hidden: dict[_DecisionKey, frozenset[tuple[str, str]]] | None = None
+    # Per principal kind, the (variable-free) analysis of the document as it may know it.
+    seen: dict[_DecisionKey, Analysis] | None = None
     # Per operation, the (parent type, field) coordinates it selects.
     coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
     # The document's operations by the name the analysis resolved: selected once per
@@ -455,20 +455,17 @@ class Guard:
         """With hidden fields, the analysis of the document as this principal may know the
         schema: a hidden field measures like an unknown name, so no limit (cost above all)
         answers differently for `auditLog` than for `auditLogz`."""
-        # Decided once per document and kind of principal (only the coordinates are used).
-        key = (analysis.operation_name, *self.authorizer.decision_key(principal))
-        known = prepared.hidden if prepared.hidden is not None else {}
-        prepared.hidden = known
-        hidden = known.get(key)
-        if hidden is None:
-            operation, _ = select_operation(prepared.document, analysis.operation_name, None)
-            decision = self.authorizer.decide(prepared.document, operation, principal)
-            if len(known) >= _DECISIONS_PER_DOCUMENT:
-                known.clear()
-            hidden = known[key] = frozenset(decision.fields)
+        # Decided once per document and kind of principal (the decision authorization uses).
+        hidden = frozenset(self._authorize(prepared, analysis, principal).fields)
         if not hidden:
             return analysis
-        return self.analyzer.analyze(
+        key = (analysis.operation_name, *self.authorizer.decision_key(principal))
+        seen = prepared.seen if prepared.seen is not None else {}
+        prepared.seen = seen
+        found = seen.get(key)
+        if found is not None:
+            return found
+        as_seen = self.analyzer.analyze(
             prepared.document,
             variables=variables,
             operation_name=analysis.operation_name,
@@ -479,6 +476,11 @@ class Guard:
             comments=prepared.comments,
             hidden=hidden,
         )
+        if as_seen.complete and not as_seen.variable_dependent:  # the same for every request
+            if len(seen) >= _DECISIONS_PER_DOCUMENT:
+                seen.clear()
+            seen[key] = as_seen
+        return as_seen
 
     def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
         if not self.authorizer.has_rules:
