@@ -151,11 +151,12 @@ class RedisBudget:
         # The same link policy as every store: a hung Redis costs one timeout per backoff
         # period, not one per request.
         self.link = RedisLink(url, name="budget", client=client)
-        self._script = self.link.redis.register_script(_CHARGE)
 
     async def _run(self, key: str, cost: float) -> tuple[bool, float]:
-        async def charge(_: Any) -> Any:
-            return await self._script(
+        async def charge(redis: Any) -> Any:
+            # Registered on the running loop's client (a local sha1; EVALSHA, EVAL once).
+            script = redis.register_script(_CHARGE)
+            return await script(
                 keys=[self.prefix + key], args=[self.capacity, self.restore_rate, cost]
             )
 

@@ -1,4 +1,8 @@
-"""One Redis connection shared by a store, with the outage policy every store needs.
+"""One Redis connection per event loop for a store, with the outage policy every store needs.
+
+An asyncio Redis client belongs to the event loop it first ran on; a server that serves async
+views (the main loop) and sync views (whose async stages run on gqlguard's helper loop) needs
+one per loop, so the link keeps one per loop, made on first use there.
 
 A store never lets a Redis failure escape as a 500: :meth:`RedisLink.run` raises
 :class:`StoreUnavailable`, which the caller turns into its documented fallback. The outage is
@@ -8,8 +12,10 @@ fail fast for ``backoff`` seconds at a time instead of each waiting for a timeou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -39,14 +45,29 @@ class RedisLink:
         except ImportError as error:  # pragma: no cover - depends on the installed extras
             raise missing("redis", f"The Redis {name} store") from error
 
-        self.redis: Any = client or redis_asyncio.Redis.from_url(
+        self._connect: Callable[[], Any] = lambda: redis_asyncio.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        self._given = client  # a client the caller made: used as it is, on its own loop
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
         )
         self.log = logging.getLogger(f"gqlguard.{name}")
         self.name = name
         self.backoff = backoff
         self._down_since: float | None = None
         self._retry_at = 0.0
+
+    @property
+    def redis(self) -> Any:
+        """The client for the running event loop."""
+        if self._given is not None:
+            return self._given
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._connect()
+        return client
 
     @property
     def down(self) -> bool:

@@ -219,3 +219,15 @@ async def test_null_bubbling_does_not_refund_the_work_that_ran() -> None:
         second = await client.post("/graphql", json=query)
     assert first.status_code == 200 and first.json()["errors"]
     assert second.status_code == 429  # the first request's estimate was kept, not refunded
+
+
+def test_one_redis_budget_serves_every_event_loop(redis_prefix: str) -> None:
+    # A server with async views (the main loop) and sync views (gqlguard's helper loop)
+    # charges one store from two loops: an asyncio Redis client belongs to one loop, so
+    # the store keeps one per loop.
+    store = RedisBudget(REDIS_URL, capacity=10, restore_rate=0, prefix=redis_prefix)
+    first = asyncio.run(store.charge("client", 4))
+    second = asyncio.run(store.charge("client", 4))  # a new loop
+    third = asyncio.run(store.charge("client", 4))
+    assert (first.allowed, second.allowed, third.allowed) == (True, True, False)
+    assert second.available == 2

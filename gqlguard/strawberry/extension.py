@@ -31,6 +31,7 @@ document over (:mod:`gqlguard.strawberry.executor`) and the extension only enfor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -79,6 +80,7 @@ from .context import (
     request_in,
 )
 from .handover import take_handed_over
+from .helper_loop import HelperLoop
 from .origins import OriginPolicy
 
 __all__ = ["GuardExtension", "strawberry_rules"]
@@ -140,6 +142,7 @@ class GuardExtension:
         # One budget store per extension: every pipeline serving this schema (create_app's,
         # the one driven under Strawberry's own views) draws from the same buckets.
         self.budget = store_for(self.config)
+        self.helper = HelperLoop()
 
     def __call__(self) -> SchemaExtension:
         # Strawberry asks for the extensions inside schema.execute: a pipeline's executor
@@ -149,8 +152,14 @@ class GuardExtension:
             if execution.enforcement is not None and execution.enforcement.needed:
                 return _EnforcingCheckedExtension(self, execution)
             return _CheckedExtension(self, execution)
-        if self.persisted is not None or self.config.budget_capacity is not None:
-            return _PipelineOperation(self)
+        stores = self.persisted is not None or self.config.budget_capacity is not None
+        if _in_event_loop():
+            # An async view: the stages that wait (stores, async policies) are awaited.
+            if stores or self.policies.asynchronous:
+                return _PipelineOperation(self)
+        elif stores:
+            # No loop in this thread: a sync view's execute_sync, whose hooks must not await.
+            return _SyncPipelineOperation(self)
         return _GuardedOperation(self)
 
     def view_pipeline(self, schema: Any) -> Pipeline:
@@ -396,9 +405,9 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
 
             verdict = checked()
             if verdict.pending_policies:
-                # Synchronous hooks (so execute_sync works): async policies run on a helper
-                # thread's loop while this one waits.
-                policies.resolve_blocking(verdict.pending_policies)
+                # A sync view (an async one awaits them, in _PipelineOperation): async
+                # policies run on the helper loop while this thread waits.
+                self.factory.helper.run(policies.resolve(verdict.pending_policies))
                 verdict = checked()
             self.verdict = verdict
         self._apply(guard, verdict)
@@ -457,14 +466,15 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         )
 
 
-class _PipelineOperation(_GuardedOperation):
+class _PipelineStages(_GuardedOperation):
     """Under Strawberry's own views with persisted queries or a cost budget on: the same
-    stages plus the persisted lookup and the budget (charge before execution, refund after),
-    with asynchronous hooks (``schema.execute``/``subscribe``, as every async view runs)."""
+    stages plus the persisted lookup and the budget (charge before execution, refund after).
+    The stages are coroutines (the stores may be Redis); the two subclasses run them from
+    asynchronous hooks (async views) or on the helper loop (sync views)."""
 
     bucket: BucketState | None = None
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def _admit_request(self) -> None:
         context = self.execution_context
         pipeline = self.factory.view_pipeline(context.schema)
         try:
@@ -480,7 +490,10 @@ class _PipelineOperation(_GuardedOperation):
             if self.caller is not None and not isinstance(rejected, PersistedQueryError):
                 await pipeline.refused(self.caller, rejected)
             self._refuse_request(rejected)
-        yield None
+
+    async def _refund(self) -> None:
+        context = self.execution_context
+        pipeline = self.factory.view_pipeline(context.schema)
         caller, bucket, verdict = self.caller, self.bucket, self.verdict
         if caller is not None and bucket is not None and verdict is not None:
             estimated = pipeline.estimated(verdict)
@@ -489,7 +502,7 @@ class _PipelineOperation(_GuardedOperation):
             headers[COUNTED_HEADER] = pipeline.counted(verdict) or ""
             answer_with(context.context, None, headers)
 
-    async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def _admit_operation(self) -> None:
         context = self.execution_context
         pipeline = self.factory.view_pipeline(context.schema)
         lookup = self.lookup
@@ -514,7 +527,6 @@ class _PipelineOperation(_GuardedOperation):
                 self._refuse_request(rejected)
             if self.refusal is None:
                 self._apply(pipeline.guard or self.factory.guard_for(context.schema), verdict)
-        yield None
 
     def _envelope(self) -> dict[str, Any]:
         context = self.execution_context
@@ -525,6 +537,42 @@ class _PipelineOperation(_GuardedOperation):
             "extensions": context.operation_extensions,
             "document_id": None,
         }
+
+
+class _PipelineOperation(_PipelineStages):
+    """The stages from asynchronous hooks (``schema.execute``/``subscribe``, as every async
+    view runs)."""
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        await self._admit_request()
+        yield None
+        await self._refund()
+
+    async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
+        await self._admit_operation()
+        yield None
+
+
+class _SyncPipelineOperation(_PipelineStages):
+    """The stages from synchronous hooks (``schema.execute_sync``: Django's and Flask's sync
+    views): each runs on the extension's helper loop while the view's thread waits."""
+
+    def on_operation(self) -> Iterator[None]:
+        self.factory.helper.run(self._admit_request())
+        yield None
+        self.factory.helper.run(self._refund())
+
+    def on_parse(self) -> Iterator[None]:
+        self.factory.helper.run(self._admit_operation())
+        yield None
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _principal_from_credentials(
