@@ -97,6 +97,18 @@ def _without(value: Any, denied: set[tuple[int, ...]], path: tuple[int, ...]) ->
     ]
 
 
+async def _settled_value(value: Any) -> Any:
+    """An async iterable read into a list; awaitable items of a list awaited (nested lists
+    too), as graphql-core would complete them."""
+    if hasattr(value, "__aiter__"):
+        value = [item async for item in value]
+    if isinstance(value, list):
+        return [await _settled_value(item) for item in value]
+    if inspect.isawaitable(value):
+        return await _settled_value(await value)
+    return value
+
+
 async def _all_true(outcomes: list[Any]) -> bool:
     for outcome in outcomes:
         if inspect.isawaitable(outcome):
@@ -221,7 +233,12 @@ class Enforcement:
 
     def _checked(self, value: Any, watch: Watch, info: GraphQLResolveInfo[Any]) -> Any:
         """``value`` with what the rules deny removed (per mode), or an awaitable of it when
-        a policy is ``async``."""
+        a policy is ``async`` or the value is still to come (an async iterable, awaitable
+        items: read whole, then checked — a rule sees every object before the client does)."""
+        if hasattr(value, "__aiter__") or (
+            isinstance(value, list) and any(inspect.isawaitable(item) for item in value)
+        ):
+            return self._checked_later(_settled_value(value), watch, info)
         objects: list[tuple[tuple[int, ...], Any]] = []
         value = _materialized(value, info.return_type, (), objects)
         outcomes = [self._allows(item, watch, info) for _, item in objects]

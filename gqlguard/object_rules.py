@@ -138,7 +138,13 @@ class ObjectRules:
             if field_name:
                 if field_name not in named.fields:
                     raise ConfigError(f"object rule on {rule.on!r}: no such field")
-                by_field.setdefault((type_name, field_name), []).append(rule)
+                # At run time a field resolves on an object type: a rule on an interface's
+                # field holds for that field of every implementation.
+                implementations = (
+                    schema.get_possible_types(named) if is_abstract_type(named) else []
+                )
+                for owner_name in {named.name, *(t.name for t in implementations)}:
+                    by_field.setdefault((owner_name, field_name), []).append(rule)
             else:
                 by_type.setdefault(type_name, []).append(rule)
         # A rule on an interface holds for every object type implementing it.

@@ -590,3 +590,72 @@ async def test_object_rules_hold_for_every_subscription_event() -> None:
         [["docs", 1]],
         [["docs", 1]],
     ]
+
+
+# -- shapes a resolver may return: every one checked ----------------------------------------
+
+SHAPES_SDL = """
+type Query { streamed: [Doc] awaited: [Doc] account(id: ID!): Account }
+type Doc { id: ID! owner: String! }
+interface Account { statement: Statement }
+type Personal implements Account { statement: Statement }
+type Statement { owner: String! balance: Int }
+"""
+
+
+def _shapes_app() -> Any:
+    schema = build_schema(SHAPES_SDL)
+    docs = [{"id": "a", "owner": "alice"}, {"id": "b", "owner": "bob"}]
+
+    async def streamed(*_: Any) -> Any:
+        for doc in docs:  # an async ORM stream, a cursor
+            yield doc
+
+    async def one(doc: dict[str, str]) -> dict[str, str]:
+        await asyncio.sleep(0)
+        return doc
+
+    query = schema.query_type
+    assert query is not None
+    query.fields["streamed"].resolve = streamed
+    query.fields["awaited"].resolve = lambda *_: [one(doc) for doc in docs]  # loader.load()s
+    query.fields["account"].resolve = lambda *_, **__: {
+        "__typename": "Personal",
+        "statement": {"owner": "bob", "balance": 7},
+    }
+    rules = [
+        ObjectRule("Doc", owner=("sub", "owner")),
+        ObjectRule("Account.statement", owner=("sub", "owner")),  # an interface's field
+    ]
+    return create_app(
+        schema,
+        GuardConfig(mask_errors=False),
+        authenticate=Served._authenticate,
+        object_rules=rules,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("{ streamed { id } }", {"streamed": [{"id": "a"}]}),
+        ("{ awaited { id } }", {"awaited": [{"id": "a"}]}),
+        ('{ account(id: "1") { statement { balance } } }', {"account": {"statement": None}}),
+        (
+            '{ account(id: "1") { ... on Personal { statement { balance } } } }',
+            {"account": {"statement": None}},
+        ),
+    ],
+    ids=["async iterable", "awaitable items", "interface field", "interface field, fragment"],
+)
+async def test_every_shape_a_resolver_returns_is_checked(
+    query: str, expected: dict[str, Any]
+) -> None:
+    app = _shapes_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.post(
+            "/graphql", json={"query": query}, headers={"x-principal": json.dumps({"sub": "alice"})}
+        )
+    body = response.json()
+    assert body["data"] == expected
+    assert codes(body) == ["UNAUTHORIZED_FIELD_OR_TYPE"]
