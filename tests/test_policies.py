@@ -15,6 +15,7 @@ import pytest
 import strawberry
 from graphql import build_schema
 from strawberry.asgi import GraphQL
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionResult
 
 from gqlguard import DIRECTIVES_SDL, Guard, GuardConfig
@@ -23,7 +24,7 @@ from gqlguard.config import ConfigError
 from gqlguard.object_rules import ObjectRule
 from gqlguard.policies import PolicyRequest
 from gqlguard.starlette import create_app
-from gqlguard.strawberry import GuardExtension
+from gqlguard.strawberry import GuardExtension, Policy
 from schema_example.app import demo_config
 from schema_example.data import DATA
 from schema_example.schema import build_schema as build_demo_schema
@@ -659,3 +660,38 @@ async def test_every_shape_a_resolver_returns_is_checked(
     body = response.json()
     assert body["data"] == expected
     assert codes(body) == ["UNAUTHORIZED_FIELD_OR_TYPE"]
+
+
+@strawberry.type
+class BatchQuery:
+    @strawberry.field(directives=[Policy(policies=[["counted"]])])
+    def secret(self) -> int:
+        return 42
+
+
+async def test_strawberry_batching_shares_the_request_policies_and_the_batch_cap() -> None:
+    calls: list[str] = []
+
+    def counted(principal: Principal, request: PolicyRequest) -> bool:
+        calls.append(request.headers.get("x-tenant", ""))
+        return request.headers.get("x-tenant") == "acme"
+
+    extension = GuardExtension(GuardConfig(max_batch=5), policies={"counted": counted})
+    schema = strawberry.Schema(
+        query=BatchQuery,
+        extensions=[extension],
+        config=StrawberryConfig(batching_config={"max_operations": 10}),
+    )
+    app = GraphQL(schema, graphql_ide=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        three = await c.post(
+            "/graphql", json=[{"query": "{ secret }"}] * 3, headers={"x-tenant": "acme"}
+        )
+        eight = await c.post(
+            "/graphql", json=[{"query": "{ secret }"}] * 8, headers={"x-tenant": "acme"}
+        )
+    assert [body["data"] for body in three.json()] == [{"secret": 42}] * 3
+    assert calls == ["acme", "acme"]  # once per request, not once per operation
+    answers = eight.json()
+    refused = [b for b in answers if "BATCH_LIMIT_EXCEEDED" in json.dumps(b)]
+    assert len(refused) == 3 and sum(b.get("data") == {"secret": 42} for b in answers) == 5

@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from ..authorization import Principal
 from ..budget import COUNTED_HEADER, BucketState, store_for
 from ..config import GuardConfig
-from ..errors import ErrorCode, GuardRejection
+from ..errors import ErrorCode, GuardError, GuardRejection
 from ..events import facts_of, security_event
 from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
 from ..guard import Guard, IntrospectionHook, Verdict, request_shape_error
@@ -71,6 +71,7 @@ from ..persisted import Lookup, PersistedQueries, PersistedQueryError
 from ..policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from ..tokens import AuthenticationError, JWTAuthenticator
 from ..transport import GuardRequest, Transport
+from .batches import SharedByRequest
 from .context import (
     answer_with,
     bearer_credentials,
@@ -143,6 +144,7 @@ class GuardExtension:
         # the one driven under Strawberry's own views) draws from the same buckets.
         self.budget = store_for(self.config)
         self.helper = HelperLoop()
+        self.requests = SharedByRequest()
 
     def __call__(self) -> SchemaExtension:
         # Strawberry asks for the extensions inside schema.execute: a pipeline's executor
@@ -331,7 +333,8 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         self.policy_request = PolicyRequest(request.headers, None)
         pipeline = factory.view_pipeline(self.execution_context.schema)
         caller = self.caller = pipeline.caller(request)
-        if is_handshake(request):
+        handshake = is_handshake(request)
+        if handshake:
             factory.origins.refuse_cross_site(request.headers)
         else:
             factory.transport.refuse_cross_site(request)
@@ -339,7 +342,30 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
             principal = _principal_from_credentials(factory.tokens, context, request)
         caller.principal = self.principal = principal
         self.policy_request = caller.policy_request
+        if not handshake:  # a WebSocket's operations are requests of their own
+            self._share_with_batch(request.native, caller)
         return caller
+
+    def _share_with_batch(self, native: Any, caller: Caller) -> None:
+        """Strawberry's batching: the request's operations share one policy evaluation, and
+        past ``max_batch`` operations the rest are refused (those before it already run:
+        Strawberry starts them together)."""
+        shared = self.factory.requests.of(native)
+        shared.count += 1
+        limit = self.factory.config.max_batch
+        if limit is not None and shared.count > limit:
+            raise GuardRejection(
+                GuardError(
+                    ErrorCode.BATCH_LIMIT_EXCEEDED,
+                    "Too many operations in one batch.",
+                    measured=shared.count,
+                    limit=limit,
+                )
+            )
+        guard = self.factory.guard_for(self.execution_context.schema)
+        if shared.policies is None:
+            shared.policies = guard.policies.evaluation(self.principal, self.policy_request)
+        caller.policies = self.policies = shared.policies
 
     def _principal_in(self, context: Any) -> Principal | None:
         try:
@@ -388,7 +414,9 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         guard = self.factory.guard_for(context.schema)
         verdict = self.verdict
         if verdict is None:
-            policies = guard.policies.evaluation(self.principal, self.policy_request)
+            policies = self.policies or guard.policies.evaluation(
+                self.principal, self.policy_request
+            )
 
             def checked() -> Verdict:
                 return guard.check(
