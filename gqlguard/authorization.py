@@ -268,6 +268,11 @@ class Authorizer:
         owners: list[GraphQLNamedType] = [parent]
         if is_abstract_type(parent):
             owners.extend(self.schema.get_possible_types(parent))
+        # The parent's own rule too: a field of a ruled type is that type's, however the
+        # object was reached (an interface field, a union member).
+        parent_rule = Requirement.of(parent)
+        if parent_rule is not None:
+            rules.append(parent_rule)
         for owner in owners:
             definition = getattr(owner, "fields", {}).get(name)
             if definition is None:

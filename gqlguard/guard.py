@@ -46,7 +46,10 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -69,6 +72,7 @@ from .parsing import GuardRejection, parse_document
 from .policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from .rejections import RejectionMemory
 from .response_cost import ResponsePlan, compile_response_plan
+from .schema_view import schema_without
 from .validation import validate_as_sent
 from .work import WorkMeter, work_budget
 
@@ -147,6 +151,8 @@ class _Prepared:
     decisions: dict[_DecisionKey, Decision] | None = None
     # Per principal kind, the (variable-free) analysis of the document as it may know it.
     seen: dict[_DecisionKey, Analysis] | None = None
+    # With hidden fields: per view of the schema, the validation against it.
+    view_validations: dict[_ViewKey, tuple[GuardError, ...]] | None = None
     # Per operation, the (parent type, field) coordinates it selects.
     coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
     # The document's operations by the name the analysis resolved: selected once per
@@ -164,6 +170,29 @@ class _Prepared:
 
 
 _DecisionKey = tuple[str | None, bool, frozenset[str], frozenset[str]]
+_ViewKey = tuple[bool, frozenset[str], frozenset[str]]
+_VIEWS = 64  # schema views kept (kinds of principal), least recently used dropped
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The schema as one kind of principal may know it (``hide_unauthorized_fields``)."""
+
+    key: _ViewKey
+    schema: GraphQLSchema
+    hidden: frozenset[tuple[str, str]]  # every (type, field) it may not know
+
+
+@dataclass(frozen=True, slots=True)
+class _Checking:
+    """One check's fixed facts, for the stages that may run out of the usual order."""
+
+    prepared: _Prepared
+    query: str
+    rules: tuple[type[ASTValidationRule], ...]
+    key: _CacheKey
+    full: Analysis  # the whole document's analysis, whoever asks
+    view: _View | None
 
 
 class Guard:
@@ -223,6 +252,7 @@ class Guard:
         self._plans = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._stop = early_stop(self.config)
+        self._views: OrderedDict[_ViewKey, _View | None] = OrderedDict()
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -326,12 +356,20 @@ class Guard:
                 refused = GuardError(ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE, UNAUTHORIZED_MESSAGE)
                 return Verdict((refused,), None, None, pending_policies=pending)
             principal = replace(principal, policies=granted)
+        # With hidden fields, the whole check runs against the schema as this principal may
+        # know it (validation and coercion included): a hidden name is a misspelt one.
+        view = (
+            self._view_for(principal)
+            if config.hide_unauthorized_fields and self.authorizer.has_rules and not document_only
+            else None
+        )
+        checking = _Checking(prepared, query, rules, key, analysis, view)
         if self._unusable_is_unknown and self.authorizer.has_rules and not document_only:
-            analysis = self._as_seen_by(principal, prepared, analysis, query, variables)
+            analysis = self._as_seen_by(principal, prepared, analysis, query, variables, view)
         if analysis.problems:
             self._forget(key)
             if analysis.unknown_names:  # a problem names a field: no oracle either
-                answer = self._as_unknown_names(prepared, analysis, query, rules, principal, key)
+                answer = self._as_unknown_names(checking, analysis, principal)
                 if answer is not None:
                     return self._verdict(answer, prepared.document, analysis, context=context)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
@@ -347,7 +385,7 @@ class Guard:
         if errors and analysis.unknown_names and config.mode == "enforce":
             # A limit would tell that a name exists (and its weight): the answer is the one
             # a document naming only real, usable fields within every limit would get.
-            answer = self._as_unknown_names(prepared, analysis, query, rules, principal, key)
+            answer = self._as_unknown_names(checking, analysis, principal)
             if answer is not None:
                 self._forget(key)
                 return self._verdict(answer, prepared.document, analysis, context=context)
@@ -356,17 +394,21 @@ class Guard:
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
         if config.mode == "measure":  # every request: the calibration report reads these
             self._log(errors, analysis, measured_only=True, context=context)
-        validation = self._validate(prepared, query, rules)
+        validation = self._validate(checking, analysis)
         if validation:
             self._forget(key)
-            self.rejections.remember(key, validation)
+            if view is None:  # with a view, the refusal is this kind of principal's only
+                self.rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
         document = prepared.document
         work = prepared.meter.spent
         if document_only:
             return Verdict((), document, analysis, config.expose_limits, work=work)
         coercion = self._coerce_variables(
-            prepared.operation(analysis.operation_name), query, variables
+            view.schema if view is not None else self.schema,
+            prepared.operation(analysis.operation_name),
+            query,
+            variables,
         )
         if coercion:
             return self._verdict(coercion, document, analysis, context=context)
@@ -394,6 +436,58 @@ class Guard:
             watches,
         )
 
+    def _view_for(self, principal: Principal) -> _View | None:
+        """The schema as this kind of principal may know it (None: it may know all of it),
+        built once per kind and kept for the last ``_VIEWS`` kinds."""
+        key = self.authorizer.decision_key(principal)
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        authorizer = self.authorizer
+        hidden_types = frozenset(
+            name
+            for name, named in self.schema.type_map.items()
+            if not name.startswith("__")
+            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType))
+            and not authorizer.type_allows(named, principal)
+        )
+        hidden = frozenset(
+            (named.name, field_name)
+            for named in self.schema.type_map.values()
+            if not named.name.startswith("__")
+            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
+            for field_name in named.fields
+            if not all(rule.allows(principal) for rule in authorizer.rules_for(named, field_name))
+        )
+        view = None
+        if hidden or hidden_types:
+            try:
+                schema = schema_without(self.schema, hidden, hidden_types)
+            except TypeError:  # nothing left to query: answered field by field instead
+                logging.getLogger("gqlguard.execution").warning(
+                    "hide_unauthorized_fields: a principal may see no query field at all"
+                )
+                return None
+            every_field = frozenset(
+                (named.name, field_name)
+                for named in self.schema.type_map.values()
+                if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
+                for field_name in named.fields
+            )
+            known = frozenset(
+                (named.name, field_name)
+                for named in schema.type_map.values()
+                if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
+                for field_name in named.fields
+            )
+            view = _View(key, schema, every_field - known)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > _VIEWS:
+                self._views.popitem(last=False)
+        return view
+
     @property
     def _unusable_is_unknown(self) -> bool:
         """Whether a field the principal may not use is measured as a name that does not
@@ -402,29 +496,25 @@ class Guard:
         return config.hide_unauthorized_fields or config.authorization_mode != "dry_run"
 
     def _as_unknown_names(
-        self,
-        prepared: _Prepared,
-        analysis: Analysis,
-        query: str,
-        rules: tuple[type[ASTValidationRule], ...],
-        principal: Principal,
-        key: _CacheKey,
+        self, checking: _Checking, analysis: Analysis, principal: Principal
     ) -> tuple[GuardError, ...] | None:
         """The answer for a document over a limit (or with a problem) that names what the
         principal cannot know or use: validation's errors (remembered, as any); else, for
         names that exist but are denied, authorization's — as unknown names when hiding,
         else as ``reject`` answers (nothing of such a document runs); None when every name
         turned out usable."""
-        validation = self._validate(prepared, query, rules)
+        validation = self._validate(checking, analysis)
         if validation:
-            self.rejections.remember(key, validation)
+            if checking.view is None:
+                self.rejections.remember(checking.key, validation)
             return validation
+        prepared = checking.prepared
         decision = self._authorize(prepared, analysis, principal)
         if decision.allowed:
             return None
         self._log_denial(decision, analysis, principal, None)
         if self.config.hide_unauthorized_fields:
-            return self._as_unknown(decision, prepared.document, query)
+            return self._as_unknown(decision, prepared.document, checking.query)
         return tuple(decision.errors())
 
     def _policies_needed(self, prepared: _Prepared, analysis: Analysis) -> frozenset[str]:
@@ -451,12 +541,17 @@ class Guard:
         analysis: Analysis,
         query: str,
         variables: Mapping[str, Any] | None,
+        view: _View | None,
     ) -> Analysis:
-        """With hidden fields, the analysis of the document as this principal may know the
-        schema: a hidden field measures like an unknown name, so no limit (cost above all)
-        answers differently for `auditLog` than for `auditLogz`."""
+        """The analysis of the document as this principal may know the schema (its view,
+        when hiding) or use it: such a field measures like an unknown name, so no limit
+        (cost above all) answers differently for `auditLog` than for `auditLogz`."""
         # Decided once per document and kind of principal (the decision authorization uses).
-        hidden = frozenset(self._authorize(prepared, analysis, principal).fields)
+        hidden = (
+            view.hidden
+            if view is not None
+            else frozenset(self._authorize(prepared, analysis, principal).fields)
+        )
         if not hidden:
             return analysis
         key = (analysis.operation_name, *self.authorizer.decision_key(principal))
@@ -604,8 +699,6 @@ class Guard:
             tokens=prepared.tokens,
             comments=prepared.comments,
         )
-        if prepared.validation is None:  # a new document: its first analysis is metered
-            prepared.meter.charge("analysis", analysis.work)
         if not analysis.complete:
             return analysis
         if not analysis.variable_dependent:
@@ -622,32 +715,53 @@ class Guard:
         entries.append((read, analysis))
         return analysis
 
-    def _validate(
-        self, prepared: _Prepared, query: str, rules: tuple[type[ASTValidationRule], ...]
-    ) -> tuple[GuardError, ...]:
-        """graphql-core's rules (suggestions hidden) on the document as sent, the field-merge
-        comparisons charged to the document's work meter (gqlguard.validation)."""
-        if prepared.validation is None:
-            max_errors = max(self.config.max_errors, 1) * 4
-            try:
-                graphql_errors = validate_as_sent(
-                    self.schema,
-                    prepared.document,
-                    rules,
-                    prepared.meter,
-                    max_errors=max_errors,
-                    hide_suggestions=True,
+    def _validate(self, checking: _Checking, analysis: Analysis) -> tuple[GuardError, ...]:
+        """graphql-core's rules (suggestions hidden) on the document as sent, against the
+        schema (or the principal's view of it); the analysis and the field-merge comparisons
+        charged to the work meter (gqlguard.validation). Cached per document (and view)."""
+        prepared, view = checking.prepared, checking.view
+        if view is None:
+            if prepared.validation is None:
+                # The whole document's analysis, whoever asks: one meter, one verdict.
+                prepared.validation = self._validated(
+                    self.schema, checking, prepared.meter, checking.full.work
                 )
-            except GuardRejection as rejection:
-                prepared.validation = (rejection.error,)
-                return prepared.validation
-            prepared.validation = self._client_errors(
-                graphql_errors, query, MASKED_VALIDATION_MESSAGE
+            return prepared.validation
+        known = prepared.view_validations
+        if known is None:
+            known = prepared.view_validations = {}
+        found = known.get(view.key)
+        if found is None:
+            # The work this kind of principal can cause: what it may know of the document.
+            meter = WorkMeter(self.work_budget)
+            meter.charge("tokens", prepared.tokens + prepared.comments)
+            found = self._validated(view.schema, checking, meter, analysis.work)
+            if len(known) >= _DECISIONS_PER_DOCUMENT:
+                known.clear()
+            known[view.key] = found
+        return found
+
+    def _validated(
+        self, schema: GraphQLSchema, checking: _Checking, meter: WorkMeter, analysis_work: int
+    ) -> tuple[GuardError, ...]:
+        max_errors = max(self.config.max_errors, 1) * 4
+        try:
+            meter.charge("analysis", analysis_work)
+            graphql_errors = validate_as_sent(
+                schema,
+                checking.prepared.document,
+                checking.rules,
+                meter,
+                max_errors=max_errors,
+                hide_suggestions=True,
             )
-        return prepared.validation
+        except GuardRejection as rejection:
+            return (rejection.error,)
+        return self._client_errors(graphql_errors, checking.query, MASKED_VALIDATION_MESSAGE)
 
     def _coerce_variables(
         self,
+        schema: GraphQLSchema,
         operation: OperationDefinitionNode,
         query: str,
         variables: Mapping[str, Any] | None,
@@ -659,7 +773,7 @@ class Guard:
         if variables is not None and not isinstance(variables, Mapping):
             return (GuardError(ErrorCode.BAD_REQUEST, "The variables must be an object."),)
         coerced = get_variable_values(
-            self.schema,
+            schema,
             operation.variable_definitions,
             dict(variables or {}),
             max_errors=self.config.max_errors,

@@ -130,3 +130,39 @@ def test_documents_naming_only_usable_fields_keep_the_cheapest_check_first() -> 
     unknown = guard.check("{ posts(limit: 100) { comments(limit: 100) { bodyz } } }")
     assert unknown.errors[0].code.value == "GRAPHQL_VALIDATION_FAILED"
     assert validated == ["ran"]
+
+
+# Found by an attacker's run: with hiding, every answer — variable errors, unmasked
+# validation messages, the work meter — must be the misspelt name's.
+HIDDEN_PAIRS = {
+    "variables": ("query($x: Int!) { posts(limit: $x) { title } NAME { id } }", None),
+    "bad argument": ('{ NAME(limit: "x") { id } }', None),
+    "unknown subfield": ("{ NAME { nope } }", None),
+    "no subselection": ("{ NAME }", None),
+    "mutation variables": ("mutation($id: ID!) { deleteNAME(id: $id) }", None),
+}
+
+
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("shape", list(HIDDEN_PAIRS), ids=list(HIDDEN_PAIRS))
+async def test_every_hidden_answer_is_a_misspelt_one(masked: bool, shape: str) -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "mask_errors": masked}
+    )
+    text, variables = HIDDEN_PAIRS[shape]
+    real = "User" if "deleteNAME" in text else "auditLog"
+    hidden_text = text.replace("deleteNAME", "deleteUser").replace("NAME", "auditLog")
+    unknown_text = text.replace("deleteNAME", "deleteUserz").replace("NAME", "auditLogz")
+    hidden, _ = await post(hidden_text, token("users:read"), config, variables=variables)
+    unknown, _ = await post(unknown_text, token("users:read"), config, variables=variables)
+    misspelt = real + "z" if real == "auditLog" else "Userz"
+    assert hidden.text.replace(real, misspelt) == unknown.text, shape
+
+
+@pytest.mark.parametrize("repeats", [40, 60, 63, 66, 70, 90])
+async def test_the_work_meter_cannot_tell_a_hidden_field_from_a_misspelt_one(repeats: int) -> None:
+    config = demo_config().model_copy(update={"hide_unauthorized_fields": True})
+    text = "{ NAME(limit: 1) { " + " ".join(["id"] * repeats) + " } }"
+    hidden, _ = await post(_as("auditLog", text), token("users:read"), config)
+    unknown, _ = await post(_as("auditLogz", text), token("users:read"), config)
+    assert hidden.text.replace("auditLog", "auditLogz") == unknown.text

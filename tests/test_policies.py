@@ -695,3 +695,33 @@ async def test_strawberry_batching_shares_the_request_policies_and_the_batch_cap
     answers = eight.json()
     refused = [b for b in answers if "BATCH_LIMIT_EXCEEDED" in json.dumps(b)]
     assert len(refused) == 3 and sum(b.get("data") == {"secret": 42} for b in answers) == 5
+
+
+async def test_a_type_rule_holds_however_its_object_is_reached() -> None:
+    # `Vault` is admin-only; reached through an interface field, its fields stay admin-only
+    # (found while building the schema views: only fields *returning* a ruled type were).
+    schema = build_schema(
+        DIRECTIVES_SDL
+        + """
+        type Query { account: Account }
+        interface Account { id: ID }
+        type Vault implements Account @requiresScopes(scopes: [["admin"]]) { id: ID code: String }
+        """
+    )
+    assert schema.query_type is not None
+    schema.query_type.fields["account"].resolve = lambda *_: {
+        "__typename": "Vault",
+        "id": "v",
+        "code": "1234",
+    }
+    app = create_app(schema, GuardConfig(mask_errors=False), authenticate=Served._authenticate)
+    query = {"query": "{ account { id ... on Vault { code } } }"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        member = await c.post("/graphql", json=query, headers={"x-principal": '{"sub": "u"}'})
+        admin = await c.post(
+            "/graphql",
+            json=query,
+            headers={"x-principal": '{"sub": "u", "scopes": "admin"}'},
+        )
+    assert "1234" not in member.text and "UNAUTHORIZED_FIELD_OR_TYPE" in member.text
+    assert admin.json()["data"] == {"account": {"id": "v", "code": "1234"}}

@@ -1,0 +1,156 @@
+"""The schema as one kind of principal may know it: with ``hide_unauthorized_fields``, what it
+may not use is left out, so graphql-core validates (and coerces variables) exactly as it would
+for a schema that never had those fields — every error, and the work the field-merge check
+does, is the one a misspelt name gets.
+
+Object types, interfaces and unions are rebuilt (they point at each other); scalars, enums,
+input types and directives are the schema's own objects, so argument and variable coercion
+is unchanged. A type the principal may not see is left out with every field returning it; a
+type left with no field, and a union left with no member, go too. Only validation and
+coercion read a view: resolvers, ``is_type_of`` and ``resolve_type`` stay on the real
+schema. A mutation or subscription root left with nothing goes too (the view then has no such
+operation type, for a misspelt name as for a hidden one); a view that would not be a valid
+schema (a query root left with nothing) raises ``TypeError``.
+
+>>> from graphql import build_schema
+>>> schema = build_schema("type Query { a: Int b: Secret } type Secret { x: Int }")
+>>> view = schema_without(schema, frozenset({("Query", "b")}), frozenset())
+>>> sorted(view.query_type.fields)
+['a']
+>>> view = schema_without(schema, frozenset(), frozenset({"Secret"}))
+>>> sorted(view.query_type.fields), view.get_type("Secret")
+(['a'], None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    assert_valid_schema,
+    get_named_type,
+)
+
+__all__ = ["schema_without"]
+
+_Composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+
+
+def schema_without(
+    schema: GraphQLSchema,
+    hidden_fields: frozenset[tuple[str, str]],
+    hidden_types: frozenset[str],
+) -> GraphQLSchema:
+    """``schema`` without ``hidden_fields`` ((type, field) coordinates) and ``hidden_types``."""
+    query_name = schema.query_type.name if schema.query_type is not None else None
+    gone = set(hidden_types) - {query_name}
+    composites = {
+        name: named
+        for name, named in schema.type_map.items()
+        if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType))
+        and not name.startswith("__")
+    }
+    # What is left of each type, to a fixed point: a type with nothing left goes, and with
+    # it every field returning it.
+    fields: dict[str, list[str]] = {}
+    while True:
+        changed = False
+        for name, named in composites.items():
+            if name in gone:
+                continue
+            if isinstance(named, GraphQLUnionType):
+                if all(member.name in gone for member in named.types):
+                    gone.add(name)
+                    changed = True
+                continue
+            kept = [
+                field_name
+                for field_name, definition in named.fields.items()
+                if (name, field_name) not in hidden_fields
+                and get_named_type(definition.type).name not in gone
+            ]
+            if not kept and name != query_name:
+                gone.add(name)  # a mutation or subscription root with nothing left included
+                changed = True
+            fields[name] = kept
+        if not changed:
+            break
+    rebuilt: dict[str, GraphQLNamedType] = {}
+
+    def output(type_: Any) -> Any:
+        if isinstance(type_, GraphQLNonNull):
+            return GraphQLNonNull(output(type_.of_type))
+        if isinstance(type_, GraphQLList):
+            return GraphQLList(output(type_.of_type))
+        return rebuilt.get(type_.name, type_)
+
+    def field_map(
+        named: GraphQLObjectType | GraphQLInterfaceType,
+    ) -> Callable[[], dict[str, GraphQLField]]:
+        def thunk() -> dict[str, GraphQLField]:
+            return {
+                field_name: GraphQLField(
+                    output(named.fields[field_name].type),
+                    args=named.fields[field_name].args,
+                    deprecation_reason=named.fields[field_name].deprecation_reason,
+                    ast_node=named.fields[field_name].ast_node,
+                )
+                for field_name in fields.get(named.name, ())
+            }
+
+        return thunk
+
+    def interfaces(
+        named: GraphQLObjectType | GraphQLInterfaceType,
+    ) -> Callable[[], list[GraphQLInterfaceType]]:
+        return lambda: [
+            rebuilt[i.name]  # type: ignore[misc]
+            for i in named.interfaces
+            if i.name not in gone
+        ]
+
+    def members(named: GraphQLUnionType) -> Callable[[], list[GraphQLObjectType]]:
+        return lambda: [rebuilt[m.name] for m in named.types if m.name not in gone]  # type: ignore[misc]
+
+    for name, named in composites.items():
+        if name in gone:
+            continue
+        if isinstance(named, GraphQLObjectType):
+            rebuilt[name] = GraphQLObjectType(
+                name, field_map(named), interfaces(named), ast_node=named.ast_node
+            )
+        elif isinstance(named, GraphQLInterfaceType):
+            rebuilt[name] = GraphQLInterfaceType(
+                name, field_map(named), interfaces(named), ast_node=named.ast_node
+            )
+        else:
+            rebuilt[name] = GraphQLUnionType(name, members(named), ast_node=named.ast_node)
+    others = [
+        named
+        for name, named in schema.type_map.items()
+        if name not in composites and not name.startswith("__")
+    ]
+
+    def root(named: GraphQLObjectType | None) -> GraphQLObjectType | None:
+        if named is None or named.name in gone:
+            return None
+        return rebuilt[named.name]  # type: ignore[return-value]
+
+    view = GraphQLSchema(
+        query=root(schema.query_type),
+        mutation=root(schema.mutation_type),
+        subscription=root(schema.subscription_type),
+        types=[*rebuilt.values(), *others],
+        directives=schema.directives,
+    )
+    assert_valid_schema(view)  # e.g. a query root left with nothing: the caller falls back
+    return view
