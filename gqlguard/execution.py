@@ -195,7 +195,9 @@ class Enforcement:
             # graphql-core turns this into null (bubbling through non-null as the spec
             # says); errors() swaps it for one error per removed path.
             raise GraphQLError(UNAUTHORIZED_MESSAGE, extensions={"code": DENIED_MARKER})
-        if self.filter_introspection and info.parent_type.name in _HIDING:
+        if self.filter_introspection and (
+            info.parent_type.name in _HIDING or info.field_name == "__type"
+        ):
             return self._hide(next_(root, info, *args, **kwargs), root, info)
         watch = self.watched.get((info.parent_type.name, info.field_name)) if self.watched else None
         if watch is None:
@@ -309,18 +311,19 @@ class Enforcement:
         return _without(value, set(denied), ())
 
     def _hide(self, value: Any, root: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        """Introspection as the principal may know the schema: what its view holds (the
+        same view its documents are validated against)."""
         if value is None:
             return value
-        authorizer = self.guard.authorizer
-        principal = self.principal
+        known = self.guard.schema_for(self.principal)
+        if info.field_name == "__type":  # __type(name:) of a type it may not know: none
+            return value if known.get_type(value.name) is not None else None
         if info.parent_type.name == "__Type" and info.field_name == "fields":
-            return [
-                (name, definition)
-                for name, definition in value
-                if all(rule.allows(principal) for rule in authorizer.rules_for(root, name))
-            ]
-        if info.field_name in ("types", "possibleTypes"):  # on __Schema, on __Type
-            return [t for t in value if authorizer.type_allows(t, principal)]
+            seen = known.get_type(root.name)
+            fields = getattr(seen, "fields", {})
+            return [(name, definition) for name, definition in value if name in fields]
+        if info.field_name in ("types", "possibleTypes", "interfaces"):
+            return [t for t in value if known.get_type(t.name) is not None]
         return value
 
 

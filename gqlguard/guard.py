@@ -436,6 +436,14 @@ class Guard:
             watches,
         )
 
+    def schema_for(self, principal: Principal) -> GraphQLSchema:
+        """The schema as ``principal`` may know it: with ``hide_unauthorized_fields``, its
+        view (what it may not use left out); else the schema."""
+        if not (self.config.hide_unauthorized_fields and self.authorizer.has_rules):
+            return self.schema
+        view = self._view_for(principal)
+        return view.schema if view is not None else self.schema
+
     def _view_for(self, principal: Principal) -> _View | None:
         """The schema as this kind of principal may know it (None: it may know all of it),
         built once per kind and kept for the last ``_VIEWS`` kinds."""

@@ -84,6 +84,33 @@ def schema_without(
             fields[name] = kept
         if not changed:
             break
+    # Only what can be reached from the roots: a type behind hidden fields alone is as
+    # unknown as a misspelt type name (in fragments and introspection alike).
+    reachable: set[str] = set()
+    implementations: dict[str, list[str]] = {}
+    for name, named in composites.items():
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType) and name not in gone:
+            for interface in named.interfaces:
+                implementations.setdefault(interface.name, []).append(name)
+    pending = [
+        root.name
+        for root in (schema.query_type, schema.mutation_type, schema.subscription_type)
+        if root is not None and root.name not in gone
+    ]
+    while pending:
+        name = pending.pop()
+        if name in reachable or name in gone or name not in composites:
+            continue
+        reachable.add(name)
+        named = composites[name]
+        if isinstance(named, GraphQLUnionType):
+            pending.extend(member.name for member in named.types)
+            continue
+        pending.extend(implementations.get(name, ()))
+        pending.extend(interface.name for interface in named.interfaces)
+        for field_name in fields.get(name, ()):
+            pending.append(get_named_type(named.fields[field_name].type).name)
+    gone.update(set(composites) - reachable)
     rebuilt: dict[str, GraphQLNamedType] = {}
 
     def output(type_: Any) -> Any:

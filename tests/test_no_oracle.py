@@ -166,3 +166,23 @@ async def test_the_work_meter_cannot_tell_a_hidden_field_from_a_misspelt_one(rep
     hidden, _ = await post(_as("auditLog", text), token("users:read"), config)
     unknown, _ = await post(_as("auditLogz", text), token("users:read"), config)
     assert hidden.text.replace("auditLog", "auditLogz") == unknown.text
+
+
+async def test_introspection_shows_only_the_principals_schema() -> None:
+    # AuditEntry is reachable only through admin-only `auditLog`: a hidden type is as
+    # unknown as a misspelt one, in fragments and in introspection alike.
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "introspection": "on", "mask_errors": False}
+    )
+    reader = token("users:read")
+    named, _ = await post('{ __type(name: "AuditEntry") { name } }', reader, config)
+    misspelt, _ = await post('{ __type(name: "AuditEntryz") { name } }', reader, config)
+    assert named.json()["data"] == misspelt.json()["data"] == {"__type": None}
+    types, _ = await post("{ __schema { types { name } } }", reader, config)
+    names = {t["name"] for t in types.json()["data"]["__schema"]["types"]}
+    assert "AuditEntry" not in names and "User" in names
+    spread, _ = await post("{ ... on AuditEntry { id } }", reader, config)
+    spread_z, _ = await post("{ ... on AuditEntryz { id } }", reader, config)
+    assert spread.text.replace("AuditEntry", "AuditEntryz") == spread_z.text
+    admin, _ = await post('{ __type(name: "AuditEntry") { name } }', token("admin"), config)
+    assert admin.json()["data"] == {"__type": {"name": "AuditEntry"}}
