@@ -27,6 +27,7 @@ from .config import GuardConfig
 from .errors import ErrorCode, GuardError, GuardRejection
 from .transport import (
     GRAPHQL_RESPONSE,
+    MULTIPART,
     GuardRequest,
     GuardResponse,
     Transport,
@@ -67,12 +68,17 @@ class TransportGuard:
             return
         try:
             self.transport.refuse_cross_site(request)
-            payload, _, body = await self.transport.read(request)
-            self.transport.envelopes(payload)
+            if _media_type(request) == MULTIPART:
+                # A GraphQL multipart request (file uploads): capped and CSRF-checked here;
+                # its operations are the view's to parse (it is the one to enable uploads).
+                body = await self.transport.read_capped(request)
+            else:
+                payload, _, body = await self.transport.read(request)
+                self.transport.envelopes(payload)
         except GuardRejection as rejected:
             await _send(rejection_response(rejected, self.config, request, _facts(request)), send)
             return
-        await self.app(scope, _replay(body), _coded_errors(send, request, self.config))
+        await self.app(scope, _replay(body, receive), _coded_errors(send, request, self.config))
 
 
 def _request(scope: Scope, receive: Receive) -> GuardRequest:
@@ -113,18 +119,24 @@ def _asks_for_a_page(request: GuardRequest) -> bool:
     )
 
 
-def _replay(body: bytes) -> Receive:
-    """The body the transport stage already read, handed to the view as ASGI messages."""
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body the transport stage already read, handed to the view as ASGI messages; then
+    the connection's own messages (a streaming answer — SSE, a multipart subscription —
+    waits for the client's real disconnect, not an invented one)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replayed
+
+
+def _media_type(request: GuardRequest) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _coded_errors(send: Send, request: GuardRequest, config: GuardConfig) -> Send:
@@ -151,8 +163,8 @@ def _coded_errors(send: Send, request: GuardRequest, config: GuardConfig) -> Sen
                 rejected = GuardRejection(GuardError(code, text))
                 await _send(rejection_response(rejected, config, request, _facts(request)), send)
                 return
-            if status in (200, 400) and b"json" in content_type:
-                held = message
+            if status < 500 and b"json" in content_type:
+                held = message  # a request error's `data: null` (a 401 and a 429 too) goes
                 return
             await send(message)
             return

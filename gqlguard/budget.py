@@ -220,7 +220,7 @@ class BudgetGate:
             GuardError(
                 ErrorCode.RATE_LIMITED,
                 "The cost budget is spent; retry later.",
-                limit=plain_number(round(state.available, 3)),
+                limit=max(0, math.floor(state.available)),  # as X-RateLimit-Remaining says
             ),
             {"Retry-After": str(wait.retry_after)},
         )
@@ -257,7 +257,7 @@ class BudgetGate:
                     ErrorCode.RATE_LIMITED,
                     "The cost budget is spent; retry later.",
                     measured=plain_number(estimated),
-                    limit=plain_number(round(state.available, 3)),
+                    limit=max(0, math.floor(state.available)),  # as X-RateLimit-Remaining says
                 ),
                 {
                     "Retry-After": str(state.retry_after),

@@ -42,6 +42,7 @@ SECURITY_HEADERS = {
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ALL_OPERATIONS = frozenset({"query", "mutation", "subscription"})
+MULTIPART = "multipart/form-data"  # the GraphQL multipart request spec (file uploads)
 BodyStream = Callable[[], AsyncIterator[bytes]]
 
 
@@ -104,7 +105,7 @@ class Transport:
             raise GuardRejection(
                 GuardError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send application/json.")
             )
-        raw = await self._read_capped(request)
+        raw = await self.read_capped(request)
         try:
             payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_json_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -130,7 +131,7 @@ class Transport:
             return [_envelope(item) for item in payload]
         return [_envelope(payload)]
 
-    async def _read_capped(self, request: GuardRequest) -> bytes:
+    async def read_capped(self, request: GuardRequest) -> bytes:
         cap = self.config.max_body_bytes
         too_large = GuardRejection(
             GuardError(ErrorCode.PAYLOAD_TOO_LARGE, "The body is too large.", limit=cap)
