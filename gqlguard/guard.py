@@ -367,11 +367,12 @@ class Guard:
         if self._unusable_is_unknown and self.authorizer.has_rules and not document_only:
             analysis = self._as_seen_by(principal, prepared, analysis, query, variables, view)
         if analysis.problems:
-            self._forget(key)
             if analysis.unknown_names:  # a problem names a field: no oracle either
                 answer = self._as_unknown_names(checking, analysis, principal)
                 if answer is not None:
+                    self._forget_unless_viewed(checking)
                     return self._verdict(answer, prepared.document, analysis, context=context)
+            self._forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
         if analysis.introspection and not self._introspection_allowed(context, principal):
@@ -387,7 +388,7 @@ class Guard:
             # a document naming only real, usable fields within every limit would get.
             answer = self._as_unknown_names(checking, analysis, principal)
             if answer is not None:
-                self._forget(key)
+                self._forget_unless_viewed(checking)
                 return self._verdict(answer, prepared.document, analysis, context=context)
         if errors and config.mode == "enforce":
             self._forget(key)
@@ -396,7 +397,7 @@ class Guard:
             self._log(errors, analysis, measured_only=True, context=context)
         validation = self._validate(checking, analysis)
         if validation:
-            self._forget(key)
+            self._forget_unless_viewed(checking)
             if view is None:  # with a view, the refusal is this kind of principal's only
                 self.rejections.remember(key, validation)
             return self._verdict(validation, prepared.document, analysis, context=context)
@@ -673,6 +674,13 @@ class Guard:
                 _, evicted = self._cache.popitem(last=False)
                 self._cache_bytes -= evicted.size
         return prepared
+
+    def _forget_unless_viewed(self, checking: _Checking) -> None:
+        """A refusal against a principal's view depends on the principal: the document stays
+        cached (its refusal per view with it), so a replay is answered from the cache, as the
+        rejection memory answers text-only refusals."""
+        if checking.view is None:
+            self._forget(checking.key)
 
     def _forget(self, key: _CacheKey) -> None:
         """Drop a rejected document: its AST must not stay in memory (a flood of unique

@@ -186,3 +186,24 @@ async def test_introspection_shows_only_the_principals_schema() -> None:
     assert spread.text.replace("AuditEntry", "AuditEntryz") == spread_z.text
     admin, _ = await post('{ __type(name: "AuditEntry") { name } }', token("admin"), config)
     assert admin.json()["data"] == {"__type": {"name": "AuditEntry"}}
+
+
+def test_a_replayed_hidden_refusal_is_answered_from_the_cache() -> None:
+    validated: list[str] = []
+
+    class Recording(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            validated.append("ran")
+
+    schema = build_demo_schema(demo_config(), guarded=False)
+    guard = Guard(
+        schema,
+        GuardConfig(hide_unauthorized_fields=True),
+        validation_rules=[*specified_rules, Recording],
+        policies=DEMO_POLICIES,
+    )
+    for _ in range(3):
+        verdict = guard.check("{ auditLog(limit: 1) { id } }")
+        assert verdict.errors[0].code.value == "GRAPHQL_VALIDATION_FAILED"
+    assert validated == ["ran"]  # the document and its refusal for this kind stay cached
