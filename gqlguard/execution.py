@@ -316,7 +316,8 @@ class Enforcement:
         if value is None:
             return value
         known = self.guard.schema_for(self.principal)
-        if info.field_name == "__type":  # __type(name:) of a type it may not know: none
+        if info.field_name in ("__type", "mutationType", "subscriptionType"):
+            # A type (or root) it may not know: none, as for a name the schema lacks.
             return value if known.get_type(value.name) is not None else None
         if info.parent_type.name == "__Type" and info.field_name == "fields":
             seen = known.get_type(root.name)

@@ -120,6 +120,9 @@ class Verdict:
     pending_policies: frozenset[str] = frozenset()
     # Whether the operation selects a field whose results an object-level rule decides on.
     watches_objects: bool = False
+    # A refusal because the document names what this principal's view of the schema hides:
+    # a hash-only persisted request for it is answered as a miss (gqlguard.http).
+    names_hidden: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -171,6 +174,7 @@ class _Prepared:
 
 _DecisionKey = tuple[str | None, bool, frozenset[str], frozenset[str]]
 _ViewKey = tuple[bool, frozenset[str], frozenset[str]]
+_NOT_SUPPORTED = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type not supported.")
 _VIEWS = 64  # schema views kept (kinds of principal), least recently used dropped
 
 
@@ -364,6 +368,14 @@ class Guard:
             else None
         )
         checking = _Checking(prepared, query, rules, key, analysis, view)
+        if view is not None and not analysis.problems:
+            operation = prepared.operation(analysis.operation_name)
+            if view.schema.get_root_type(operation.operation) is None:
+                # No mutation this principal may run: the schema has none, as far as it can
+                # tell (the analysis says this of an operation type the schema lacks).
+                return self._verdict(
+                    (_NOT_SUPPORTED,), prepared.document, analysis, context=context
+                )
         if self._unusable_is_unknown and self.authorizer.has_rules and not document_only:
             analysis = self._as_seen_by(principal, prepared, analysis, query, variables, view)
         if analysis.problems:
@@ -371,7 +383,13 @@ class Guard:
                 answer = self._as_unknown_names(checking, analysis, principal)
                 if answer is not None:
                     self._forget_unless_viewed(checking)
-                    return self._verdict(answer, prepared.document, analysis, context=context)
+                    return self._verdict(
+                        answer,
+                        prepared.document,
+                        analysis,
+                        context=context,
+                        names_hidden=self._names_hidden(checking, analysis),
+                    )
             self._forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
@@ -389,7 +407,13 @@ class Guard:
             answer = self._as_unknown_names(checking, analysis, principal)
             if answer is not None:
                 self._forget_unless_viewed(checking)
-                return self._verdict(answer, prepared.document, analysis, context=context)
+                return self._verdict(
+                    answer,
+                    prepared.document,
+                    analysis,
+                    context=context,
+                    names_hidden=self._names_hidden(checking, analysis),
+                )
         if errors and config.mode == "enforce":
             self._forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
@@ -398,9 +422,15 @@ class Guard:
         validation = self._validate(checking, analysis)
         if validation:
             self._forget_unless_viewed(checking)
-            if view is None:  # with a view, the refusal is this kind of principal's only
+            if not self._hiding:  # with views, a refusal is one kind of principal's only
                 self.rejections.remember(key, validation)
-            return self._verdict(validation, prepared.document, analysis, context=context)
+            return self._verdict(
+                validation,
+                prepared.document,
+                analysis,
+                context=context,
+                names_hidden=self._names_hidden(checking, analysis),
+            )
         document = prepared.document
         work = prepared.meter.spent
         if document_only:
@@ -471,13 +501,7 @@ class Guard:
         )
         view = None
         if hidden or hidden_types:
-            try:
-                schema = schema_without(self.schema, hidden, hidden_types)
-            except TypeError:  # nothing left to query: answered field by field instead
-                logging.getLogger("gqlguard.execution").warning(
-                    "hide_unauthorized_fields: a principal may see no query field at all"
-                )
-                return None
+            schema = schema_without(self.schema, hidden, hidden_types)
             every_field = frozenset(
                 (named.name, field_name)
                 for named in self.schema.type_map.values()
@@ -514,7 +538,7 @@ class Guard:
         turned out usable."""
         validation = self._validate(checking, analysis)
         if validation:
-            if checking.view is None:
+            if not self._hiding:
                 self.rejections.remember(checking.key, validation)
             return validation
         prepared = checking.prepared
@@ -527,8 +551,10 @@ class Guard:
         return tuple(decision.errors())
 
     def _policies_needed(self, prepared: _Prepared, analysis: Analysis) -> frozenset[str]:
-        if analysis.introspection and self.config.hide_unauthorized_fields:
-            return self.authorizer.policy_names  # introspection answers read every rule
+        if self._hiding:
+            # Every policy, whatever the document names: which policies ran must not tell
+            # (by the time they take) which names exist. Introspection reads them all too.
+            return self.authorizer.policy_names
         return self.authorizer.policies_at(self._coordinates(prepared, analysis))
 
     def _coordinates(self, prepared: _Prepared, analysis: Analysis) -> frozenset[tuple[str, str]]:
@@ -676,11 +702,22 @@ class Guard:
         return prepared
 
     def _forget_unless_viewed(self, checking: _Checking) -> None:
-        """A refusal against a principal's view depends on the principal: the document stays
-        cached (its refusal per view with it), so a replay is answered from the cache, as the
-        rejection memory answers text-only refusals."""
-        if checking.view is None:
+        """With views, a refusal depends on the principal: the document stays cached (its
+        refusal per view with it), so a replay is answered from the cache, as the rejection
+        memory answers text-only refusals."""
+        if not self._hiding:
             self._forget(checking.key)
+
+    @property
+    def _hiding(self) -> bool:
+        return self.config.hide_unauthorized_fields and self.authorizer.has_rules
+
+    def _names_hidden(self, checking: _Checking, analysis: Analysis) -> bool:
+        """Whether the document names what this principal's view hides."""
+        view = checking.view
+        if view is None:
+            return False
+        return not view.hidden.isdisjoint(self._coordinates(checking.prepared, analysis))
 
     def _forget(self, key: _CacheKey) -> None:
         """Drop a rejected document: its AST must not stay in memory (a flood of unique
@@ -849,9 +886,12 @@ class Guard:
         analysis: Analysis | None,
         *,
         context: Any = None,
+        names_hidden: bool = False,
     ) -> Verdict:
         self._log(errors, analysis, measured_only=False, context=context)
-        return Verdict(tuple(errors), document, analysis, self.config.expose_limits)
+        return Verdict(
+            tuple(errors), document, analysis, self.config.expose_limits, names_hidden=names_hidden
+        )
 
     def _log_denial(
         self, decision: Decision, analysis: Analysis, principal: Principal, context: Any

@@ -217,10 +217,22 @@ class Pipeline:
         if not isinstance(lookup, Lookup) or self.guard is None:
             return lookup, None
         verdict = await self.check(caller, lookup, envelope, context, spent=spent)
+        miss = self.hidden_miss(envelope, verdict)
+        if miss is not None:
+            return miss, None
         analysis = verdict.analysis
         if analysis is not None and analysis.operation_type not in allowed:
             raise _mutation_needs_post()
         return lookup, verdict
+
+    @staticmethod
+    def hidden_miss(envelope: dict[str, Any], verdict: Verdict) -> PersistedQueryError | None:
+        """A request that sent only a hash, for a stored document naming what this principal
+        may not know: a miss, as for a hash never stored — else the store would confirm
+        another principal's documents (an APQ registration, a guessed text)."""
+        if verdict.names_hidden and envelope.get("query") is None:
+            return PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_FOUND)
+        return None
 
     def evaluate_policies(self, caller: Caller) -> None:
         """The request's policy evaluation, for its principal (set once authenticated)."""
@@ -401,7 +413,7 @@ class Pipeline:
         only = operations[0]
         if refused:
             return only.body, refused[0].status, headers
-        if self._shared_cacheable(caller.request, only):
+        if self._shared_cacheable(caller, only):
             headers["Cache-Control"] = self.config.persisted_get_cache_control or "no-store"
         status = 400 if (only.request_error and wants_graphql_response) else 200
         return only.body, status, headers
@@ -490,10 +502,16 @@ class Pipeline:
             operation.actual = _actual_cost(guard, verdict, result, response_costs)
             telemetry.record_actual_cost(analysis.field_cost, operation.actual)
 
-    def _shared_cacheable(self, request: GuardRequest, operation: _Operation) -> bool:
-        """A GET that named a persisted query by its hash, sent no credentials and got no
-        error: the only response a shared cache (a CDN) may keep, and only when the operator
-        opts in with ``persisted_get_cache_control`` (a mutation never comes by GET)."""
+    def _shared_cacheable(self, caller: Caller, operation: _Operation) -> bool:
+        """A GET that named a persisted query by its hash, by an anonymous caller that sent
+        no credentials and got no error: the only response a shared cache (a CDN) may keep,
+        and only when the operator opts in with ``persisted_get_cache_control`` (a mutation
+        never comes by GET). Anonymous by the principal, not only by the headers: an
+        ``authenticate`` hook may read any header (an API key)."""
+        request = caller.request
+        principal = caller.principal
+        if principal is not None and principal.authenticated:
+            return False
         lookup = operation.lookup
         return (
             self.config.persisted_get_cache_control is not None

@@ -6,10 +6,16 @@ cheapest-check-first order."""
 
 from __future__ import annotations
 
-import pytest
-from graphql import ASTValidationRule, ValidationContext, specified_rules
+import hashlib
+import json
+from typing import Any
 
-from gqlguard import Guard, GuardConfig
+import httpx
+import pytest
+from graphql import ASTValidationRule, ValidationContext, build_schema, specified_rules
+
+from gqlguard import DIRECTIVES_SDL, Guard, GuardConfig
+from gqlguard.starlette import create_app
 from schema_example.app import demo_config
 from schema_example.schema import DEMO_POLICIES
 from schema_example.schema import build_schema as build_demo_schema
@@ -207,3 +213,134 @@ def test_a_replayed_hidden_refusal_is_answered_from_the_cache() -> None:
         verdict = guard.check("{ auditLog(limit: 1) { id } }")
         assert verdict.errors[0].code.value == "GRAPHQL_VALIDATION_FAILED"
     assert validated == ["ran"]  # the document and its refusal for this kind stay cached
+
+
+# Found by a second attacker's run.
+
+
+async def test_a_principal_that_may_query_nothing_still_knows_nothing() -> None:
+    schema = build_schema(
+        DIRECTIVES_SDL
+        + 'type Query { secret: Secret @requiresScopes(scopes: [["admin"]]) }'
+        + " type Secret { code: String }"
+    )
+    config = GuardConfig(hide_unauthorized_fields=True, mask_errors=False, introspection="on")
+    guard = Guard(schema, config)
+    hidden = guard.check("{ secret { nope } }").formatted_errors()
+    misspelt = guard.check("{ secreq { nope } }").formatted_errors()
+    assert json.dumps(hidden).replace("secret", "secreq") == json.dumps(misspelt)
+    assert guard.check("{ __typename }").accepted
+    app = create_app(schema, config)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        found = await c.post("/graphql", json={"query": '{ __type(name: "Secret") { name } }'})
+    assert found.json()["data"] == {"__type": None}
+
+
+async def test_remembered_refusals_are_never_another_principals() -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "mask_errors": False}
+    )
+    app = create_app(build_demo_schema(config), config)
+    text = "{ auditLog { idz } product(id: 1) { margin } }"
+    misspelt = "{ auditLoq { idz } product(id: 1) { margim } }"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+
+        async def ask(query: str, scope: str) -> str:
+            headers = {"authorization": f"Bearer {token(scope)}"}
+            return (await c.post("/graphql", json={"query": query}, headers=headers)).text
+
+        await ask(text, "admin users:email")  # refused for the admin: `idz`
+        reader = await ask(text, "users:read")
+        reader_misspelt = await ask(misspelt, "users:read")
+    assert reader.replace("auditLog", "auditLoq").replace("margin", "margim") == reader_misspelt
+
+
+async def test_the_mutation_root_and_hidden_input_types_are_unknown_too() -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "introspection": "on", "mask_errors": False}
+    )
+    mutation, _ = await post("mutation { __typename }", None, config)
+    subscription, _ = await post("subscription { __typename }", None, config)
+    assert mutation.text == subscription.text  # the demo has no subscriptions at all
+    roots, _ = await post(
+        "{ __schema { mutationType { name } subscriptionType { name } } }", None, config
+    )
+    assert roots.json()["data"] == {"__schema": {"mutationType": None, "subscriptionType": None}}
+    typed, _ = await post('{ __type(name: "PlaceOrderInput") { name } }', None, config)
+    assert typed.json()["data"] == {"__type": None}
+    variable, _ = await post("query($x: PlaceOrderInput) { __typename }", None, config)
+    variable_z, _ = await post("query($x: PlaceOrderInpuz) { __typename }", None, config)
+    assert variable.text.replace("PlaceOrderInput", "PlaceOrderInpuz") == variable_z.text
+
+
+def test_with_hiding_every_policy_runs_whatever_the_document_names() -> None:
+    calls: list[str] = []
+
+    def slow(principal: Any, request: Any) -> bool:
+        calls.append("slow")  # a policy doing I/O: its time must not tell a name exists
+        return False
+
+    schema = build_schema(
+        DIRECTIVES_SDL + 'type Query { b: Int @policy(policies: [["slow"]]) c: Int }'
+    )
+    guard = Guard(schema, GuardConfig(hide_unauthorized_fields=True), policies={"slow": slow})
+    guard.check("{ b c }")
+    named = len(calls)
+    guard.check("{ bz c }")
+    assert named == 1 and len(calls) == 2  # the misspelt document ran it too
+
+
+async def test_a_hash_for_a_document_a_principal_may_not_know_is_a_miss() -> None:
+    config = demo_config().model_copy(
+        update={"hide_unauthorized_fields": True, "persisted_mode": "apq"}
+    )
+    app = create_app(build_demo_schema(config), config)
+    query = "{ auditLog(limit: 1) { id } }"
+    sha = hashlib.sha256(query.encode()).hexdigest()
+    never = hashlib.sha256(b"{ never }").hexdigest()
+
+    def apq(digest: str) -> dict[str, Any]:
+        return {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+
+    admin = {"authorization": f"Bearer {token('admin')}"}
+    reader = {"authorization": f"Bearer {token('users:read')}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        stored = await c.post("/graphql", json={"query": query, **apq(sha)}, headers=admin)
+        assert "errors" not in stored.json()
+        known = await c.post("/graphql", json=apq(sha), headers=reader)
+        unknown = await c.post("/graphql", json=apq(never), headers=reader)
+        again = await c.post("/graphql", json=apq(sha), headers=admin)
+    assert known.status_code == unknown.status_code
+    assert known.json() == unknown.json()
+    assert known.headers.get("cache-control") == unknown.headers.get("cache-control")
+    assert "errors" not in again.json()  # the admin's registration still serves the admin
+
+
+async def test_an_authenticated_get_is_never_marked_for_shared_caches() -> None:
+    from gqlguard.authorization import Principal
+
+    config = demo_config().model_copy(
+        update={
+            "persisted_mode": "apq",
+            "persisted_get_cache_control": "public, max-age=300",
+            "csrf_prevention": False,
+        }
+    )
+
+    def api_key(request: Any) -> Principal | None:
+        key = request.headers.get("x-api-key")
+        return Principal("9", frozenset({"admin"})) if key == "k" else None
+
+    app = create_app(build_demo_schema(config), config, authenticate=api_key)
+    query = "{ auditLog(limit: 1) { id } }"
+    sha = hashlib.sha256(query.encode()).hexdigest()
+    extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": sha}})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.post(
+            "/graphql",
+            json={"query": query, "extensions": json.loads(extensions)},
+            headers={"x-api-key": "k"},
+        )
+        got = await c.get("/graphql", params={"extensions": extensions}, headers={"x-api-key": "k"})
+    assert got.status_code == 200 and "errors" not in got.json()
+    assert "public" not in got.headers.get("cache-control", "")

@@ -501,10 +501,12 @@ class _PipelineStages(_GuardedOperation):
     asynchronous hooks (async views) or on the helper loop (sync views)."""
 
     bucket: BucketState | None = None
+    sent_query: str | None = None  # the text the request carried (None: a hash only)
 
     async def _admit_request(self) -> None:
         context = self.execution_context
         pipeline = self.factory.view_pipeline(context.schema)
+        self.sent_query = context.query
         try:
             caller = self._admit_caller()
             if caller is not None and pipeline.budget is not None:
@@ -546,6 +548,10 @@ class _PipelineStages(_GuardedOperation):
                 validation_rules=strawberry_rules(tuple(context.validation_rules)),
                 parser_options=context.parse_options,
             )
+            miss = pipeline.hidden_miss({"query": self.sent_query}, verdict)
+            if miss is not None:
+                self._refuse_request(miss)
+                return
             try:
                 if self.caller is not None:
                     self.bucket = await pipeline.settle_admission(self.caller, [(lookup, verdict)])
