@@ -380,16 +380,9 @@ class Guard:
             analysis = self._as_seen_by(principal, prepared, analysis, query, variables, view)
         if analysis.problems:
             if analysis.unknown_names:  # a problem names a field: no oracle either
-                answer = self._as_unknown_names(checking, analysis, principal)
-                if answer is not None:
-                    self._forget_unless_viewed(checking)
-                    return self._verdict(
-                        answer,
-                        prepared.document,
-                        analysis,
-                        context=context,
-                        names_hidden=self._names_hidden(checking, analysis),
-                    )
+                answered = self._unknown_names_verdict(checking, analysis, principal, context)
+                if answered is not None:
+                    return answered
             self._forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
@@ -404,16 +397,9 @@ class Guard:
         if errors and analysis.unknown_names and config.mode == "enforce":
             # A limit would tell that a name exists (and its weight): the answer is the one
             # a document naming only real, usable fields within every limit would get.
-            answer = self._as_unknown_names(checking, analysis, principal)
-            if answer is not None:
-                self._forget_unless_viewed(checking)
-                return self._verdict(
-                    answer,
-                    prepared.document,
-                    analysis,
-                    context=context,
-                    names_hidden=self._names_hidden(checking, analysis),
-                )
+            answered = self._unknown_names_verdict(checking, analysis, principal, context)
+            if answered is not None:
+                return answered
         if errors and config.mode == "enforce":
             self._forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
@@ -527,6 +513,23 @@ class Guard:
         exist: always, but in ``dry_run`` without hiding (where it runs, and must count)."""
         config = self.config
         return config.hide_unauthorized_fields or config.authorization_mode != "dry_run"
+
+    def _unknown_names_verdict(
+        self, checking: _Checking, analysis: Analysis, principal: Principal, context: Any
+    ) -> Verdict | None:
+        """The verdict for a document over a limit (or with a problem) that names what the
+        principal cannot know or use (see :meth:`_as_unknown_names`)."""
+        answer = self._as_unknown_names(checking, analysis, principal)
+        if answer is None:
+            return None
+        self._forget_unless_viewed(checking)
+        return self._verdict(
+            answer,
+            checking.prepared.document,
+            analysis,
+            context=context,
+            names_hidden=self._names_hidden(checking, analysis),
+        )
 
     def _as_unknown_names(
         self, checking: _Checking, analysis: Analysis, principal: Principal
