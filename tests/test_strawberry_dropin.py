@@ -6,6 +6,7 @@ once, read every Authorization header, applied the content-type CSRF rule to Web
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,6 +30,10 @@ class Query:
 
     @strawberry.field
     def secret(self) -> str:
+        raise ValueError("db password is hunter2")
+
+    @strawberry.field
+    def flaky(self) -> str | None:
         raise ValueError("db password is hunter2")
 
     @strawberry.field
@@ -171,3 +176,17 @@ async def test_a_refusal_stands_when_a_later_extension_clears_the_errors() -> No
     result = await guarded.execute("{ hello }")
     assert result.data is None
     assert result.errors and result.errors[0].extensions["code"] == "DEPTH_LIMIT_EXCEEDED"
+
+
+def test_one_request_writes_at_most_max_errors_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 20 aliases of a failing field in one small request: Strawberry logs each error with its
+    # traceback; past max_errors (5) the rest are dropped.
+    text = "{ " + " ".join(f"s{i}: flaky" for i in range(20)) + " }"
+    guarded = schema(config=GuardConfig(max_aliases=None))
+    with caplog.at_level(logging.ERROR, logger="strawberry.execution"):
+        result = guarded.execute_sync(text)
+    assert result.data == {f"s{i}": None for i in range(20)}  # 20 errors, 5 reported
+    logged = [r for r in caplog.records if r.name == "strawberry.execution"]
+    assert len(logged) == 5

@@ -35,6 +35,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import (
@@ -87,16 +88,34 @@ from .origins import OriginPolicy
 __all__ = ["GuardExtension", "strawberry_rules"]
 
 
+# The tracebacks Strawberry may still log for the operation running in this context (its
+# log records carry nothing that names the operation; its hooks and its logging run in one
+# context per operation).
+_TRACEBACKS_LEFT: ContextVar[list[int] | None] = ContextVar("gqlguard_tracebacks", default=None)
+
+
 class _ExpectedRejections(logging.Filter):
-    """Drops Strawberry's error log records for the guard's own coded answers: a rejection is
-    an expected event, logged once (as one JSON line) by gqlguard, never as a traceback."""
+    """Drops Strawberry's error log records for the guard's own coded answers (a rejection is
+    an expected event, logged once, as one JSON line, by gqlguard, never as a traceback), and
+    past ``max_errors`` tracebacks for one operation: one small request naming a failing
+    field twenty times must not write twenty tracebacks."""
+
+    @staticmethod
+    def limit(max_errors: int) -> None:
+        """At most ``max_errors`` records for the operation starting in this context."""
+        _TRACEBACKS_LEFT.set([max_errors])
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.msg
         if isinstance(error, GraphQLError):
             code = (error.extensions or {}).get("code")
-            return not (code in _EXPECTED_CODES or code == DENIED_MARKER)
-        return True
+            if code in _EXPECTED_CODES or code == DENIED_MARKER:
+                return False
+        left = _TRACEBACKS_LEFT.get()
+        if left is None:
+            return True
+        left[0] -= 1
+        return left[0] >= 0
 
 
 _EXPECTED_CODES = frozenset(code.value for code in ErrorCode) - {
@@ -245,6 +264,7 @@ class _CheckedExtension(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
         verdict = self.execution.verdict
         if verdict is not None and self.factory.on_verdict is not None:
             self.factory.on_verdict(verdict, context.context)
@@ -324,6 +344,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         for the request in Strawberry's context (None: no request, e.g. ``schema.execute``
         called directly)."""
         factory = self.factory
+        _STRAWBERRY_FILTER.limit(factory.config.max_errors)  # this operation's tracebacks
         context = self.execution_context.context
         request = request_in(context)
         principal = self._principal_in(context)
