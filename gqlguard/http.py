@@ -317,6 +317,17 @@ class Pipeline:
         analysis = verdict.analysis
         return budget_charge(analysis.field_cost, analysis.type_cost, self.config)[0]
 
+    def throttle_status(
+        self, bucket: BucketState, available: float, verdict: Verdict | None
+    ) -> dict[str, Any]:
+        """Where the client stands, in IBM's names (``extensions.cost.throttleStatus``)."""
+        return {
+            "maximumAvailable": plain_number(bucket.capacity),
+            "currentlyAvailable": plain_number(round(available, 3)),
+            "restoreRate": plain_number(bucket.restore_rate),
+            "counted": self.counted(verdict),
+        }
+
     def counted(self, verdict: Verdict | None) -> str | None:
         """Which cost the budget charged for one operation (``field_cost``/``type_cost``)."""
         if verdict is None or not verdict.accepted or verdict.analysis is None:
@@ -399,15 +410,12 @@ class Pipeline:
             headers.update(limits)
             counted = [self.counted(operation.verdict) for operation in operations]
             headers[COUNTED_HEADER] = ", ".join(dict.fromkeys(c for c in counted if c))
-            for operation, which in zip(operations, counted, strict=True):
+            for operation in operations:
                 cost = operation.body.get("extensions", {}).get("cost")
                 if isinstance(cost, dict):
-                    cost["throttleStatus"] = {
-                        "maximumAvailable": plain_number(state.capacity),
-                        "currentlyAvailable": plain_number(round(available, 3)),
-                        "restoreRate": plain_number(state.restore_rate),
-                        "counted": which,
-                    }
+                    cost["throttleStatus"] = self.throttle_status(
+                        state, available, operation.verdict
+                    )
         if batch:
             return [operation.body for operation in operations], 200, headers
         only = operations[0]

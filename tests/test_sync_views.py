@@ -48,6 +48,14 @@ def test_the_budget_charges_and_refuses_under_a_sync_view() -> None:
     answers = [client.post("/graphql", json={"query": QUERY}, headers=bearer) for _ in range(3)]
     assert [bool(a.json.get("data")) for a in answers] == [True, True, False]
     assert answers[0].headers["X-RateLimit-Cost-Counted"] == "field_cost"
+    # Where the client stands, in the body too, as create_app reports it.
+    throttle = answers[0].json["extensions"]["cost"]["throttleStatus"]
+    assert throttle == {
+        "maximumAvailable": 12,
+        "currentlyAvailable": 7,
+        "restoreRate": 0,
+        "counted": "field_cost",
+    }
     assert answers[1].headers["X-RateLimit-Remaining"] == "2"
     assert answers[-1].json["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert answers[-1].status_code == 429

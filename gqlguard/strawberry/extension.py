@@ -335,7 +335,11 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if verdict is None or guard is None or not verdict.accepted:
             return {}
         result = getattr(self.execution_context, "result", None)
-        return result_extensions(verdict, guard, getattr(result, "data", None))
+        results = result_extensions(verdict, guard, getattr(result, "data", None))
+        throttle = getattr(self, "throttle", None)
+        if throttle is not None and isinstance(results.get("cost"), dict):
+            results["cost"]["throttleStatus"] = throttle  # as the pipeline reports it
+        return results
 
     # -- request stages ----------------------------------------------------------------------
 
@@ -523,6 +527,7 @@ class _PipelineStages(_GuardedOperation):
 
     bucket: BucketState | None = None
     sent_query: str | None = None  # the text the request carried (None: a hash only)
+    throttle: dict[str, Any] | None = None  # throttleStatus, once refunded
 
     async def _admit_request(self) -> None:
         context = self.execution_context
@@ -549,9 +554,10 @@ class _PipelineStages(_GuardedOperation):
         if caller is not None and bucket is not None and verdict is not None:
             estimated = pipeline.estimated(verdict)
             actual = pipeline.actual_cost(verdict, context.result)
-            headers, _ = await pipeline.refund(caller, bucket, estimated, actual)
+            headers, available = await pipeline.refund(caller, bucket, estimated, actual)
             headers[COUNTED_HEADER] = pipeline.counted(verdict) or ""
             answer_with(context.context, None, headers)
+            self.throttle = pipeline.throttle_status(bucket, available, verdict)
 
     async def _admit_operation(self) -> None:
         context = self.execution_context
