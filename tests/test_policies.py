@@ -725,3 +725,10 @@ async def test_a_type_rule_holds_however_its_object_is_reached() -> None:
         )
     assert "1234" not in member.text and "UNAUTHORIZED_FIELD_OR_TYPE" in member.text
     assert admin.json()["data"] == {"account": {"id": "v", "code": "1234"}}
+
+
+@pytest.mark.parametrize("door", ["create_app", "strawberry_view"])
+async def test_resolvers_see_the_principal_at_every_door(door: str) -> None:
+    # The demo's `viewer` reads context["principal"]: null under Strawberry's own view before.
+    body, _ = await ask(door, "{ viewer { id } }", sub="4", scope="users:read")
+    assert body["data"] == {"viewer": {"id": "4"}}

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -366,6 +366,9 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if principal is None:
             principal = _principal_from_credentials(factory.tokens, context, request)
         caller.principal = self.principal = principal
+        if isinstance(context, MutableMapping) and "principal" not in context:
+            # Resolvers read it where create_app's pipeline puts it: context["principal"].
+            context["principal"] = principal
         self.policy_request = caller.policy_request
         if not handshake:  # a WebSocket's operations are requests of their own
             self._share_with_batch(request.native, caller)
