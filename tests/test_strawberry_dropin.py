@@ -190,3 +190,18 @@ def test_one_request_writes_at_most_max_errors_tracebacks(
     assert result.data == {f"s{i}": None for i in range(20)}  # 20 errors, 5 reported
     logged = [r for r in caplog.records if r.name == "strawberry.execution"]
     assert len(logged) == 5
+
+
+def test_a_refused_persisted_query_is_one_security_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = GuardConfig(persisted_mode="apq")
+    app = GraphQL(schema(config=config), graphql_ide=None)
+    wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    with caplog.at_level(logging.WARNING, logger="gqlguard.security"):
+        response = TestClient(app).post(
+            "/graphql", json={"query": "{ hello }", "extensions": wrong}
+        )
+    assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
+    events = [r for r in caplog.records if r.name == "gqlguard.security"]
+    assert len(events) == 1

@@ -418,11 +418,12 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         ):
             raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED)
 
-    def _refuse_request(self, rejected: GuardRejection) -> None:
+    def _refuse_request(self, rejected: GuardRejection, *, logged: bool = False) -> None:
         """The request refused as a whole: its status and headers on Strawberry's response,
-        one security event, and Strawberry's pre-execution error."""
+        one security event (unless the stage that refused ``logged`` it), and Strawberry's
+        pre-execution error."""
         context = self.execution_context.context
-        if rejected.status != 200:  # an APQ miss is the protocol, not a security event
+        if rejected.status != 200 and not logged:  # an APQ miss is the protocol
             caller = self.caller
             facts = caller.facts() if caller is not None else facts_of(context)
             security_event("rejected", [rejected.error.code.value], facts)
@@ -546,9 +547,10 @@ class _PipelineStages(_GuardedOperation):
             self.lookup = lookup
             context.query = lookup.query
         except GuardRejection as rejected:
-            if self.caller is not None and not isinstance(rejected, PersistedQueryError):
+            from_lookup = isinstance(rejected, PersistedQueryError)  # Pipeline.lookup logged it
+            if self.caller is not None and not from_lookup:
                 await pipeline.refused(self.caller, rejected)
-            self._refuse_request(rejected)
+            self._refuse_request(rejected, logged=from_lookup)
 
     async def _refund(self) -> None:
         context = self.execution_context
