@@ -324,9 +324,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         enforcement = self.enforcement
         if enforcement is not None and enforcement.object_errors:
             result.errors = enforcement.errors(getattr(result, "errors", None)) or None
-        _mask_result(result, self._mask)
-        for part in (*(getattr(result, "incremental", None) or ()), *_completed(result)):
-            _mask_result(part, self._mask)
+        _mask_payload(result, self._mask)
         yield None
 
     def get_results(self) -> dict[str, Any]:
@@ -673,6 +671,14 @@ def _mask_result(result: Any, mask: Callable[[list[GraphQLError]], list[GraphQLE
     errors = getattr(result, "errors", None)
     if errors:
         result.errors = mask(list(errors)) or None
+
+
+def _mask_payload(result: Any, mask: Callable[[list[GraphQLError]], list[GraphQLError]]) -> None:
+    """One streamed payload (a subscription event, an incremental one) masked: its own
+    errors, its incremental parts' and its completed entries'."""
+    _mask_result(result, mask)
+    for part in (*(getattr(result, "incremental", None) or ()), *_completed(result)):
+        _mask_result(part, mask)
 
 
 def _around_execution(
