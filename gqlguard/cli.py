@@ -19,8 +19,8 @@ from typing import Any
 
 from graphql import GraphQLSchema, build_schema
 
-from . import analyze
-from .config import ConfigError, load_config
+from . import __version__, analyze
+from .config import MIN_HS256_SECRET_BYTES, ConfigError, load_config
 from .directives import DIRECTIVES_SDL
 from .guard import graphql_schema_of
 from .manifest import (
@@ -184,6 +184,12 @@ def _token(args: argparse.Namespace) -> int:
     audience = args.audience or config.jwt_audience
     if not secret or not issuer or not audience:
         raise UsageError("give --secret, --issuer and --audience (or GQLGUARD_JWT_*)")
+    if len(secret.encode("utf-8")) < MIN_HS256_SECRET_BYTES:
+        # The server refuses to start with such a secret (RFC 7518 §3.2): no token for it.
+        raise UsageError(
+            f"the HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes, as the server "
+            "requires"
+        )
     print(
         mint_token(
             secret,
@@ -289,6 +295,7 @@ def _manifest_push(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gqlguard", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"gqlguard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze_parser = commands.add_parser("analyze", help="measure one operation")
     analyze_parser.add_argument("--schema", help="SDL file or package.module:attribute")
@@ -351,6 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         sys.stdout.flush()
     except (UsageError, ConfigError) as error:
+        print(f"gqlguard: {error}", file=sys.stderr)
+        return 2
+    except tomllib.TOMLDecodeError as error:
+        print(f"gqlguard: pyproject.toml is not valid TOML: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:  # an extra this command needs (gqlguard.extras says which)
         print(f"gqlguard: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:

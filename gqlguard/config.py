@@ -40,6 +40,7 @@ AuthorizationMode = Literal["filter", "reject", "dry_run"]
 
 
 _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+MIN_HS256_SECRET_BYTES = _HMAC_KEY_BYTES["HS256"]
 OFF = "off"
 # Limits that can be turned off (None): `GQLGUARD_MAX_DEPTH=off`, `max_depth = "off"`.
 _OPTIONAL_LIMITS = (

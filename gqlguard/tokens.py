@@ -145,6 +145,8 @@ def mint_token(
     scope_claim: str = "scope",
 ) -> str:
     """An HS256 token for development (the demo's secret); never for production keys."""
+    if pyjwt is None:
+        raise missing("jwt", "Minting a token")
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject,

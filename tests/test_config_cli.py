@@ -309,3 +309,50 @@ def test_the_demo_on_a_busy_port_is_one_line_without_a_banner() -> None:
     assert run.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "gqlguard demo on" not in run.stdout and "Traceback" not in run.stderr
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from gqlguard import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gqlguard {__version__}"
+
+
+def test_token_refuses_a_secret_the_server_would_refuse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    command = ["token", "--sub", "1", "--issuer", "i", "--audience", "a", "--secret"]
+    assert main([*command, "short"]) == 2
+    assert "at least 32 bytes" in capsys.readouterr().err
+    assert main([*command, "s" * 32]) == 0
+    assert capsys.readouterr().out.count(".") == 2  # a JWT
+
+
+def test_a_malformed_pyproject_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.gqlguard\nx = 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "--query", "{ a }"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("gqlguard: pyproject.toml is not valid TOML")
+    assert "Traceback" not in error
+
+
+def test_a_missing_extra_is_one_line_naming_it() -> None:
+    import subprocess
+    import sys
+
+    blocked = (
+        "import sys; sys.modules['jwt'] = None\n"
+        "from gqlguard.cli import main\n"
+        "raise SystemExit(main(['token', '--sub', '1', '--secret', 's' * 32,"
+        " '--issuer', 'i', '--audience', 'a']))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 2
+    assert "pip install 'gqlguard[jwt]'" in ran.stderr and "Traceback" not in ran.stderr
