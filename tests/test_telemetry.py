@@ -1,6 +1,6 @@
 """OpenTelemetry metrics (issue 17): requests and rejections by code, estimated and actual
-cost under Apollo Router's instrument names, check duration, budget remaining — read with the
-SDK's in-memory reader."""
+cost (Apollo Router's names under gqlguard's prefix), check duration, budget remaining — read
+with the SDK's in-memory reader; each with its unit, description and bucket boundaries."""
 
 from __future__ import annotations
 
@@ -19,27 +19,67 @@ READER = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
 
 
-def _points(name: str) -> list[Any]:
+def _metrics() -> dict[str, Any]:
     data = READER.get_metrics_data()
-    found = []
+    found: dict[str, Any] = {}
     for resource in data.resource_metrics if data else ():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
-                if metric.name == name:
-                    found.extend(metric.data.data_points)
+                found[metric.name] = metric
     return found
+
+
+def _points(name: str) -> list[Any]:
+    metric = _metrics().get(name)
+    return list(metric.data.data_points) if metric is not None else []
+
+
+def _count(name: str, **attributes: str) -> float:
+    return sum(
+        getattr(point, "value", getattr(point, "count", 0))
+        for point in _points(name)
+        if all(point.attributes.get(key) == value for key, value in attributes.items())
+    )
+
+
+TOO_DEEP = (
+    "{ posts(limit: 1) {" + " author { posts(limit: 1) {" * 6 + " title" + " } }" * 6 + " } }"
+)
 
 
 async def test_requests_rejections_costs_and_budget_are_recorded() -> None:
     config = GuardConfig(budget_capacity=1000, budget_restore_rate=0)
+    names = (
+        "gqlguard.cost.estimated",
+        "gqlguard.cost.actual",
+        "gqlguard.check.duration",
+        "gqlguard.budget.remaining",
+    )
+    before = {name: _count(name) for name in names}
+    depth = _count("gqlguard.rejections", code="DEPTH_LIMIT_EXCEEDED")
+    accepted = _count("gqlguard.requests", outcome="accepted")
     async with make_client(config) as client:
         await client.post("/graphql", json={"query": "{ posts(limit: 3) { title } }"})
-        await client.post("/graphql", json={"query": "{ a" + " { a" * 12 + " }" * 13})
-    rejections = {p.attributes["code"]: p.value for p in _points("gqlguard.rejections")}
-    assert rejections.get("DEPTH_LIMIT_EXCEEDED", 0) >= 1
-    outcomes = {p.attributes["outcome"]: p.value for p in _points("gqlguard.requests")}
-    assert outcomes.get("accepted", 0) >= 1 and outcomes.get("rejected", 0) >= 1
-    assert sum(p.count for p in _points("cost.estimated")) >= 1
-    assert sum(p.count for p in _points("cost.actual")) >= 1
-    assert sum(p.count for p in _points("gqlguard.check.duration")) >= 2
-    assert sum(p.count for p in _points("gqlguard.budget.remaining")) >= 1
+        await client.post("/graphql", json={"query": TOO_DEEP})
+    assert _count("gqlguard.rejections", code="DEPTH_LIMIT_EXCEEDED") == depth + 1
+    assert _count("gqlguard.requests", outcome="accepted") == accepted + 1
+    grown = {name: _count(name) - before[name] for name in names}
+    assert grown == {
+        "gqlguard.cost.estimated": 1,
+        "gqlguard.cost.actual": 1,
+        "gqlguard.check.duration": 2,
+        "gqlguard.budget.remaining": 1,
+    }
+
+
+def test_every_instrument_says_its_unit_and_has_buckets_for_what_it_measures() -> None:
+    from gqlguard.telemetry import COST_BOUNDARIES, DURATION_BOUNDARIES
+
+    recorded = _metrics()
+    for name in ("gqlguard.requests", "gqlguard.check.duration", "gqlguard.cost.estimated"):
+        assert name in recorded, name
+        assert recorded[name].unit and recorded[name].description, name
+    duration = recorded["gqlguard.check.duration"].data.data_points[0]
+    assert tuple(duration.explicit_bounds) == DURATION_BOUNDARIES
+    cost = recorded["gqlguard.cost.estimated"].data.data_points[0]
+    assert tuple(cost.explicit_bounds) == tuple(float(b) for b in COST_BOUNDARIES)
