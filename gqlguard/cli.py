@@ -20,9 +20,9 @@ from typing import Any
 from graphql import GraphQLSchema, build_schema
 
 from . import __version__, analyze
-from .config import MIN_HS256_SECRET_BYTES, ConfigError, load_config
+from .config import MIN_HS256_SECRET_BYTES, ConfigError, GuardConfig, load_config
 from .directives import DIRECTIVES_SDL
-from .guard import graphql_schema_of
+from .guard import Guard, Verdict, graphql_schema_of
 from .manifest import (
     Manifest,
     ManifestError,
@@ -33,6 +33,7 @@ from .manifest import (
     read_operation_files,
 )
 from .parsing import GuardRejection
+from .policies import Policies
 
 __all__ = ["load_schema", "main"]
 
@@ -102,23 +103,51 @@ def _query_text(given: str) -> str:
     return given
 
 
-def _analyze_directory(schema: GraphQLSchema, args: argparse.Namespace) -> int:
-    """Every operation of a persisted-queries folder, in the calibration report's table."""
+def _guard(schema: GraphQLSchema, config: GuardConfig) -> Guard:
+    """The server's checks, as a build step can run them: every limit and graphql-core's
+    validation, enforced; readable messages that name the schema (the developer's own
+    tool), no security events."""
+    readable = {"mask_errors": False, "mode": "enforce", "expose_limits": True}
+    return Guard(
+        schema,
+        config.model_copy(update=readable),
+        reveal_schema_names=True,
+        security_events=False,
+        policies=Policies.unavailable(),  # document_only: no principal, no policy runs
+    )
+
+
+def _refusals(verdict: Verdict) -> list[str]:
+    return [
+        f"{error.code.value}: {error.message}"
+        + (f" (measured {error.measured}, limit {error.limit})" if error.limit is not None else "")
+        for error in verdict.errors
+    ]
+
+
+def _analyze_directory(schema: GraphQLSchema, args: argparse.Namespace, path: str) -> int:
+    """Every operation of a persisted-queries folder, in the calibration report's table, and
+    each one the server would refuse (exit 1 when any is)."""
     from .report import text_report
 
     config = load_config(args.config) if args.config else load_config()
-    manifest = build_manifest(read_operation_files(args.query))
+    guard = _guard(schema, config)
+    manifest = build_manifest(read_operation_files(path))
     events = []
+    refused = 0
     for operation in manifest.operations:
-        try:
-            measured = analyze(schema, operation.body, None, operation.name, config)
-        except GuardRejection as rejection:
-            print(f"{operation.name}: {rejection.error.code.value}", file=sys.stderr)
+        verdict = guard.check(operation.body, None, operation.name, document_only=True)
+        for line in _refusals(verdict):
+            print(f"{operation.name}: {line}", file=sys.stderr)
+        refused += not verdict.accepted
+        if verdict.analysis is None:
             continue
-        metrics = {key: value for key, value in measured.as_dict().items() if key in _METRIC_KEYS}
+        metrics = {
+            key: value for key, value in verdict.analysis.as_dict().items() if key in _METRIC_KEYS
+        }
         events.append({"operation": operation.name, "metrics": metrics})
     print(text_report(events, config))
-    return 0
+    return 1 if refused else 0
 
 
 _METRIC_KEYS = frozenset(
@@ -144,10 +173,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    given = args.query or args.document
+    if not given:
+        raise UsageError("give a document, a file or a folder (or --query)")
     schema = load_schema(args.schema)
-    if Path(args.query).is_dir():
-        return _analyze_directory(schema, args)
-    query = _query_text(args.query)
+    if Path(given).is_dir():
+        return _analyze_directory(schema, args, given)
+    query = _query_text(given)
     variables: Any = None
     if args.variables:
         try:
@@ -163,8 +195,15 @@ def _analyze(args: argparse.Namespace) -> int:
         report = rejection.error.formatted()
         print(json.dumps(report) if args.json else f"rejected: {report}")
         return 1
+    # The server's verdict on it: every limit, graphql-core's validation (what the
+    # measurements alone do not say).
+    verdict = _guard(schema, config).check(query, variables, args.operation, document_only=True)
     data = result.as_dict()
     if args.json:
+        data["verdict"] = {
+            "accepted": verdict.accepted,
+            "errors": [error.formatted() for error in verdict.errors],
+        }
         print(json.dumps(data, sort_keys=True))
     else:
         for key, value in data.items():
@@ -172,7 +211,9 @@ def _analyze(args: argparse.Namespace) -> int:
                 print(f"{key:>16}: {value}")
         for coordinate, cost in sorted(data["cost_breakdown"].items(), key=lambda kv: -kv[1]):
             print(f"{'':>16}  {coordinate}: {cost}")
-    return 0
+        for line in _refusals(verdict) or ["accepted"]:
+            print(f"{'verdict':>16}: {line}")
+    return 0 if verdict.accepted else 1
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -300,8 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_parser = commands.add_parser("analyze", help="measure one operation")
     analyze_parser.add_argument("--schema", help="SDL file or package.module:attribute")
     analyze_parser.add_argument(
-        "--query", required=True, help="the document: a file, inline text, or - for standard input"
+        "document",
+        nargs="?",
+        help="the document: a file, a folder of operations, inline text, or - for standard input",
     )
+    analyze_parser.add_argument("--query", help="the same, as an option")
     analyze_parser.add_argument("--variables", help="variables as a JSON object")
     analyze_parser.add_argument("--operation", help="operation name")
     analyze_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")

@@ -20,6 +20,7 @@ from .config import (
     DEMO_JWT_SECRET,
     DEMO_MANIFEST,
     demo_config,
+    warn_about_the_demo_secret,
 )
 from .schema import build_schema
 
@@ -35,5 +36,6 @@ __all__ = [
 ]
 
 config = demo_config()
+warn_about_the_demo_secret()
 schema = build_schema(config)
 app = create_app(schema, config)

@@ -20,20 +20,26 @@ DEMO_JWT_AUDIENCE = "gqlguard-demo"
 DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "persisted_queries" / "manifest.json"
 
 
-_warned: list[bool] = []
+def uses_demo_secret() -> bool:
+    """Whether the demo falls back to its public development secret (no key variable)."""
+    keys = ("GQLGUARD_JWT_SECRET", "GQLGUARD_JWT_PUBLIC_KEY", "GQLGUARD_JWT_JWKS_URL")
+    return not any(key in os.environ for key in keys)
+
+
+def warn_about_the_demo_secret() -> None:
+    """Said where the demo serves (its app, ``make demo``), never by a tool that only imports
+    the schema (``gqlguard analyze --schema schema_example.schema:schema``)."""
+    if uses_demo_secret():
+        logging.getLogger("gqlguard.demo").warning(
+            "JWT: using the public development secret (set GQLGUARD_JWT_SECRET for your own)"
+        )
 
 
 def demo_config() -> GuardConfig:
     defaults: dict[str, str] = {}
-    keys = ("GQLGUARD_JWT_SECRET", "GQLGUARD_JWT_PUBLIC_KEY", "GQLGUARD_JWT_JWKS_URL")
     # Only an absent variable means "use the demo secret": an empty one (a deployment
     # variable rendered empty) is a configuration error, never a fallback to a public secret.
-    if not any(key in os.environ for key in keys):
-        if not _warned:  # said once per process, however often the config is built
-            _warned.append(True)
-            logging.getLogger("gqlguard.demo").warning(
-                "JWT: using the public development secret (set GQLGUARD_JWT_SECRET for your own)"
-            )
+    if uses_demo_secret():
         defaults["jwt_secret"] = DEMO_JWT_SECRET
     if not os.environ.get("GQLGUARD_JWT_ISSUER"):
         defaults["jwt_issuer"] = DEMO_JWT_ISSUER

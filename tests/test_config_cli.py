@@ -356,3 +356,39 @@ def test_a_missing_extra_is_one_line_naming_it() -> None:
     )
     assert ran.returncode == 2
     assert "pip install 'gqlguard[jwt]'" in ran.stderr and "Traceback" not in ran.stderr
+
+
+DEEP = "{ posts(limit: 1) {" + " author { posts(limit: 1) {" * 6 + " title" + " } }" * 6 + " } }"
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ("{ posts(limit: 2) { title } }", None),
+        ("{ posts { titel } }", "GRAPHQL_VALIDATION_FAILED"),
+        (DEEP, "DEPTH_LIMIT_EXCEEDED"),
+    ],
+)
+def test_analyze_gives_the_servers_verdict(
+    document: str, code: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = main(["analyze", "--schema", "schema_example.schema:schema", document, "--json"])
+    captured = capsys.readouterr()
+    verdict = json.loads(captured.out)["verdict"]
+    assert exit_code == (0 if code is None else 1)
+    assert verdict["accepted"] is (code is None)
+    if code is not None:
+        assert verdict["errors"][0]["extensions"]["code"] == code
+    assert "development secret" not in captured.err  # the demo's notice is the demo's
+
+
+def test_analyze_takes_a_folder_and_fails_on_any_refused_operation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = ["--schema", "schema_example.schema:schema"]
+    assert main(["analyze", *schema, "persisted_queries"]) == 0
+    (tmp_path / "ok.graphql").write_text("query Ok { posts(limit: 1) { title } }")
+    (tmp_path / "deep.graphql").write_text("query Deep " + DEEP)
+    capsys.readouterr()
+    assert main(["analyze", *schema, str(tmp_path)]) == 1
+    assert "Deep: DEPTH_LIMIT_EXCEEDED" in capsys.readouterr().err
