@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/persisted.py
 	$(BIN)/python bench/amplification.py
 	$(BIN)/python bench/authorization.py
+	$(BIN)/python bench/cache_bytes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules $(STRAWBERRY_VENV)

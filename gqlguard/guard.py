@@ -84,9 +84,12 @@ IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
 _ANALYSES_PER_OPERATION = 16
 _MISSING = object()
-# Measured when the cache also kept a rewritten copy (~125 bytes per character of text):
-# an over-estimate for the document alone, until re-measured.
-_BYTES_PER_CHARACTER = 160
+# What one cached document holds (its AST, the source text, its analysis, validation and
+# decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
+# pages (bench/cache_bytes.py): about 10 kB for the entry and 360 bytes per token or comment,
+# plus the text itself — within 8% of what was retained for every document measured.
+_ENTRY_BYTES = 10_000
+_BYTES_PER_TOKEN = 360
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -654,6 +657,11 @@ class Guard:
         visit(document, TypeInfoVisitor(type_info, Occurrences()))
         return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
 
+    @property
+    def cached_bytes(self) -> int:
+        """What the document cache holds, as estimated against ``cache_max_bytes``."""
+        return self._cache_bytes
+
     def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
         """The response (field) cost of ``data`` (see :mod:`gqlguard.response_cost`)."""
         return self.actual_costs(document, operation_name, data)[0]
@@ -691,7 +699,11 @@ class Guard:
         meter = WorkMeter(self.work_budget)
         meter.charge("tokens", scan.tokens + scan.comments)
         prepared = _Prepared(
-            document, scan.tokens, scan.comments, len(query) * _BYTES_PER_CHARACTER, meter
+            document,
+            scan.tokens,
+            scan.comments,
+            _ENTRY_BYTES + _BYTES_PER_TOKEN * (scan.tokens + scan.comments) + len(query),
+            meter,
         )
         with self._lock:
             self._cache[key] = prepared

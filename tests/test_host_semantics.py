@@ -184,3 +184,37 @@ def test_a_bare_authenticated_directive_in_sdl_is_read_not_crashed_on() -> None:
     guard = Guard(schema, GuardConfig(authorization_mode="reject"))
     assert not guard.check("{ me }").accepted
     assert guard.check("{ me }", principal=Principal(subject="1")).accepted
+
+
+def _with_defer_and_stream() -> Any:
+    from graphql import (
+        GraphQLDeferDirective,
+        GraphQLSchema,
+        GraphQLStreamDirective,
+        specified_directives,
+    )
+
+    base = build_schema("type Query { dog: Dog dogs: [Dog] } type Dog { name: String id: ID }")
+    return GraphQLSchema(
+        query=base.query_type,
+        directives=[*specified_directives, GraphQLDeferDirective, GraphQLStreamDirective],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # duplicate labels on identical selections
+        '{ ... @defer(label: "a") { dog { name } } ... @defer(label: "a") { dog { name } } }',
+        # two identical @stream fields
+        "{ dogs @stream { name } dogs @stream { name } }",
+        # distinct labels: valid
+        '{ ... @defer(label: "a") { dog { name } } ... @defer(label: "b") { dog { id } } }',
+    ],
+)
+def test_defer_and_stream_are_judged_as_graphql_core_judges_them(text: str) -> None:
+    # The collapse rewrite merged identical selections, so duplicate labels and identical
+    # @stream fields passed; the document as sent is what graphql-core's rules see.
+    schema = _with_defer_and_stream()
+    expected = not validate(schema, parse(text))
+    assert Guard(schema, OFF).check(text).accepted is expected

@@ -326,3 +326,25 @@ async def test_every_door_to_one_schema_draws_from_the_same_budget() -> None:
             statuses.append((await app.post("/graphql", json=query)).status_code)
             statuses.append((await view.post("/", json=query)).status_code)
     assert 429 in statuses[:4], statuses
+
+
+async def test_identical_elements_of_a_batch_are_checked_once() -> None:
+    from graphql import ASTValidationRule, ValidationContext, specified_rules
+
+    validated: list[str] = []
+
+    class Recording(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            validated.append("ran")
+
+    schema = library()
+    guard = Guard(schema, GuardConfig(), validation_rules=[*specified_rules, Recording])
+    pipeline = Pipeline(guard, graphql_core_executor(schema))
+    body = b"[" + b",".join([b'{"query": "{ posts(limit: 1) { title } }"}'] * 4) + b"]"
+    answer = await pipeline.handle(
+        GuardRequest("POST", {"content-type": "application/json", **PREFLIGHT}, body=body)
+    )
+    assert answer.status == 200 and len(answer.body) == 4
+    assert all(item["data"] == {"posts": [{"title": "post 0"}]} for item in answer.body)
+    assert validated == ["ran"]  # one document, validated once, for four elements

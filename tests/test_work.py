@@ -130,3 +130,12 @@ def test_the_pre_scan_is_linear_on_unterminated_strings(make: Any) -> None:
     # these replace took 250 ms at 7,000 escapes and 4x that at 14,000).
     small, large = _scan_seconds(make(20_000)), _scan_seconds(make(80_000))
     assert large < 8 * max(small, 1e-5)
+
+
+@pytest.mark.parametrize("name", ["persisted Viewer", "persisted Search", "github-style dashboard"])
+def test_the_cache_estimates_what_a_document_retains_within_a_fifth(name: str) -> None:
+    # The byte budget (cache_max_bytes) is only a bound if the estimate is near the truth.
+    from bench.cache_bytes import corpus, retained_and_estimated
+
+    retained, estimated = retained_and_estimated(corpus()[name])
+    assert 1 / 1.2 <= estimated / retained <= 1.2, (retained, estimated)
