@@ -46,10 +46,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
-    GraphQLInterfaceType,
-    GraphQLObjectType,
     GraphQLSchema,
-    GraphQLUnionType,
     OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -72,7 +69,7 @@ from .parsing import GuardRejection, parse_document
 from .policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from .rejections import RejectionMemory
 from .response_cost import ResponsePlan, compile_response_plan
-from .schema_view import schema_without
+from .schema_view import SchemaViews, View, ViewKey
 from .validation import validate_as_sent
 from .work import WorkMeter, work_budget
 
@@ -158,7 +155,7 @@ class _Prepared:
     # Per principal kind, the (variable-free) analysis of the document as it may know it.
     seen: dict[_DecisionKey, Analysis] | None = None
     # With hidden fields: per view of the schema, the validation against it.
-    view_validations: dict[_ViewKey, tuple[GuardError, ...]] | None = None
+    view_validations: dict[ViewKey, tuple[GuardError, ...]] | None = None
     # Per operation, the (parent type, field) coordinates it selects.
     coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
     # The document's operations by the name the analysis resolved: selected once per
@@ -176,18 +173,7 @@ class _Prepared:
 
 
 _DecisionKey = tuple[str | None, bool, frozenset[str], frozenset[str]]
-_ViewKey = tuple[bool, frozenset[str], frozenset[str]]
 _NOT_SUPPORTED = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type not supported.")
-_VIEWS = 64  # schema views kept (kinds of principal), least recently used dropped
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """The schema as one kind of principal may know it (``hide_unauthorized_fields``)."""
-
-    key: _ViewKey
-    schema: GraphQLSchema
-    hidden: frozenset[tuple[str, str]]  # every (type, field) it may not know
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +185,7 @@ class _Checking:
     rules: tuple[type[ASTValidationRule], ...]
     key: _CacheKey
     full: Analysis  # the whole document's analysis, whoever asks
-    view: _View | None
+    view: View | None
 
 
 class Guard:
@@ -259,7 +245,8 @@ class Guard:
         self._plans = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._stop = early_stop(self.config)
-        self._views: OrderedDict[_ViewKey, _View | None] = OrderedDict()
+        # With hide_unauthorized_fields: the schema as each kind of principal may know it.
+        self.views = SchemaViews(self.schema, self.authorizer)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -464,51 +451,8 @@ class Guard:
         view = self._view_for(principal)
         return view.schema if view is not None else self.schema
 
-    def _view_for(self, principal: Principal) -> _View | None:
-        """The schema as this kind of principal may know it (None: it may know all of it),
-        built once per kind and kept for the last ``_VIEWS`` kinds."""
-        key = self.authorizer.decision_key(principal)
-        with self._lock:
-            if key in self._views:
-                self._views.move_to_end(key)
-                return self._views[key]
-        authorizer = self.authorizer
-        hidden_types = frozenset(
-            name
-            for name, named in self.schema.type_map.items()
-            if not name.startswith("__")
-            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType))
-            and not authorizer.type_allows(named, principal)
-        )
-        hidden = frozenset(
-            (named.name, field_name)
-            for named in self.schema.type_map.values()
-            if not named.name.startswith("__")
-            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
-            for field_name in named.fields
-            if not all(rule.allows(principal) for rule in authorizer.rules_for(named, field_name))
-        )
-        view = None
-        if hidden or hidden_types:
-            schema = schema_without(self.schema, hidden, hidden_types)
-            every_field = frozenset(
-                (named.name, field_name)
-                for named in self.schema.type_map.values()
-                if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
-                for field_name in named.fields
-            )
-            known = frozenset(
-                (named.name, field_name)
-                for named in schema.type_map.values()
-                if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
-                for field_name in named.fields
-            )
-            view = _View(key, schema, every_field - known)
-        with self._lock:
-            self._views[key] = view
-            while len(self._views) > _VIEWS:
-                self._views.popitem(last=False)
-        return view
+    def _view_for(self, principal: Principal) -> View | None:
+        return self.views.for_principal(principal)
 
     @property
     def _unusable_is_unknown(self) -> bool:
@@ -582,7 +526,7 @@ class Guard:
         analysis: Analysis,
         query: str,
         variables: Mapping[str, Any] | None,
-        view: _View | None,
+        view: View | None,
     ) -> Analysis:
         """The analysis of the document as this principal may know the schema (its view,
         when hiding) or use it: such a field measures like an unknown name, so no limit

@@ -24,7 +24,10 @@ reached only through what is hidden go as well.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -39,7 +42,78 @@ from graphql import (
     get_named_type,
 )
 
-__all__ = ["schema_without"]
+from .authorization import Authorizer, Principal
+
+__all__ = ["SchemaViews", "View", "ViewKey", "schema_without"]
+
+ViewKey = tuple[bool, frozenset[str], frozenset[str]]  # Authorizer.decision_key
+_VIEWS = 64  # views kept (kinds of principal), the least recently used dropped
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """The schema as one kind of principal may know it."""
+
+    key: ViewKey
+    schema: GraphQLSchema
+    hidden: frozenset[tuple[str, str]]  # every (type, field) it may not know
+
+
+class SchemaViews:
+    """One view per kind of principal (what its rules let it use), built on first use and
+    kept for the last ``_VIEWS`` kinds. Building one is a walk over the schema's fields."""
+
+    def __init__(self, schema: GraphQLSchema, authorizer: Authorizer) -> None:
+        self.schema = schema
+        self.authorizer = authorizer
+        self._views: OrderedDict[ViewKey, View | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def for_principal(self, principal: Principal) -> View | None:
+        """Its view; None when it may know the whole schema."""
+        key = self.authorizer.decision_key(principal)
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        view = self._built(key, principal)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > _VIEWS:
+                self._views.popitem(last=False)
+        return view
+
+    def _built(self, key: ViewKey, principal: Principal) -> View | None:
+        authorizer, schema = self.authorizer, self.schema
+        hidden_types = frozenset(
+            name
+            for name, named in schema.type_map.items()
+            if not name.startswith("__")
+            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType))
+            and not authorizer.type_allows(named, principal)
+        )
+        hidden = frozenset(
+            (named.name, field_name)
+            for named in schema.type_map.values()
+            if not named.name.startswith("__")
+            and isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
+            for field_name in named.fields
+            if not all(rule.allows(principal) for rule in authorizer.rules_for(named, field_name))
+        )
+        if not hidden and not hidden_types:
+            return None
+        view = schema_without(schema, hidden, hidden_types)
+        return View(key, view, _coordinates(schema) - _coordinates(view))
+
+
+def _coordinates(schema: GraphQLSchema) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        (named.name, field_name)
+        for named in schema.type_map.values()
+        if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType))
+        for field_name in named.fields
+    )
+
 
 _BUILTIN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
 
