@@ -36,7 +36,6 @@ import logging
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -57,19 +56,26 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from . import telemetry
-from .analysis import Analysis, Analyzer, plain_number, select_operation
+from .analysis import Analysis, Analyzer, plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Authorizer, Decision, Principal
 from .config import GuardConfig
+from .document_cache import (
+    CacheKey,
+    DocumentCache,
+    PreparedDocument,
+    Variant,
+    cache_key,
+)
 from .errors import ErrorCode, GuardError
 from .events import facts_of, security_event
 from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .object_rules import ObjectRule, ObjectRules
-from .parsing import GuardRejection, parse_document
+from .parsing import GuardRejection
 from .policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from .rejections import RejectionMemory
 from .response_cost import ResponsePlan, compile_response_plan
-from .schema_view import SchemaViews, View, ViewKey
+from .schema_view import SchemaViews, View
 from .validation import validate_as_sent
 from .work import WorkMeter, work_budget
 
@@ -81,12 +87,6 @@ IntrospectionHook = Callable[[Any], bool]
 _DECISIONS_PER_DOCUMENT = 64
 _ANALYSES_PER_OPERATION = 16
 _MISSING = object()
-# What one cached document holds (its AST, the source text, its analysis, validation and
-# decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
-# pages (bench/cache_bytes.py): about 10 kB for the entry and 360 bytes per token or comment,
-# plus the text itself — within 8% of what was retained for every document measured.
-_ENTRY_BYTES = 10_000
-_BYTES_PER_TOKEN = 360
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -135,44 +135,6 @@ class Verdict:
         return [error.to_graphql_error(expose_limits=self.expose_limits) for error in self.errors]
 
 
-@dataclass(slots=True)
-class _Prepared:
-    document: DocumentNode
-    tokens: int
-    comments: int
-    size: int  # estimated bytes held, for the cache's byte budget
-    # The document's work so far (tokens, first analysis, validation); it is charged until
-    # the document is validated, then a cached document costs nothing more to read.
-    meter: WorkMeter
-    validation: tuple[GuardError, ...] | None = None
-    static_analyses: dict[str | None, Analysis] | None = None
-    # Per operation: (values of the variables the walk read, its analysis). Same values read,
-    # same walk: the analysis is reused, so a repeated variable-dependent operation is free.
-    variable_analyses: (
-        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
-    ) = None
-    decisions: dict[_DecisionKey, Decision] | None = None
-    # Per principal kind, the (variable-free) analysis of the document as it may know it.
-    seen: dict[_DecisionKey, Analysis] | None = None
-    # With hidden fields: per view of the schema, the validation against it.
-    view_validations: dict[ViewKey, tuple[GuardError, ...]] | None = None
-    # Per operation, the (parent type, field) coordinates it selects.
-    coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
-    # The document's operations by the name the analysis resolved: selected once per
-    # document, then used by variable coercion and authorization alike.
-    operations: dict[str | None, OperationDefinitionNode] | None = None
-
-    def operation(self, name: str | None) -> OperationDefinitionNode:
-        operations = self.operations
-        if operations is None:
-            operations = self.operations = {}
-        found = operations.get(name)
-        if found is None:
-            found = operations[name] = select_operation(self.document, name, None)[0]
-        return found
-
-
-_DecisionKey = tuple[str | None, bool, frozenset[str], frozenset[str]]
 _NOT_SUPPORTED = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type not supported.")
 
 
@@ -180,10 +142,10 @@ _NOT_SUPPORTED = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type
 class _Checking:
     """One check's fixed facts, for the stages that may run out of the usual order."""
 
-    prepared: _Prepared
+    prepared: PreparedDocument
     query: str
     rules: tuple[type[ASTValidationRule], ...]
-    key: _CacheKey
+    key: CacheKey
     full: Analysis  # the whole document's analysis, whoever asks
     view: View | None
 
@@ -237,9 +199,9 @@ class Guard:
         self.object_rules = ObjectRules(self.schema, object_rules, self.policies)
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
         # no query text can ever name a persisted entry.
-        self._cache: OrderedDict[_CacheKey, _Prepared] = OrderedDict()
-        self._cache_size = document_cache_size
-        self._cache_bytes = 0
+        self.documents = DocumentCache(
+            document_cache_size, self.config.cache_max_bytes, self.work_budget
+        )
         # Plans live as long as their document does (cached, or in a request still running).
         self._plans: weakref.WeakKeyDictionary[DocumentNode, dict[str | None, ResponsePlan | None]]
         self._plans = weakref.WeakKeyDictionary()
@@ -328,18 +290,18 @@ class Guard:
         malformed = request_shape_error(query, variables, operation_name)
         if malformed is not None:
             return self._verdict((malformed,), None, None, context=context)
-        variant: _Variant = ()
+        variant: Variant = ()
         if rules != self.validation_rules or parser_options:
             variant = (rules, tuple(sorted(parser_options.items())))
-        key = _cache_key(query, document_id, variant)
+        key = cache_key(query, document_id, variant)
         remembered = self.rejections.recall(key)
         if remembered is not None:
             return self._verdict(remembered, None, None, context=context)
         try:
-            prepared = self._prepare(query, key, parser_options)
+            prepared = self.documents.prepared(query, key, parser_options, self.config)
             analysis = self._analysis(prepared, query, variables, operation_name)
         except GuardRejection as rejection:
-            self._forget(key)
+            self.documents.forget(key)
             self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
         granted: frozenset[str] = frozenset()
@@ -373,7 +335,7 @@ class Guard:
                 answered = self._unknown_names_verdict(checking, analysis, principal, context)
                 if answered is not None:
                     return answered
-            self._forget(key)
+            self.documents.forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
         if analysis.introspection and not self._introspection_allowed(context, principal):
@@ -391,7 +353,7 @@ class Guard:
             if answered is not None:
                 return answered
         if errors and config.mode == "enforce":
-            self._forget(key)
+            self.documents.forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
         if config.mode == "measure":  # every request: the calibration report reads these
             self._log(errors, analysis, measured_only=True, context=context)
@@ -500,14 +462,16 @@ class Guard:
             return self._as_unknown(decision, prepared.document, checking.query)
         return tuple(decision.errors())
 
-    def _policies_needed(self, prepared: _Prepared, analysis: Analysis) -> frozenset[str]:
+    def _policies_needed(self, prepared: PreparedDocument, analysis: Analysis) -> frozenset[str]:
         if self._hiding:
             # Every policy, whatever the document names: which policies ran must not tell
             # (by the time they take) which names exist. Introspection reads them all too.
             return self.authorizer.policy_names
         return self.authorizer.policies_at(self._coordinates(prepared, analysis))
 
-    def _coordinates(self, prepared: _Prepared, analysis: Analysis) -> frozenset[tuple[str, str]]:
+    def _coordinates(
+        self, prepared: PreparedDocument, analysis: Analysis
+    ) -> frozenset[tuple[str, str]]:
         known = prepared.coordinates
         if known is None:
             known = prepared.coordinates = {}
@@ -522,7 +486,7 @@ class Guard:
     def _as_seen_by(
         self,
         principal: Principal,
-        prepared: _Prepared,
+        prepared: PreparedDocument,
         analysis: Analysis,
         query: str,
         variables: Mapping[str, Any] | None,
@@ -562,7 +526,9 @@ class Guard:
             seen[key] = as_seen
         return as_seen
 
-    def _authorize(self, prepared: _Prepared, analysis: Analysis, principal: Principal) -> Decision:
+    def _authorize(
+        self, prepared: PreparedDocument, analysis: Analysis, principal: Principal
+    ) -> Decision:
         if not self.authorizer.has_rules:
             return ALLOWED
         key = (analysis.operation_name, *self.authorizer.decision_key(principal))
@@ -604,7 +570,7 @@ class Guard:
     @property
     def cached_bytes(self) -> int:
         """What the document cache holds, as estimated against ``cache_max_bytes``."""
-        return self._cache_bytes
+        return self.documents.bytes
 
     def actual_cost(self, document: DocumentNode, operation_name: str | None, data: Any) -> float:
         """The response (field) cost of ``data`` (see :mod:`gqlguard.response_cost`)."""
@@ -626,46 +592,12 @@ class Guard:
 
     # -- stages --------------------------------------------------------------------------
 
-    def _prepare(self, query: str, key: _CacheKey, parser_options: dict[str, Any]) -> _Prepared:
-        if not isinstance(query, str):
-            raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
-        prepared = self._cache.get(key)
-        if prepared is not None:
-            return prepared
-        config = self.config
-        document, scan = parse_document(
-            query,
-            max_characters=config.max_characters,
-            max_tokens=config.max_tokens,
-            max_comments=config.max_comments,
-            parser_options=parser_options,
-        )
-        meter = WorkMeter(self.work_budget)
-        meter.charge("tokens", scan.tokens + scan.comments)
-        prepared = _Prepared(
-            document,
-            scan.tokens,
-            scan.comments,
-            _ENTRY_BYTES + _BYTES_PER_TOKEN * (scan.tokens + scan.comments) + len(query),
-            meter,
-        )
-        with self._lock:
-            self._cache[key] = prepared
-            self._cache_bytes += prepared.size
-            while self._cache and (
-                len(self._cache) > self._cache_size
-                or self._cache_bytes > self.config.cache_max_bytes
-            ):
-                _, evicted = self._cache.popitem(last=False)
-                self._cache_bytes -= evicted.size
-        return prepared
-
     def _forget_unless_viewed(self, checking: _Checking) -> None:
         """With views, a refusal depends on the principal: the document stays cached (its
         refusal per view with it), so a replay is answered from the cache, as the rejection
         memory answers text-only refusals."""
         if not self._hiding:
-            self._forget(checking.key)
+            self.documents.forget(checking.key)
 
     @property
     def _hiding(self) -> bool:
@@ -678,17 +610,9 @@ class Guard:
             return False
         return not view.hidden.isdisjoint(self._coordinates(checking.prepared, analysis))
 
-    def _forget(self, key: _CacheKey) -> None:
-        """Drop a rejected document: its AST must not stay in memory (a flood of unique
-        hostile documents would otherwise buy the cache's whole budget)."""
-        with self._lock:
-            evicted = self._cache.pop(key, None)
-            if evicted is not None:
-                self._cache_bytes -= evicted.size
-
     def _analysis(
         self,
-        prepared: _Prepared,
+        prepared: PreparedDocument,
         query: str,
         variables: Mapping[str, Any] | None,
         operation_name: str | None,
@@ -897,19 +821,6 @@ class Guard:
             measured={e.code.value: e.measured for e in errors if e.measured is not None},
             **fields,
         )
-
-
-# Per-call validation rules and parse options (a host's), when they are not the guard's own.
-_Variant = tuple[()] | tuple[tuple[type[ASTValidationRule], ...], tuple[tuple[str, Any], ...]]
-_CacheKey = str | tuple[str, str] | tuple[str | tuple[str, str], _Variant]
-
-
-def _cache_key(query: str, document_id: str | None, variant: _Variant = ()) -> _CacheKey:
-    """The query text, or ("sha256", hex) for a verified persisted id — a tuple, so no query
-    text can ever name a persisted entry; with a host's rules or parse options, paired with
-    them (a document validated under one set of rules says nothing about another)."""
-    base: str | tuple[str, str] = ("sha256", document_id) if document_id is not None else query
-    return (base, variant) if variant else base
 
 
 def batch_over_cost(

@@ -301,7 +301,7 @@ async def test_log_unknown_logs_raw_queries_outside_the_safelist(
 
 
 async def test_a_persisted_hit_reuses_the_checked_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gqlguard import guard as guard_module
+    from gqlguard import document_cache as guard_module
 
     parsed: list[str] = []
     original = guard_module.parse_document
