@@ -54,5 +54,6 @@ class SharedByRequest:
             return entry
 
     def _forget(self, key: int) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
+        # No lock: a finalizer can run during a collection inside `of` (holding the lock);
+        # one dict pop is atomic.
+        self._entries.pop(key, None)
