@@ -115,7 +115,9 @@ async def test_measured_never_includes_the_weight_of_a_denied_field() -> None:
     assert "measured" not in with_denied.text
 
 
-def test_documents_naming_only_usable_fields_keep_the_cheapest_check_first() -> None:
+def recording_guard(config: GuardConfig) -> tuple[Guard, list[str]]:
+    """A guard on the demo schema whose validation says, through a rule of its own, each
+    time it runs (a public hook: the rules a guard validates with)."""
     validated: list[str] = []
 
     class Recording(ASTValidationRule):
@@ -124,12 +126,12 @@ def test_documents_naming_only_usable_fields_keep_the_cheapest_check_first() -> 
             validated.append("ran")
 
     schema = build_demo_schema(demo_config(), guarded=False)
-    guard = Guard(
-        schema,
-        GuardConfig(),
-        validation_rules=[*specified_rules, Recording],
-        policies=DEMO_POLICIES,
-    )
+    rules = [*specified_rules, Recording]
+    return Guard(schema, config, validation_rules=rules, policies=DEMO_POLICIES), validated
+
+
+def test_documents_naming_only_usable_fields_keep_the_cheapest_check_first() -> None:
+    guard, validated = recording_guard(GuardConfig())
     known = guard.check("{ posts(limit: 100) { comments(limit: 100) { body } } }")
     assert known.errors[0].code.value == "COST_ESTIMATED_TOO_EXPENSIVE"
     assert validated == []  # refused by the limit, never validated
@@ -195,20 +197,7 @@ async def test_introspection_shows_only_the_principals_schema() -> None:
 
 
 def test_a_replayed_hidden_refusal_is_answered_from_the_cache() -> None:
-    validated: list[str] = []
-
-    class Recording(ASTValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            validated.append("ran")
-
-    schema = build_demo_schema(demo_config(), guarded=False)
-    guard = Guard(
-        schema,
-        GuardConfig(hide_unauthorized_fields=True),
-        validation_rules=[*specified_rules, Recording],
-        policies=DEMO_POLICIES,
-    )
+    guard, validated = recording_guard(GuardConfig(hide_unauthorized_fields=True))
     for _ in range(3):
         verdict = guard.check("{ auditLog(limit: 1) { id } }")
         assert verdict.errors[0].code.value == "GRAPHQL_VALIDATION_FAILED"
