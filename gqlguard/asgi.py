@@ -222,8 +222,8 @@ def _without_null_data(body: bytes, request: GuardRequest, status: int) -> tuple
     if not all(code in _REQUEST_ERROR_CODES for code in codes):
         return body, status
     del answer["data"]
-    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
-        status = 400
+    if status == 200 and GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        status = 400  # a 401 or a 429 keeps its status (clients re-authenticate, back off)
     return json.dumps(answer, separators=(",", ":")).encode("utf-8"), status
 
 

@@ -268,11 +268,13 @@ class Authorizer:
         owners: list[GraphQLNamedType] = [parent]
         if is_abstract_type(parent):
             owners.extend(self.schema.get_possible_types(parent))
-        # The parent's own rule too: a field of a ruled type is that type's, however the
-        # object was reached (an interface field, a union member).
-        parent_rule = Requirement.of(parent)
-        if parent_rule is not None:
-            rules.append(parent_rule)
+        # The parent's own rule too — and, for an interface, every implementation's: a field of
+        # a ruled type is that type's, however the object was reached (the static query cannot
+        # tell which implementation comes back).
+        for owner in owners:
+            owner_rule = Requirement.of(owner)
+            if owner_rule is not None:
+                rules.append(owner_rule)
         for owner in owners:
             definition = getattr(owner, "fields", {}).get(name)
             if definition is None:
@@ -292,20 +294,25 @@ class Authorizer:
         """Decide every field node of the operation; any error while deciding denies all."""
         if not self.has_rules:
             return ALLOWED
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            return ALLOWED  # nothing can run: the analysis refuses the operation type
         root_keys = self._root_keys(operation)
         try:
             denied, root_denied, fields = self._denied(document, operation, principal)
             if not denied:
                 return ALLOWED
             paths = self._paths(document, operation, set(denied))
-        except Exception:  # any error while deciding means deny
-            log.exception("authorization failed while deciding; denying the operation")
+        except Exception as error:  # any error while deciding means deny
+            if not isinstance(error, LookupError):  # an unknown fragment is the client's
+                log.exception("authorization failed while deciding; denying the operation")
             roots = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
             return Decision(
                 frozenset(roots),
                 tuple(((s.alias or s.name).value,) for s in roots),
                 root_keys,
                 nothing_left=True,
+                fields=tuple((root.name, s.name.value) for s in roots),
             )
         return Decision(
             frozenset(denied), paths, root_keys, nothing_left=root_denied, fields=fields

@@ -133,6 +133,9 @@ class DocumentCache:
             meter,
         )
         with self._lock:
+            raced = self._entries.get(key)
+            if raced is not None:  # another thread parsed it meanwhile: one entry, one count
+                return raced
             self._entries[key] = prepared
             self.bytes += prepared.size
             while self._entries and (

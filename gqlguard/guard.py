@@ -385,13 +385,12 @@ class Guard:
         if not decision.allowed:
             self._log_denial(decision, analysis, principal, context)
             if config.hide_unauthorized_fields:
-                return self._verdict(
-                    self._as_unknown(decision, document, query), document, analysis, context=context
-                )
+                unknown = self._as_unknown(decision, document, query) or decision.errors()
+                return self._verdict(unknown, document, analysis, context=context)
             if config.authorization_mode == "reject":
                 return self._verdict(decision.errors(), document, analysis, context=context)
         watches = bool(self.object_rules) and not self._coordinates(prepared, analysis).isdisjoint(
-            self.object_rules.watched
+            self.object_rules.selected_through
         )
         return Verdict(
             (),
@@ -459,7 +458,9 @@ class Guard:
             return None
         self._log_denial(decision, analysis, principal, None)
         if self.config.hide_unauthorized_fields:
-            return self._as_unknown(decision, prepared.document, checking.query)
+            # Never an empty refusal: one with no error would read as accepted.
+            unknown = self._as_unknown(decision, prepared.document, checking.query)
+            return unknown or tuple(decision.errors())
         return tuple(decision.errors())
 
     def _policies_needed(self, prepared: PreparedDocument, analysis: Analysis) -> frozenset[str]:

@@ -252,32 +252,54 @@ class Pipeline:
         parser_options: Mapping[str, Any] | None = None,
     ) -> Verdict:
         """The guard's check of one looked-up operation (the stage after the lookup); a host
-        that validates with its own rules and parse options (Strawberry) passes them."""
-        assert self.guard is not None
-        if caller.policies is None:
-            self.evaluate_policies(caller)
+        that validates with its own rules and parse options (Strawberry) passes them.
+        ``async`` policies the check needs are awaited here, once each."""
 
         def checked() -> Verdict:
-            assert self.guard is not None
-            return self.guard.check(
-                lookup.query,
-                envelope["variables"],
-                envelope["operation_name"],
-                context=context,
-                principal=caller.principal,
-                document_id=lookup.document_id,
+            return self.check_now(
+                caller,
+                lookup,
+                envelope,
+                context,
                 spent=spent,
                 validation_rules=validation_rules,
                 parser_options=parser_options,
-                policies=caller.policies,
             )
 
         verdict = checked()
         if verdict.pending_policies and caller.policies is not None:
-            # ``async`` policies run here, once each; the check's work is cached.
             await caller.policies.resolve(verdict.pending_policies)
             verdict = checked()
         return verdict
+
+    def check_now(
+        self,
+        caller: Caller,
+        lookup: Lookup,
+        envelope: dict[str, Any],
+        context: Any,
+        *,
+        spent: tuple[float, float] = (0.0, 0.0),
+        validation_rules: Sequence[type[ASTValidationRule]] | None = None,
+        parser_options: Mapping[str, Any] | None = None,
+    ) -> Verdict:
+        """:meth:`check` without waiting: a verdict with ``pending_policies`` refuses until
+        the caller runs them (``caller.policies.resolve``) and checks again (cached)."""
+        assert self.guard is not None
+        if caller.policies is None:
+            self.evaluate_policies(caller)
+        return self.guard.check(
+            lookup.query,
+            envelope["variables"],
+            envelope["operation_name"],
+            context=context,
+            principal=caller.principal,
+            document_id=lookup.document_id,
+            spent=spent,
+            validation_rules=validation_rules,
+            parser_options=parser_options,
+            policies=caller.policies,
+        )
 
     async def settle_admission(
         self, caller: Caller, admitted: list[tuple[Lookup | PersistedQueryError, Verdict | None]]

@@ -178,6 +178,20 @@ class ObjectRules:
                         field_rules, type_rules, abstract
                     )
 
+        # The static coordinates a document may select a watched field through: the watched
+        # ones, and an interface's field when any implementation's is watched (at run time
+        # the field resolves on the implementation).
+        through: set[tuple[str, str]] = set(self.watched)
+        for named in schema.type_map.values():
+            if isinstance(named, GraphQLInterfaceType) and not named.name.startswith("__"):
+                for field_name in named.fields:
+                    if any(
+                        (impl.name, field_name) in self.watched
+                        for impl in schema.get_possible_types(named)
+                    ):
+                        through.add((named.name, field_name))
+        self.selected_through = frozenset(through)
+
     def __bool__(self) -> bool:
         return bool(self.watched)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -49,9 +48,9 @@ class RedisLink:
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
         self._given = client  # a client the caller made: used as it is, on its own loop
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        # A plain dict: a client holds its loop (its connections do), so a weak key would
+        # never die; closed loops' clients are dropped when a client is next asked for.
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self.log = logging.getLogger(f"gqlguard.{name}")
         self.name = name
         self.backoff = backoff
@@ -66,6 +65,8 @@ class RedisLink:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            for closed in [known for known in self._clients if known.is_closed()]:
+                del self._clients[closed]  # a loop per request (asgiref): no leak of them
             client = self._clients[loop] = self._connect()
         return client
 

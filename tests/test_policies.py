@@ -59,7 +59,10 @@ async def ask(
             else Principal.anonymous()
         )
         context = {"principal": principal, "resolver_calls": 0, "resolved": set()}
-        result = schema.execute_sync(query, variable_values=variables, context_value=context)
+        # A sync view's thread has no event loop running (Django's and Flask's workers).
+        result = await asyncio.to_thread(
+            schema.execute_sync, query, variable_values=variables, context_value=context
+        )
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [error.formatted for error in result.errors]
@@ -732,3 +735,76 @@ async def test_resolvers_see_the_principal_at_every_door(door: str) -> None:
     # The demo's `viewer` reads context["principal"]: null under Strawberry's own view before.
     body, _ = await ask(door, "{ viewer { id } }", sub="4", scope="users:read")
     assert body["data"] == {"viewer": {"id": "4"}}
+
+
+# -- found by a code review ------------------------------------------------------------------
+
+REVIEW_SDL = (
+    DIRECTIVES_SDL
+    + """
+type Query { node: Node impl: Impl secret: String @requiresScopes(scopes: [["admin"]]) }
+interface Node { id: ID order: Order }
+type Impl implements Node { id: ID order: Order }
+type Secret implements Node @authenticated { id: ID order: Order }
+type Order { owner: String! }
+"""
+)
+
+
+def _review_schema(node: dict[str, Any]) -> Any:
+    schema = build_schema(REVIEW_SDL)
+    assert schema.query_type is not None
+    order = {"owner": "alice"}
+    schema.query_type.fields["node"].resolve = lambda *_: {**node, "order": order}
+    schema.query_type.fields["impl"].resolve = lambda *_: {"id": "i", "order": order}
+    schema.query_type.fields["secret"].resolve = lambda *_: "TOP-SECRET"
+    return schema
+
+
+@pytest.mark.parametrize(
+    "query", ["{ node { order { owner } } }", "{ impl { ... on Node { order { owner } } } }"]
+)
+async def test_a_field_rule_holds_when_the_field_is_selected_through_an_interface(
+    query: str,
+) -> None:
+    schema = _review_schema({"__typename": "Impl", "id": "i"})
+    app = create_app(
+        schema,
+        GuardConfig(mask_errors=False),
+        authenticate=Served._authenticate,
+        object_rules=[ObjectRule("Impl.order", owner=("sub", "owner"))],
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        bob = await c.post(
+            "/graphql", json={"query": query}, headers={"x-principal": '{"sub": "bob"}'}
+        )
+    assert "alice" not in bob.text and "UNAUTHORIZED_FIELD_OR_TYPE" in bob.text
+
+
+def test_an_implementations_type_rule_holds_for_interface_selections() -> None:
+    schema = _review_schema({"__typename": "Secret", "id": "s"})
+    guard = Guard(schema, GuardConfig(authorization_mode="reject"))
+    anonymous = guard.check("{ node { id } }")
+    assert [e.code.value for e in anonymous.errors] == ["UNAUTHORIZED_FIELD_OR_TYPE"]
+    member = guard.check("{ node { id } }", principal=principal("u"))
+    assert member.accepted
+
+
+def test_hiding_never_answers_an_empty_refusal_without_validation() -> None:
+    # Validation off (Strawberry's DisableValidation): an unknown fragment makes deciding
+    # fail; that must deny, never accept with no error.
+    schema = _review_schema({"__typename": "Impl", "id": "i"})
+    guard = Guard(schema, GuardConfig(hide_unauthorized_fields=True), validation_rules=())
+    verdict = guard.check("{ secret ...Missing }")
+    assert not verdict.accepted and verdict.errors
+
+
+def test_an_operation_type_the_schema_lacks_writes_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard = Guard(_review_schema({"__typename": "Impl"}), GuardConfig())
+    with caplog.at_level(logging.ERROR):
+        verdict = guard.check("subscription { a }")
+        unknown = guard.check("{ secret ...Missing }")
+    assert not verdict.accepted and not unknown.accepted
+    assert not [r for r in caplog.records if r.exc_info]

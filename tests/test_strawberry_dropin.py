@@ -205,3 +205,15 @@ def test_a_refused_persisted_query_is_one_security_event(
     assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
     events = [r for r in caplog.records if r.name == "gqlguard.security"]
     assert len(events) == 1
+
+
+def test_the_traceback_cap_ends_with_its_operation(caplog: pytest.LogCaptureFixture) -> None:
+    text = "{ " + " ".join(f"s{i}: flaky" for i in range(10)) + " }"
+    guarded = schema(config=GuardConfig(max_aliases=None))
+    plain = strawberry.Schema(query=Query)  # an unguarded schema in the same thread
+    guarded.execute_sync(text)  # at most 5 of its tracebacks
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="strawberry.execution"):
+        plain.execute_sync(text)
+    logged = [r for r in caplog.records if r.name == "strawberry.execution"]
+    assert len(logged) == 10  # its own errors, every one

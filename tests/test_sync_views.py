@@ -59,3 +59,28 @@ def test_the_budget_charges_and_refuses_under_a_sync_view() -> None:
     assert answers[1].headers["X-RateLimit-Remaining"] == "2"
     assert answers[-1].json["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert answers[-1].status_code == 429
+
+
+def test_a_sync_views_own_stages_run_on_its_own_thread() -> None:
+    # Only what waits on a store runs on the helper loop: the principal hook (a Django ORM
+    # lookup, say) and the check run on the view's thread.
+    import threading
+
+    from gqlguard.strawberry import GuardExtension
+
+    threads: list[str] = []
+
+    def principal_of(context: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    config = demo_config().model_copy(update={"persisted_mode": "apq"})
+    schema = build_demo_schema(config)
+    for extension in schema.extensions:
+        if isinstance(extension, GuardExtension):
+            extension.principal_of = principal_of
+    app = Flask(__name__)
+    view = GraphQLView.as_view("graphql", schema=schema, graphql_ide=None)
+    app.add_url_rule("/graphql", view_func=view, methods=["POST"])
+    answer = app.test_client().post("/graphql", json={"query": QUERY})
+    assert answer.status_code == 200 and len(answer.json["data"]["posts"]) == 2
+    assert threads and "gqlguard-helper-loop" not in threads

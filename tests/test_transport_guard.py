@@ -112,3 +112,18 @@ async def test_401_and_429_from_the_view_carry_no_null_data() -> None:
     assert spent.status_code == 429 and "data" not in spent.json()
     limit = spent.json()["errors"][0]["extensions"]["limit"]
     assert isinstance(limit, int)  # whole points, as X-RateLimit-Remaining says
+
+
+async def test_a_429_stays_a_429_for_graphql_response_clients() -> None:
+    # Only a 200 request error becomes a 400 for them: a 429 and a 401 keep their status, so
+    # clients back off and re-authenticate.
+    config = demo_config().model_copy(
+        update={"persisted_mode": "off", "budget_capacity": 4, "budget_restore_rate": 0.05}
+    )
+    app = TransportGuard(GraphQL(build_demo_schema(config), graphql_ide=None), config)
+    accept = {"accept": "application/graphql-response+json"}
+    async with client(app) as http:
+        spent = await http.post(
+            "/graphql", json={"query": "{ posts(limit: 1) { title } }"}, headers=accept
+        )
+    assert spent.status_code == 429 and "data" not in spent.json()

@@ -35,7 +35,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from graphql import (
@@ -101,9 +101,17 @@ class _ExpectedRejections(logging.Filter):
     field twenty times must not write twenty tracebacks."""
 
     @staticmethod
-    def limit(max_errors: int) -> None:
-        """At most ``max_errors`` records for the operation starting in this context."""
-        _TRACEBACKS_LEFT.set([max_errors])
+    def limit(max_errors: int) -> Token[list[int] | None]:
+        """At most ``max_errors`` records for the operation starting in this context; hand
+        the token to :meth:`release` when it ends (nothing else is counted)."""
+        return _TRACEBACKS_LEFT.set([max_errors])
+
+    @staticmethod
+    def release(token: Token[list[int] | None]) -> None:
+        try:
+            _TRACEBACKS_LEFT.reset(token)
+        except ValueError:  # ended in another context (a hook resumed elsewhere): leave it
+            _TRACEBACKS_LEFT.set(None)
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.msg
@@ -175,7 +183,9 @@ class GuardExtension:
             return _CheckedExtension(self, execution)
         stores = self.persisted is not None or self.config.budget_capacity is not None
         if _in_event_loop():
-            # An async view: the stages that wait (stores, async policies) are awaited.
+            # An async view: the stages that wait (stores, async policies) are awaited. A
+            # plain function returning an awaitable is not known to be async: it runs on the
+            # helper loop (README: register async policies as `async def`).
             if stores or self.policies.asynchronous:
                 return _PipelineOperation(self)
         elif stores:
@@ -262,9 +272,13 @@ class _CheckedExtension(SchemaExtension):
         self.execution = execution
         self.enforcement = execution.enforcement
 
+    def on_operation(self) -> Iterator[None]:
+        token = _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
+        yield None
+        _STRAWBERRY_FILTER.release(token)
+
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
         verdict = self.execution.verdict
         if verdict is not None and self.factory.on_verdict is not None:
             self.factory.on_verdict(verdict, context.context)
@@ -299,12 +313,14 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
     # -- the stages ------------------------------------------------------------------------
 
     def on_operation(self) -> Iterator[None]:
+        token = _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
         try:
             self._admit_caller()
             self._refuse_persisted_query()
         except GuardRejection as rejected:
             self._refuse_request(rejected)
         yield None
+        _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
         self._check()
@@ -346,7 +362,6 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         for the request in Strawberry's context (None: no request, e.g. ``schema.execute``
         called directly)."""
         factory = self.factory
-        _STRAWBERRY_FILTER.limit(factory.config.max_errors)  # this operation's tracebacks
         context = self.execution_context.context
         request = request_in(context)
         principal = self._principal_in(context)
@@ -530,13 +545,26 @@ class _PipelineStages(_GuardedOperation):
     bucket: BucketState | None = None
     sent_query: str | None = None  # the text the request carried (None: a hash only)
     throttle: dict[str, Any] | None = None  # throttleStatus, once refunded
+    caller_for_check: Caller | None = None
 
-    async def _admit_request(self) -> None:
+    def _admit_caller_first(self) -> GuardRejection | None:
+        """The request's own stages, on the hook's thread (a sync view's thread: its
+        framework's request, ORM and principal hook stay where they belong)."""
+        self.sent_query = self.execution_context.query
+        try:
+            self._admit_caller()
+        except GuardRejection as rejected:
+            return rejected
+        return None
+
+    async def _admit_request(self, rejected: GuardRejection | None) -> None:
+        """The request's store stages: the spent-client refusal, the persisted lookup."""
         context = self.execution_context
         pipeline = self.factory.view_pipeline(context.schema)
-        self.sent_query = context.query
         try:
-            caller = self._admit_caller()
+            if rejected is not None:
+                raise rejected
+            caller = self.caller
             if caller is not None and pipeline.budget is not None:
                 await pipeline.budget.refuse_spent(caller.budget_key)
             lookup = await pipeline.lookup(self._envelope(), context.context)
@@ -544,11 +572,11 @@ class _PipelineStages(_GuardedOperation):
                 raise lookup
             self.lookup = lookup
             context.query = lookup.query
-        except GuardRejection as rejected:
-            from_lookup = isinstance(rejected, PersistedQueryError)  # Pipeline.lookup logged it
+        except GuardRejection as refused:
+            from_lookup = isinstance(refused, PersistedQueryError)  # Pipeline.lookup logged it
             if self.caller is not None and not from_lookup:
-                await pipeline.refused(self.caller, rejected)
-            self._refuse_request(rejected, logged=from_lookup)
+                await pipeline.refused(self.caller, refused)
+            self._refuse_request(refused, logged=from_lookup)
 
     async def _refund(self) -> None:
         context = self.execution_context
@@ -562,35 +590,61 @@ class _PipelineStages(_GuardedOperation):
             answer_with(context.context, None, headers)
             self.throttle = pipeline.throttle_status(bucket, available, verdict)
 
-    async def _admit_operation(self) -> None:
+    @property
+    def _admitting(self) -> Caller:
+        if self.caller is None:  # no request (schema.execute called directly): one caller
+            self.caller_for_check = self.caller_for_check or Caller(
+                GuardRequest("POST", {}), "direct", "local", self.principal
+            )
+            return self.caller_for_check
+        return self.caller
+
+    def _admitting_policies(self) -> PolicyEvaluation:
+        policies = self._admitting.policies
+        assert policies is not None  # check_now made it
+        return policies
+
+    def _check_operation(self) -> Verdict | None:
+        """The check, on the hook's thread (None: the request is refused, or nothing was
+        looked up); its verdict may wait for ``async`` policies."""
+        context = self.execution_context
+        lookup = self.lookup
+        if self.refusal is not None or lookup is None:
+            return None
+        pipeline = self.factory.view_pipeline(context.schema)
+        self.verdict = pipeline.check_now(
+            self._admitting,
+            lookup,
+            self._envelope(),
+            context.context,
+            validation_rules=strawberry_rules(tuple(context.validation_rules)),
+            parser_options=context.parse_options,
+        )
+        return self.verdict
+
+    async def _settle(self, verdict: Verdict) -> None:
+        """The verdict's store stages: APQ registration, the budget's charge."""
         context = self.execution_context
         pipeline = self.factory.view_pipeline(context.schema)
         lookup = self.lookup
-        if self.refusal is None and lookup is not None:
-            admitting = self.caller or Caller(
-                GuardRequest("POST", {}), "direct", "local", self.principal
-            )
-            verdict = self.verdict = await pipeline.check(
-                admitting,
-                lookup,
-                self._envelope(),
-                context.context,
-                validation_rules=strawberry_rules(tuple(context.validation_rules)),
-                parser_options=context.parse_options,
-            )
-            miss = pipeline.hidden_miss({"query": self.sent_query}, verdict)
-            if miss is not None:
-                self._refuse_request(miss)
-                return
-            try:
-                if self.caller is not None:
-                    self.bucket = await pipeline.settle_admission(self.caller, [(lookup, verdict)])
-                elif verdict.accepted:
-                    await pipeline.persisted.register(lookup)
-            except GuardRejection as rejected:
-                self._refuse_request(rejected)
-            if self.refusal is None:
-                self._apply(pipeline.guard or self.factory.guard_for(context.schema), verdict)
+        assert lookup is not None
+        miss = pipeline.hidden_miss({"query": self.sent_query}, verdict)
+        if miss is not None:
+            self._refuse_request(miss)
+            return
+        try:
+            if self.caller is not None:
+                self.bucket = await pipeline.settle_admission(self.caller, [(lookup, verdict)])
+            elif verdict.accepted:
+                await pipeline.persisted.register(lookup)
+        except GuardRejection as rejected:
+            self._refuse_request(rejected)
+
+    def _finish(self, verdict: Verdict) -> None:
+        if self.refusal is None:
+            context = self.execution_context
+            pipeline = self.factory.view_pipeline(context.schema)
+            self._apply(pipeline.guard or self.factory.guard_for(context.schema), verdict)
 
     def _envelope(self) -> dict[str, Any]:
         context = self.execution_context
@@ -608,26 +662,44 @@ class _PipelineOperation(_PipelineStages):
     view runs)."""
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
-        await self._admit_request()
+        token = _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
+        await self._admit_request(self._admit_caller_first())
         yield None
         await self._refund()
+        _STRAWBERRY_FILTER.release(token)
 
     async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
-        await self._admit_operation()
+        verdict = self._check_operation()
+        if verdict is not None and verdict.pending_policies:
+            await self._admitting_policies().resolve(verdict.pending_policies)
+            verdict = self._check_operation()
+        if verdict is not None:
+            await self._settle(verdict)
+            self._finish(verdict)
         yield None
 
 
 class _SyncPipelineOperation(_PipelineStages):
     """The stages from synchronous hooks (``schema.execute_sync``: Django's and Flask's sync
-    views): each runs on the extension's helper loop while the view's thread waits."""
+    views): the request's own stages and the check on the view's thread; only what waits on
+    a store (or an ``async`` policy) runs on the extension's helper loop, the thread waiting."""
 
     def on_operation(self) -> Iterator[None]:
-        self.factory.helper.run(self._admit_request())
+        token = _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
+        rejected = self._admit_caller_first()
+        self.factory.helper.run(self._admit_request(rejected))
         yield None
         self.factory.helper.run(self._refund())
+        _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
-        self.factory.helper.run(self._admit_operation())
+        verdict = self._check_operation()
+        if verdict is not None and verdict.pending_policies:
+            self.factory.helper.run(self._admitting_policies().resolve(verdict.pending_policies))
+            verdict = self._check_operation()
+        if verdict is not None:
+            self.factory.helper.run(self._settle(verdict))
+            self._finish(verdict)
         yield None
 
 
