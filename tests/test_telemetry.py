@@ -83,3 +83,37 @@ def test_every_instrument_says_its_unit_and_has_buckets_for_what_it_measures() -
     assert tuple(duration.explicit_bounds) == DURATION_BOUNDARIES
     cost = recorded["gqlguard.cost.estimated"].data.data_points[0]
     assert tuple(cost.explicit_bounds) == tuple(float(b) for b in COST_BOUNDARIES)
+
+
+def test_the_grafana_dashboard_reads_only_series_gqlguard_exports() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from gqlguard import telemetry
+
+    telemetry.record_check(0.001, ["DEPTH_LIMIT_EXCEEDED"], None, None)
+    telemetry.record_check(0.001, [], 10.0, 2)
+    telemetry.record_actual_cost(10.0, 8.0)
+    telemetry.record_budget(90.0)
+    # The Prometheus exporter's name for each instrument: dots become underscores, a unit of
+    # seconds adds `_seconds`, a counter is read as `_total`, a histogram as `_bucket`.
+    exported = set()
+    for name, metric in _metrics().items():
+        if not name.startswith("gqlguard."):
+            continue
+        base = name.replace(".", "_") + ("_seconds" if metric.unit == "s" else "")
+        exported.add(
+            base
+            + (
+                "_bucket"
+                if hasattr(metric.data, "data_points")
+                and hasattr(metric.data.data_points[0], "bucket_counts")
+                else "_total"
+            )
+        )
+    page = Path(__file__).parent.parent / "docs" / "grafana-dashboard.json"
+    dashboard = json.loads(page.read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"gqlguard_[a-z_]+", expr)}
+    assert len(used) >= 5 and used <= exported, used - exported
