@@ -40,6 +40,19 @@ AuthorizationMode = Literal["filter", "reject", "dry_run"]
 
 
 _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+# The analysis limits (gqlguard.limits.LIMITS) a rollout can measure before it enforces them.
+_MEASURABLE_LIMITS = frozenset(
+    {
+        "max_depth",
+        "max_aliases",
+        "max_directives",
+        "max_fields",
+        "max_root_fields",
+        "max_cost",
+        "max_introspection_depth",
+        "max_introspection_cost",
+    }
+)
 MIN_HS256_SECRET_BYTES = _HMAC_KEY_BYTES["HS256"]
 OFF = "off"
 # Limits that can be turned off (None): `GQLGUARD_MAX_DEPTH=off`, `max_depth = "off"`.
@@ -108,6 +121,10 @@ class GuardConfig(BaseSettings):
     # `both`: max_cost bounds the resolver runs (field_cost) *and* the objects produced
     # (type_cost), so a query for a million scalar-only objects is never cheap.
     cost_limit_applies_to: Literal["both", "field_cost", "type_cost"] = "both"
+    # Per-limit rollout: these analysis limits are measured (a `measured` security event for
+    # each request over them) but never refuse, while the others enforce — one protection
+    # at a time, as graphql-armor's plugins roll out. `mode = "measure"` does it for all.
+    measure_limits: tuple[str, ...] = ()
 
     # Cost model
     cost_weights: dict[str, float] = Field(default_factory=dict)
@@ -257,6 +274,17 @@ class GuardConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _measure_limits_are_limits(self) -> GuardConfig:
+        known = _MEASURABLE_LIMITS
+        unknown = sorted(set(self.measure_limits) - known)
+        if unknown:  # a typo would leave the limit enforcing (or, worse, silently measured)
+            raise ValueError(
+                f"measure_limits: {', '.join(unknown)} not a limit "
+                f"(one of {', '.join(sorted(known))})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _safelist_has_a_list(self) -> GuardConfig:
         if (
             self.persisted_mode == "safelist"
@@ -269,6 +297,7 @@ class GuardConfig(BaseSettings):
 
     @field_validator(
         "pagination_arguments",
+        "measure_limits",
         "introspection_scopes",
         "jwt_algorithms",
         "trusted_proxies",

@@ -338,6 +338,11 @@ class Guard:
             self.documents.forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
         errors = exceeded_limits(analysis, config)
+        if config.measure_limits and config.mode == "enforce":
+            # Rolled out one at a time: over a measured limit is logged, never refused.
+            rolling_out = exceeded_limits(analysis, config, measured=True)
+            if rolling_out:
+                self._log(rolling_out, analysis, measured_only=True, context=context)
         if analysis.introspection and not self._introspection_allowed(context, principal):
             errors.append(
                 GuardError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.")

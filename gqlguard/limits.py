@@ -92,10 +92,15 @@ def budget_charge(field_cost: float, type_cost: float, config: GuardConfig) -> t
     return counted[name], name
 
 
-def exceeded_limits(analysis: Analysis, config: GuardConfig) -> list[GuardError]:
-    """Every limit the analysis is over, in table order (one error per row)."""
+def exceeded_limits(
+    analysis: Analysis, config: GuardConfig, *, measured: bool = False
+) -> list[GuardError]:
+    """Every enforced limit the analysis is over, in table order (one error per row); with
+    ``measured``, those of ``config.measure_limits`` instead (logged, never refused)."""
     errors = []
     for limit in LIMITS:
+        if (limit.option in config.measure_limits) is not measured:
+            continue
         if limit.metric != "cost":
             error = limit.check(getattr(analysis, limit.metric), config)
         else:
@@ -116,8 +121,11 @@ def early_stop(config: GuardConfig) -> StopRule | None:
     they agree on what a document measures and which limits it is over."""
     costs = limited_costs(config)
     inf = float("inf")
-    max_fields = inf if config.max_fields is None else config.max_fields
-    max_cost = inf if config.max_cost is None else config.max_cost
+    measuring = config.measure_limits  # measured limits must be measured whole
+    max_fields = (
+        inf if config.max_fields is None or "max_fields" in measuring else config.max_fields
+    )
+    max_cost = inf if config.max_cost is None or "max_cost" in measuring else config.max_cost
     max_field_cost = max_cost if "field_cost" in costs else inf
     max_type_cost = max_cost if "type_cost" in costs else inf
     if config.mode != "enforce" or max_fields == max_field_cost == max_type_cost == inf:

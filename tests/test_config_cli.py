@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -392,3 +393,35 @@ def test_analyze_takes_a_folder_and_fails_on_any_refused_operation(
     capsys.readouterr()
     assert main(["analyze", *schema, str(tmp_path)]) == 1
     assert "Deep: DEPTH_LIMIT_EXCEEDED" in capsys.readouterr().err
+
+
+DEEP_AND_DEAR = (
+    "{ posts(limit: 100) {" + " author { posts(limit: 100) {" * 6 + " title" + " } }" * 6 + " } }"
+)
+
+
+def test_one_limit_at_a_time_measure_limits(caplog: pytest.LogCaptureFixture) -> None:
+    from gqlguard import Guard
+    from schema_example.schema import DEMO_POLICIES
+    from schema_example.schema import build_schema as build_demo_schema
+
+    schema = build_demo_schema(GuardConfig(), guarded=False)
+    rolling = GuardConfig(measure_limits=("max_depth", "max_cost"), authorization_mode="dry_run")
+    guard = Guard(schema, rolling, policies=DEMO_POLICIES)
+    with caplog.at_level(logging.INFO, logger="gqlguard.security"):
+        verdict = guard.check(DEEP_AND_DEAR)
+    assert verdict.accepted  # over max_depth and max_cost: measured, not refused
+    messages = (r.getMessage() for r in caplog.records)
+    event = json.loads(next(m for m in messages if '"measured"' in m))
+    assert set(event["codes"]) == {"DEPTH_LIMIT_EXCEEDED", "COST_ESTIMATED_TOO_EXPENSIVE"}
+    assert event["metrics"]["depth"] == 14  # measured whole: the walk did not stop early
+    aliases = "{ " + " ".join(f"a{i}: posts(limit: 1) {{ title }}" for i in range(20)) + " }"
+    assert [e.code.value for e in guard.check(aliases).errors] == ["ALIAS_LIMIT_EXCEEDED"]
+
+
+def test_a_measured_limit_must_be_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GQLGUARD_MEASURE_LIMITS", "max_depth,max_cots")
+    with pytest.raises(ConfigError, match="max_cots"):
+        load_config()
+    monkeypatch.setenv("GQLGUARD_MEASURE_LIMITS", "max_depth, max_cost")
+    assert load_config().measure_limits == ("max_depth", "max_cost")
