@@ -576,6 +576,91 @@ class DocSubscription:
             yield [Doc(id=f"{round_}-a", owner="alice"), Doc(id=f"{round_}-b", owner="bob")]
 
 
+STARTED: list[str] = []
+
+
+@strawberry.type
+class StaffSubscription:
+    @strawberry.subscription(directives=[Policy(policies=[["staff"]])])
+    async def staff_feed(self) -> AsyncGenerator[int, None]:
+        STARTED.append("staff_feed")  # a side effect of the source starting
+        yield 1
+
+    @strawberry.subscription
+    async def ticks(self, info: strawberry.Info) -> AsyncGenerator[str, None]:
+        yield "tick"
+
+
+def _staff_schema() -> strawberry.Schema:
+    extension = GuardExtension(
+        GuardConfig(),
+        policies={"staff": lambda principal, request: "staff" in principal.scopes},
+    )
+    return strawberry.Schema(query=DocQuery, subscription=StaffSubscription, extensions=[extension])
+
+
+async def test_a_denied_subscription_never_starts_its_source() -> None:
+    STARTED.clear()
+    events = await _staff_schema().subscribe(
+        "subscription { staffFeed }", context_value={"principal": principal("u")}
+    )
+    answers = [events] if isinstance(events, ExecutionResult) else [event async for event in events]
+    codes_seen = [e.extensions["code"] for a in answers for e in a.errors or ()]
+    assert codes_seen == ["UNAUTHORIZED_FIELD_OR_TYPE"]  # the coded error, never a marker
+    assert STARTED == []
+    allowed = await _staff_schema().subscribe(
+        "subscription { staffFeed }", context_value={"principal": principal("u", "staff")}
+    )
+    assert not isinstance(allowed, ExecutionResult)
+    assert [event.data async for event in allowed] == [{"staffFeed": 1}]
+
+
+def test_a_websocket_checks_each_operations_token_again() -> None:
+    # The connection's context is shared by its operations: a principal found for the
+    # first must not stand for the next once its token has expired.
+    import time
+
+    from starlette.testclient import TestClient
+
+    from schema_example.app import DEMO_JWT_AUDIENCE, DEMO_JWT_ISSUER, DEMO_JWT_SECRET
+
+    config = GuardConfig(
+        jwt_secret=DEMO_JWT_SECRET,
+        jwt_issuer=DEMO_JWT_ISSUER,
+        jwt_audience=DEMO_JWT_AUDIENCE,
+        jwt_leeway=0,
+    )
+    extension = GuardExtension(config, policies={"staff": lambda principal, request: False})
+    schema = strawberry.Schema(
+        query=DocQuery, subscription=StaffSubscription, extensions=[extension]
+    )
+    extension.guard_for(schema)  # a configuration mistake stops us here
+    soon = token(sub="1", exp=int(time.time()) + 1)
+    app = GraphQL(schema, graphql_ide=None)
+    with TestClient(app).websocket_connect(
+        "/graphql", subprotocols=["graphql-transport-ws"], headers={"origin": "http://testserver"}
+    ) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {soon}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+
+        def run(identifier: str) -> dict[str, Any]:
+            ws.send_json(
+                {
+                    "type": "subscribe",
+                    "id": identifier,
+                    "payload": {"query": "subscription { ticks }"},
+                }
+            )
+            return ws.receive_json()
+
+        assert run("a")["type"] == "next"
+        ws.receive_json()  # complete
+        time.sleep(1.6)
+        expired = run("b")
+    assert expired["type"] == "error"
+    assert expired["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 async def test_object_rules_hold_for_every_subscription_event() -> None:
     extension = GuardExtension(
         GuardConfig(), object_rules=[ObjectRule("Doc", owner=("sub", "owner"))]

@@ -338,7 +338,8 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         # Subscription events and incremental payloads, as every streaming transport sends
         # them: masked like a single result (with the objects a rule removed reported).
         enforcement = self.enforcement
-        if enforcement is not None and enforcement.object_errors:
+        if enforcement is not None and enforcement.adds_errors:
+            # Denial placeholders become their coded errors; removed objects are reported.
             result.errors = enforcement.errors(getattr(result, "errors", None)) or None
         _mask_payload(result, self._mask)
         yield None
@@ -379,8 +380,11 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if principal is None:
             principal = _principal_from_credentials(factory.tokens, context, request)
         caller.principal = self.principal = principal
-        if isinstance(context, MutableMapping) and "principal" not in context:
-            # Resolvers read it where create_app's pipeline puts it: context["principal"].
+        if not handshake and isinstance(context, MutableMapping) and "principal" not in context:
+            # Resolvers read it where create_app's pipeline puts it: context["principal"] —
+            # an HTTP request's own context only: a WebSocket's is the connection's, and a
+            # principal put there would outlive its token (and a re-init) for every later
+            # operation.
             context["principal"] = principal
         self.policy_request = caller.policy_request
         if not handshake:  # a WebSocket's operations are requests of their own
@@ -496,6 +500,18 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
             self._refuse(verdict.graphql_errors())
             return
         self.enforcement = Enforcement(guard, verdict, self.principal, self.policy_request)
+        analysis = verdict.analysis
+        if (
+            self.enforcement.nothing_left
+            and analysis is not None
+            and analysis.operation_type == "subscription"
+        ):
+            # Every root field denied: refused before its source starts (Strawberry's
+            # subscribe would run the source generator and null each event).
+            context.graphql_document = verdict.document
+            refusal, self.enforcement = self.enforcement.errors([]), None
+            self._refuse(refusal)
+            return
         context.graphql_document = verdict.document
         # An empty list tells Strawberry validation already ran, with its rules.
         context.pre_execution_errors = []
