@@ -425,3 +425,28 @@ def test_a_measured_limit_must_be_a_limit(monkeypatch: pytest.MonkeyPatch) -> No
         load_config()
     monkeypatch.setenv("GQLGUARD_MEASURE_LIMITS", "max_depth, max_cost")
     assert load_config().measure_limits == ("max_depth", "max_cost")
+
+
+def test_several_limits_over_are_each_one_error_in_the_tables_order() -> None:
+    from gqlguard import Guard
+    from schema_example.schema import DEMO_POLICIES
+    from schema_example.schema import build_schema as build_demo_schema
+
+    guard = Guard(
+        build_demo_schema(GuardConfig(), guarded=False),
+        GuardConfig(max_depth=2, max_aliases=1, max_cost=10, authorization_mode="dry_run"),
+        policies=DEMO_POLICIES,
+    )
+    text = "{ a: posts(limit: 50) { author { name } } b: posts(limit: 50) { title } }"
+    codes = [error.code.value for error in guard.check(text).errors]
+    assert codes == [
+        "DEPTH_LIMIT_EXCEEDED",
+        "ALIAS_LIMIT_EXCEEDED",
+        "COST_ESTIMATED_TOO_EXPENSIVE",
+    ]
+    too_long = Guard(
+        build_demo_schema(GuardConfig(), guarded=False),
+        GuardConfig(max_characters=20, max_depth=2),
+        policies=DEMO_POLICIES,
+    )
+    assert [e.code.value for e in too_long.check(text).errors] == ["CHARACTER_LIMIT_EXCEEDED"]
