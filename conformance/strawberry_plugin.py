@@ -20,32 +20,14 @@ from typing import Any
 import strawberry
 from strawberry.schema.schema import Schema
 
-from gqlguard.config import GuardConfig
+from gqlguard.config import OPTIONAL_LIMITS, GuardConfig
 from gqlguard.strawberry import GuardExtension
-
-_LIMITS = (
-    "max_characters",
-    "max_tokens",
-    "max_comments",
-    "max_depth",
-    "max_aliases",
-    "max_directives",
-    "max_fields",
-    "max_root_fields",
-    "max_operations",
-    "max_cost",
-    "max_list_size",
-    "max_batch",
-    "budget_capacity",
-    "max_introspection_depth",
-    "max_introspection_cost",
-)
 
 
 def limits_off() -> GuardConfig:
     """Every limit off, and so no cost report in ``extensions``; the policies (CSRF
     prevention, introspection, masking, suggestions, hidden names) stay as they default."""
-    return GuardConfig(**dict.fromkeys(_LIMITS), report_cost=False)
+    return GuardConfig(**dict.fromkeys(OPTIONAL_LIMITS), report_cost=False)
 
 
 def configuration() -> GuardConfig:

@@ -56,7 +56,7 @@ _MEASURABLE_LIMITS = frozenset(
 MIN_HS256_SECRET_BYTES = _HMAC_KEY_BYTES["HS256"]
 OFF = "off"
 # Limits that can be turned off (None): `GQLGUARD_MAX_DEPTH=off`, `max_depth = "off"`.
-_OPTIONAL_LIMITS = (
+OPTIONAL_LIMITS = (
     "max_characters",
     "max_tokens",
     "max_comments",
@@ -322,7 +322,7 @@ class GuardConfig(BaseSettings):
         except json.JSONDecodeError:
             raise ValueError('expected a JSON object, e.g. {"Query.search": 10}') from None
 
-    @field_validator(*_OPTIONAL_LIMITS, mode="before")
+    @field_validator(*OPTIONAL_LIMITS, mode="before")
     @classmethod
     def _off(cls, value: Any) -> Any:
         # One spelling turns an optional limit off, in the environment and in TOML alike.
@@ -394,7 +394,7 @@ def explain(error: ValidationError, file_values: Mapping[str, Any] | None = None
     else:
         where = "configuration"
     expected = first["msg"].removeprefix("Value error, ")
-    if field in _OPTIONAL_LIMITS:
+    if field in OPTIONAL_LIMITS:
         expected += f" (or {OFF!r} to turn it off)"
     return ConfigError(f"{where}: {expected}")
 

@@ -527,9 +527,7 @@ class Guard:
             hidden=hidden,
         )
         if as_seen.complete and not as_seen.variable_dependent:  # the same for every request
-            if len(seen) >= _DECISIONS_PER_DOCUMENT:
-                seen.clear()
-            seen[key] = as_seen
+            _keep(seen, key, as_seen)
         return as_seen
 
     def _authorize(
@@ -545,9 +543,7 @@ class Guard:
         if decision is None:
             operation = prepared.operation(analysis.operation_name)
             decision = self.authorizer.decide(prepared.document, operation, principal)
-            if len(decisions) >= _DECISIONS_PER_DOCUMENT:
-                decisions.clear()
-            decisions[key] = decision
+            _keep(decisions, key, decision)
         return decision
 
     def _as_unknown(
@@ -678,9 +674,7 @@ class Guard:
             meter = WorkMeter(self.work_budget)
             meter.charge("tokens", prepared.tokens + prepared.comments)
             found = self._validated(view.schema, checking, meter, analysis.work)
-            if len(known) >= _DECISIONS_PER_DOCUMENT:
-                known.clear()
-            known[view.key] = found
+            _keep(known, view.key, found)
         return found
 
     def _validated(
@@ -827,6 +821,14 @@ class Guard:
             measured={e.code.value: e.measured for e in errors if e.measured is not None},
             **fields,
         )
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """One per-document cache entry (per kind of principal or view), at most
+    ``_DECISIONS_PER_DOCUMENT`` of them: a client cycling scopes cannot grow one document."""
+    if len(cache) >= _DECISIONS_PER_DOCUMENT:
+        cache.clear()
+    cache[key] = value
 
 
 def batch_over_cost(
