@@ -9,7 +9,8 @@ The format is Apollo's persisted-query manifest::
 Each operation's ``body`` is the operation printed by graphql-core followed by every fragment
 it uses (transitively), fragments sorted by name — the order Apollo's manifest generator
 uses (operations first, then fragments, each by name) — so an id is reproducible from the
-operation text alone. Operations are listed by name, so the file diffs cleanly.
+operation text alone. Operations are listed by name, so the file diffs cleanly; the file's
+bytes are the generator's own (two-space JSON, no newline at the end).
 
 >>> manifest = build_manifest({"a.graphql": "query A { a ...F } fragment F on Query { b }"})
 >>> [(op.name, op.type) for op in manifest.operations]
@@ -105,7 +106,9 @@ class Manifest:
             "version": 1,
             "operations": [op.as_json() for op in self.operations],
         }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        # Apollo's generator writes ``JSON.stringify(manifest, null, 2)``: the same separators
+        # and escapes as this, non-ASCII kept, and no newline at the end.
+        return json.dumps(document, indent=2, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "manifest") -> Manifest:
