@@ -1,8 +1,11 @@
 """Configuration: every limit and policy of gqlguard in one validated, immutable model.
 
-Sources, lowest precedence first: ``[tool.gqlguard]`` in a pyproject.toml (or any TOML file),
-then ``GQLGUARD_*`` environment variables, then keyword arguments. Lists and maps in the
-environment are JSON (``GQLGUARD_COST_WEIGHTS='{"Query.search": 10}'``).
+Sources, lowest precedence first: ``[tool.gqlguard]`` in ./pyproject.toml (or the TOML file
+given to :func:`load_config`), then ``GQLGUARD_*`` environment variables, then keyword
+arguments. Lists and maps in the environment are JSON
+(``GQLGUARD_COST_WEIGHTS='{"Query.search": 10}'``). ``GuardConfig(**kw)`` and
+``load_config(**kw)`` are one entry point: the same sources, the same result, and every mistake
+(an unknown key or variable, a bad value) is one :class:`ConfigError` line naming where it was.
 
 >>> GuardConfig(max_depth=5).max_depth
 5
@@ -17,6 +20,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +86,10 @@ class ConfigError(ValueError):
     is expected (``load_config`` raises only this)."""
 
 
+# The TOML file load_config names for the GuardConfig it builds (None: ./pyproject.toml).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("gqlguard_config_file", default=None)
+
+
 class GuardConfig(BaseSettings):
     """Limits and policies. Every limit is inclusive: a document exactly at it passes."""
 
@@ -94,6 +102,28 @@ class GuardConfig(BaseSettings):
         # JSON, maps JSON, and every optional limit the word "off".
         enable_decoding=False,
     )
+
+    def __init__(self, **values: Any) -> None:
+        # One path for every source, so `GuardConfig()` and `load_config()` cannot drift: the
+        # file, then the environment (checked for typos), then the keywords.
+        path = _CONFIG_FILE.get()
+        candidate = path if path is not None else Path("pyproject.toml")
+        file_values = _read_toml_table(candidate) if candidate.is_file() else {}
+        check_environment()
+        for key in values:
+            if key not in type(self).model_fields:
+                raise ConfigError(f"unknown setting {key!r}{_nearest(key)}")
+        # The environment's values are text, read by the validators as pydantic-settings
+        # would read them (enable_decoding=False).
+        env_values = {
+            variable[len("GQLGUARD_") :].lower(): value
+            for variable, value in os.environ.items()
+            if variable.upper().startswith("GQLGUARD_")
+        }
+        try:
+            super().__init__(**{**file_values, **env_values, **values})
+        except ValidationError as error:
+            raise explain(error, file_values, values) from None
 
     mode: Mode = Field(
         default="enforce", description="`measure` never rejects; it reports and logs."
@@ -332,8 +362,9 @@ class GuardConfig(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls: Any, init_settings: Any, env_settings: Any, *_: Any, **__: Any
     ) -> tuple[Any, ...]:
-        # Keyword arguments win over the environment; dotenv and secret files are not read.
-        return (init_settings, env_settings)
+        # __init__ merges the file, the environment and the keywords itself; dotenv and
+        # secret files are not read.
+        return (init_settings,)
 
 
 _defaults: list[GuardConfig] = []
@@ -348,8 +379,11 @@ def default_config() -> GuardConfig:
 
 
 def _read_toml_table(path: Path) -> dict[str, Any]:
-    with path.open("rb") as handle:
-        data = tomllib.load(handle)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
     if path.name == "pyproject.toml":
         table = data.get("tool", {}).get("gqlguard", {})
     else:
@@ -379,12 +413,18 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
             raise ConfigError(f"unknown environment variable {variable}{hint}")
 
 
-def explain(error: ValidationError, file_values: Mapping[str, Any] | None = None) -> ConfigError:
+def explain(
+    error: ValidationError,
+    file_values: Mapping[str, Any] | None = None,
+    keywords: Mapping[str, Any] | None = None,
+) -> ConfigError:
     """One line for pydantic's report: the variable or key, the value, what is expected."""
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else ""
     variable = f"GQLGUARD_{field.upper()}"
-    if field and variable in {key.upper() for key in os.environ}:
+    if field and keywords is not None and field in keywords:
+        where = f"{field}={keywords[field]!r}"
+    elif field and variable in {key.upper() for key in os.environ}:
         value = next(v for k, v in os.environ.items() if k.upper() == variable)
         where = f"{variable}={value!r}"
     elif field and file_values is not None and field in file_values:
@@ -400,29 +440,18 @@ def explain(error: ValidationError, file_values: Mapping[str, Any] | None = None
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> GuardConfig:
-    """Build a config from a TOML file (default: ./pyproject.toml if present), env and kwargs.
+    """``GuardConfig(**overrides)`` with its file named: ``path`` (a pyproject.toml's
+    ``[tool.gqlguard]``, or a TOML file of settings) instead of ./pyproject.toml.
 
-    Environment variables override the file; keyword arguments override both. Every mistake
-    (unknown variable or key, bad value) is one :class:`ConfigError`.
+    A path that does not exist is a :class:`ConfigError`, as every other mistake is.
     """
-    file_values: dict[str, Any] = {}
-    candidate = Path(path) if path is not None else Path("pyproject.toml")
-    if candidate.is_file():
-        file_values = _read_toml_table(candidate)
-    elif path is not None:
-        raise ConfigError(f"configuration file not found: {candidate}")
-    check_environment()
-    # Environment over file, keywords over both; the environment's values are text, which
-    # the validators read as they read it from the environment itself.
-    env_values = {
-        variable[len("GQLGUARD_") :].lower(): value
-        for variable, value in os.environ.items()
-        if variable.upper().startswith("GQLGUARD_")
-    }
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    token = _CONFIG_FILE.set(Path(path) if path is not None else None)
     try:
-        return GuardConfig(**{**file_values, **env_values, **overrides})
-    except ValidationError as error:
-        raise explain(error, file_values) from None
+        return GuardConfig(**overrides)
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 def _plain(value: float) -> int | float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,12 +107,17 @@ def test_cli_reports_bad_input_without_traceback(
 # -- configuration mistakes are loud, in one line (issue 17's configuration findings) ----------
 
 
+# Both entry points: `GuardConfig()` (the README's examples) and `load_config()` (the CLI's).
+ENTRY_POINTS = [pytest.param(GuardConfig, id="GuardConfig"), pytest.param(load_config, id="load")]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_a_mistyped_environment_variable_is_an_error_naming_the_setting(
-    monkeypatch: pytest.MonkeyPatch,
+    entry: Callable[..., GuardConfig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GQLGUARD_MAX_DEPHT", "3")
     with pytest.raises(ConfigError) as refused:
-        load_config()
+        entry()
     assert str(refused.value) == (
         "unknown environment variable GQLGUARD_MAX_DEPHT (did you mean GQLGUARD_MAX_DEPTH?)"
     )
@@ -143,14 +149,58 @@ def test_off_turns_an_optional_limit_off_in_env_and_toml(
         ("GQLGUARD_INTROSPECTION", "maybe", "GQLGUARD_INTROSPECTION='maybe': Input should be"),
     ],
 )
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_a_bad_value_is_one_line_naming_the_variable_and_what_is_expected(
-    variable: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch
+    entry: Callable[..., GuardConfig],
+    variable: str,
+    value: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as refused:
-        load_config()
+        entry()
     assert str(refused.value).startswith(expected)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_both_entry_points_read_the_same_sources_in_the_same_order(
+    entry: Callable[..., GuardConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.gqlguard]\nmax_depth = 4\nmax_aliases = 3\nmax_tokens = 900\nschema = 'x:y'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GQLGUARD_MAX_ALIASES", "9")
+    config = entry(max_tokens=800)
+    # ./pyproject.toml, then the environment, then the keywords
+    assert (config.max_depth, config.max_aliases, config.max_tokens) == (4, 9, 800)
+    assert config == (load_config if entry is GuardConfig else GuardConfig)(max_tokens=800)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_mistakes_in_the_file_and_the_keywords_are_one_line_at_either_entry_point(
+    entry: Callable[..., GuardConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"^unknown setting 'max_dept' \(did you mean 'max_depth'"
+    ):
+        entry(max_dept=5)
+    with pytest.raises(ConfigError, match=r"^max_depth=-1: Input should be greater than"):
+        entry(max_depth=-1)
+    (tmp_path / "pyproject.toml").write_text("[tool.gqlguard]\nmax_aliasses = 3\n")
+    with pytest.raises(ConfigError, match="unknown key 'max_aliasses'"):
+        entry()
+    (tmp_path / "pyproject.toml").write_text("[tool.gqlguard]\nmax_depth = 'deep'\n")
+    with pytest.raises(
+        ConfigError, match=r"^\[tool.gqlguard\] max_depth = 'deep': Input should be"
+    ):
+        entry()
+    (tmp_path / "pyproject.toml").write_text("[tool.gqlguard\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        entry()
 
 
 def test_list_settings_accept_commas_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
