@@ -1,5 +1,20 @@
 # Two commands matter: `make demo` and `make test`. Both create .venv on first use.
-PYTHON ?= python3.11
+# PYTHON: the first of these that runs and is Python >= 3.11 (a pyenv shim of a version not
+# selected does not run); `make test PYTHON=/path/to/python3.12` chooses another.
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3
+IS_PYTHON_311_PLUS := -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+  "$$p" $(IS_PYTHON_311_PLUS) >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+endif
+# Run first in every recipe that needs $(PYTHON): one line saying what to do, then a failure.
+CHECK_PYTHON = @if [ -z "$(PYTHON)" ]; then \
+  echo "make: no Python >= 3.11 found (tried $(PYTHON_CANDIDATES)): pass PYTHON=/path/to/python3.11+" >&2; \
+  exit 1; \
+elif ! "$(PYTHON)" $(IS_PYTHON_311_PLUS) >/dev/null 2>&1; then \
+  echo "make: PYTHON=$(PYTHON) is not a working Python >= 3.11: pass PYTHON=/path/to/python3.11+" >&2; \
+  exit 1; \
+fi
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,6 +22,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test interop conformance lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -31,6 +47,7 @@ interop: $(STAMP)
 STRAWBERRY_VENV := .venv-strawberry
 STRAWBERRY_STAMP := $(STRAWBERRY_VENV)/.installed
 $(STRAWBERRY_STAMP): conformance/strawberry-requirements.txt pyproject.toml
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(STRAWBERRY_VENV)
 	$(STRAWBERRY_VENV)/bin/pip install --quiet --upgrade pip
 	$(STRAWBERRY_VENV)/bin/pip install --quiet -r conformance/strawberry-requirements.txt
