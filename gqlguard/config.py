@@ -155,6 +155,11 @@ class GuardConfig(BaseSettings):
     # each request over them) but never refuse, while the others enforce — one protection
     # at a time, as graphql-armor's plugins roll out. `mode = "measure"` does it for all.
     measure_limits: tuple[str, ...] = ()
+    # Persisted operations (of persisted_manifest) the analysis limits measure but never
+    # refuse, by operation name or by id; held as the sha256 of each text, so a client's
+    # operation name alone exempts nothing (gqlguard.exemptions).
+    exempt_operations: tuple[str, ...] = ()
+    exempt_persisted_ids: tuple[str, ...] = ()
 
     # Cost model
     cost_weights: dict[str, float] = Field(default_factory=dict)
@@ -315,6 +320,15 @@ class GuardConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _exemptions_name_persisted_operations(self) -> GuardConfig:
+        if (self.exempt_operations or self.exempt_persisted_ids) and not self.persisted_manifest:
+            raise ValueError(
+                "exempt_operations and exempt_persisted_ids name operations of "
+                "persisted_manifest, which is unset"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _safelist_has_a_list(self) -> GuardConfig:
         if (
             self.persisted_mode == "safelist"
@@ -328,6 +342,8 @@ class GuardConfig(BaseSettings):
     @field_validator(
         "pagination_arguments",
         "measure_limits",
+        "exempt_operations",
+        "exempt_persisted_ids",
         "introspection_scopes",
         "jwt_algorithms",
         "trusted_proxies",

@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -58,7 +59,7 @@ from graphql.execution.values import get_variable_values
 from . import telemetry
 from .analysis import Analysis, Analyzer, plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Authorizer, Decision, Principal
-from .config import GuardConfig
+from .config import ConfigError, GuardConfig
 from .document_cache import (
     CacheKey,
     DocumentCache,
@@ -68,6 +69,7 @@ from .document_cache import (
 )
 from .errors import ErrorCode, GuardError
 from .events import facts_of, security_event
+from .exemptions import Exemptions
 from .limits import early_stop, exceeded_limits, limited_costs
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .object_rules import ObjectRule, ObjectRules
@@ -79,7 +81,7 @@ from .schema_view import SchemaViews, View
 from .validation import validate_as_sent
 from .work import WorkMeter, work_budget
 
-__all__ = ["Guard", "Verdict", "graphql_schema_of", "request_shape_error"]
+__all__ = ["CheckCallback", "Guard", "Verdict", "graphql_schema_of", "request_shape_error"]
 
 
 MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
@@ -135,6 +137,9 @@ class Verdict:
         return [error.to_graphql_error(expose_limits=self.expose_limits) for error in self.errors]
 
 
+# Guard(on_accept=, on_reject=): called with the final verdict and the request's context.
+CheckCallback = Callable[[Verdict, Any], None]
+
 _NOT_SUPPORTED = GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Operation type not supported.")
 
 
@@ -165,8 +170,15 @@ class Guard:
         security_events: bool = True,
         policies: Mapping[str, PolicyFunction] | Policies | None = None,
         object_rules: Sequence[ObjectRule] = (),
+        on_accept: CheckCallback | None = None,
+        on_reject: CheckCallback | None = None,
     ) -> None:
-        """``reveal_schema_names`` and ``security_events=False`` are for build tools run by
+        """``on_accept`` and ``on_reject`` are called with the verdict and the request's
+        context once per operation checked, at every door, after the verdict is final (a
+        raising callback is logged and changes nothing; they run on the checking thread, so
+        keep them quick and never ``async``).
+
+        ``reveal_schema_names`` and ``security_events=False`` are for build tools run by
         the schema's own developer (``gqlguard manifest``): unmasked messages keep every
         schema name, and no security event is logged for what is not a request.
 
@@ -197,6 +209,12 @@ class Guard:
         self.policies = policies if isinstance(policies, Policies) else Policies(policies or {})
         self.policies.require(self.authorizer.policy_names, "the schema")
         self.object_rules = ObjectRules(self.schema, object_rules, self.policies)
+        self.exemptions = Exemptions.from_config(self.config)
+        for callback in (on_accept, on_reject):
+            if callback is not None and inspect.iscoroutinefunction(callback):
+                raise ConfigError("on_accept and on_reject are called synchronously: not async")
+        self.on_accept = on_accept
+        self.on_reject = on_reject
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
         # no query text can ever name a persisted entry.
         self.documents = DocumentCache(
@@ -260,6 +278,8 @@ class Guard:
             parser_options=dict(parser_options or {}),
             policies=policies,
         )
+        if not verdict.pending_policies:  # pending: not a verdict yet, checked again
+            self._notify(verdict, context)
         if telemetry.ENABLED:
             analysis = verdict.analysis
             telemetry.record_check(
@@ -269,6 +289,21 @@ class Guard:
                 analysis.depth if analysis is not None else None,
             )
         return verdict
+
+    def _notify(self, verdict: Verdict, context: Any) -> None:
+        callback = self.on_accept if verdict.accepted else self.on_reject
+        if callback is None:
+            return
+        try:
+            callback(verdict, context)
+        except Exception as error:  # the user's code: never the request's fate
+            security_event(
+                "check_callback_failed",
+                (),
+                facts_of(context),
+                level=logging.ERROR,
+                error=type(error).__name__,
+            )
 
     def _check(
         self,
@@ -297,9 +332,10 @@ class Guard:
         remembered = self.rejections.recall(key)
         if remembered is not None:
             return self._verdict(remembered, None, None, context=context)
+        exempt = self.exemptions.covers(query, document_id)
         try:
             prepared = self.documents.prepared(query, key, parser_options, self.config)
-            analysis = self._analysis(prepared, query, variables, operation_name)
+            analysis = self._analysis(prepared, query, variables, operation_name, exempt=exempt)
         except GuardRejection as rejection:
             self.documents.forget(key)
             self.rejections.remember(key, (rejection.error,))
@@ -329,7 +365,9 @@ class Guard:
                     (_NOT_SUPPORTED,), prepared.document, analysis, context=context
                 )
         if self._unusable_is_unknown and self.authorizer.has_rules and not document_only:
-            analysis = self._as_seen_by(principal, prepared, analysis, query, variables, view)
+            analysis = self._as_seen_by(
+                principal, prepared, analysis, query, variables, view, exempt=exempt
+            )
         if analysis.problems:
             if analysis.unknown_names:  # a problem names a field: no oracle either
                 answered = self._unknown_names_verdict(checking, analysis, principal, context)
@@ -337,8 +375,14 @@ class Guard:
                     return answered
             self.documents.forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
-        errors = exceeded_limits(analysis, config)
-        if config.measure_limits and config.mode == "enforce":
+        if exempt:  # measured whole and logged, never refused by an analysis limit
+            errors = []
+            over = exceeded_limits(analysis, config, every=True)
+            if over and config.mode == "enforce":
+                self._log(over, analysis, measured_only=True, context=context, exempt=True)
+        else:
+            errors = exceeded_limits(analysis, config)
+        if config.measure_limits and config.mode == "enforce" and not exempt:
             # Rolled out one at a time: over a measured limit is logged, never refused.
             rolling_out = exceeded_limits(analysis, config, measured=True)
             if rolling_out:
@@ -349,7 +393,7 @@ class Guard:
             )
         if not analysis.complete and not errors:  # never happens by design; fail closed
             errors.append(GuardError(ErrorCode.GRAPHQL_VALIDATION_FAILED, "Query not analysed."))
-        if not errors and spent != (0.0, 0.0):
+        if not errors and spent != (0.0, 0.0) and not exempt:
             errors.extend(batch_over_cost(analysis, spent, config))
         if errors and analysis.unknown_names and config.mode == "enforce":
             # A limit would tell that a name exists (and its weight): the answer is the one
@@ -497,6 +541,8 @@ class Guard:
         query: str,
         variables: Mapping[str, Any] | None,
         view: View | None,
+        *,
+        exempt: bool,
     ) -> Analysis:
         """The analysis of the document as this principal may know the schema (its view,
         when hiding) or use it: such a field measures like an unknown name, so no limit
@@ -520,7 +566,7 @@ class Guard:
             variables=variables,
             operation_name=analysis.operation_name,
             max_operations=self.config.max_operations,
-            stop=self._stop,
+            stop=None if exempt else self._stop,
             characters=len(query),
             tokens=prepared.tokens,
             comments=prepared.comments,
@@ -618,7 +664,10 @@ class Guard:
         query: str,
         variables: Mapping[str, Any] | None,
         operation_name: str | None,
+        *,
+        exempt: bool = False,
     ) -> Analysis:
+        # An exempt text is always exempt, so its cached analyses are all whole ones.
         statics = prepared.static_analyses
         if statics is not None and operation_name in statics:
             return statics[operation_name]
@@ -632,7 +681,7 @@ class Guard:
             variables=variables,
             operation_name=operation_name,
             max_operations=self.config.max_operations,
-            stop=self._stop,
+            stop=None if exempt else self._stop,
             characters=len(query),
             tokens=prepared.tokens,
             comments=prepared.comments,
@@ -797,10 +846,11 @@ class Guard:
         *,
         measured_only: bool,
         context: Any = None,
+        exempt: bool = False,
     ) -> None:
         if not self.security_events:
             return
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = {"exempt": True} if exempt else {}
         if measured_only and analysis is not None:
             fields["metrics"] = {
                 "depth": analysis.depth,

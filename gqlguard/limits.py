@@ -93,13 +93,14 @@ def budget_charge(field_cost: float, type_cost: float, config: GuardConfig) -> t
 
 
 def exceeded_limits(
-    analysis: Analysis, config: GuardConfig, *, measured: bool = False
+    analysis: Analysis, config: GuardConfig, *, measured: bool = False, every: bool = False
 ) -> list[GuardError]:
     """Every enforced limit the analysis is over, in table order (one error per row); with
-    ``measured``, those of ``config.measure_limits`` instead (logged, never refused)."""
+    ``measured``, those of ``config.measure_limits`` instead (logged, never refused); with
+    ``every``, all of them (an exempt document's, logged)."""
     errors = []
     for limit in LIMITS:
-        if (limit.option in config.measure_limits) is not measured:
+        if not every and (limit.option in config.measure_limits) is not measured:
             continue
         if limit.metric != "cost":
             error = limit.check(getattr(analysis, limit.metric), config)

@@ -27,7 +27,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from .config import ConfigError, GuardConfig, protections_summary
 from .execution import Execute, graphql_core_executor
-from .guard import Guard
+from .guard import CheckCallback, Guard
 from .http import Authenticate, ContextGetter, GuardRequest, Pipeline
 from .object_rules import ObjectRule
 from .policies import PolicyFunction
@@ -103,6 +103,8 @@ def pipeline_for(
     authenticate: Authenticate | None = None,
     policies: Mapping[str, PolicyFunction] | None = None,
     object_rules: Sequence[ObjectRule] = (),
+    on_accept: CheckCallback | None = None,
+    on_reject: CheckCallback | None = None,
 ) -> Pipeline:
     """The pipeline for a Strawberry schema (its ``GuardExtension``'s config and Guard) or a
     graphql-core schema (a Guard built from ``config``; executed by graphql-core unless
@@ -110,14 +112,22 @@ def pipeline_for(
     graphql_schema = getattr(schema, "graphql_schema", schema)  # Graphene wraps one
     if isinstance(graphql_schema, GraphQLSchema):
         return Pipeline(
-            Guard(graphql_schema, config, policies=policies, object_rules=object_rules),
+            Guard(
+                graphql_schema,
+                config,
+                policies=policies,
+                object_rules=object_rules,
+                on_accept=on_accept,
+                on_reject=on_reject,
+            ),
             execute if execute is not None else graphql_core_executor(graphql_schema),
             authenticate=authenticate,
             context_getter=context_getter,
         )
-    if policies or object_rules:
+    if policies or object_rules or on_accept or on_reject:
         raise ConfigError(
-            "a Strawberry schema's policies and object rules belong to its GuardExtension"
+            "a Strawberry schema's policies, object rules and callbacks belong to its "
+            "GuardExtension"
         )
     from .strawberry import strawberry_pipeline
 
@@ -139,13 +149,16 @@ def create_app(
     authenticate: Authenticate | None = None,
     policies: Mapping[str, PolicyFunction] | None = None,
     object_rules: Sequence[ObjectRule] = (),
+    on_accept: CheckCallback | None = None,
+    on_reject: CheckCallback | None = None,
 ) -> Starlette:
     """A Starlette app serving ``schema`` at ``path`` behind the whole pipeline.
 
     Principals come from ``Authorization: Bearer`` JWTs verified per ``config.jwt_*``, or
     from ``authenticate(request)`` when given (your own authentication); both hooks receive
-    the Starlette request. ``policies`` and ``object_rules`` are a graphql-core schema's
-    (see :class:`gqlguard.Guard`); a Strawberry schema's are its ``GuardExtension``'s.
+    the Starlette request. ``policies``, ``object_rules``, ``on_accept`` and ``on_reject``
+    are a graphql-core schema's (see :class:`gqlguard.Guard`); a Strawberry schema's are its
+    ``GuardExtension``'s.
     """
     pipeline = pipeline_for(
         schema,
@@ -155,5 +168,7 @@ def create_app(
         authenticate=authenticate,
         policies=policies,
         object_rules=object_rules,
+        on_accept=on_accept,
+        on_reject=on_reject,
     )
     return Starlette(routes=[Route(path, GraphQLEndpoint(pipeline))])

@@ -64,7 +64,7 @@ from ..config import GuardConfig
 from ..errors import ErrorCode, GuardError, GuardRejection
 from ..events import facts_of, security_event
 from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
-from ..guard import Guard, IntrospectionHook, Verdict, request_shape_error
+from ..guard import CheckCallback, Guard, IntrospectionHook, Verdict, request_shape_error
 from ..http import Caller, Pipeline
 from ..masking import mask_execution_errors
 from ..object_rules import ObjectRule
@@ -140,12 +140,14 @@ class GuardExtension:
         config: GuardConfig | None = None,
         *,
         introspection_allowed: IntrospectionHook | None = None,
-        on_verdict: Callable[[Verdict, Any], None] | None = None,
+        on_accept: CheckCallback | None = None,
+        on_reject: CheckCallback | None = None,
         principal_of: Callable[[Any], Principal | None] | None = None,
         policies: Mapping[str, PolicyFunction] | None = None,
         object_rules: Sequence[ObjectRule] = (),
     ) -> None:
-        """``policies`` and ``object_rules`` are the guard's (see :class:`gqlguard.Guard`);
+        """``policies``, ``object_rules``, ``on_accept`` and ``on_reject`` are the guard's
+        (see :class:`gqlguard.Guard`);
         they are checked against the schema when the guard is built: call
         :meth:`guard_for` with the schema at start to have a mistake stop the server there."""
         self.config = config if config is not None else GuardConfig()
@@ -155,7 +157,8 @@ class GuardExtension:
         if _STRAWBERRY_FILTER not in strawberry_log.filters:
             strawberry_log.addFilter(_STRAWBERRY_FILTER)
         self.introspection_allowed = introspection_allowed
-        self.on_verdict = on_verdict
+        self.on_accept = on_accept
+        self.on_reject = on_reject
         self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
         self._view_pipeline: Pipeline | None = None
@@ -223,6 +226,8 @@ class GuardExtension:
                         introspection_allowed=self.introspection_allowed,
                         policies=self.policies,
                         object_rules=self.object_rules,
+                        on_accept=self.on_accept,
+                        on_reject=self.on_reject,
                     )
         return guard
 
@@ -279,9 +284,6 @@ class _CheckedExtension(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        verdict = self.execution.verdict
-        if verdict is not None and self.factory.on_verdict is not None:
-            self.factory.on_verdict(verdict, context.context)
         context.graphql_document = self.execution.document
         context.pre_execution_errors = []  # validation ran, with the guard's rules
         yield None
@@ -488,8 +490,6 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
 
     def _apply(self, guard: Guard, verdict: Verdict) -> None:
         context = self.execution_context
-        if self.factory.on_verdict is not None:
-            self.factory.on_verdict(verdict, context.context)
         if verdict.document is None and self._answered_by_strawberry(verdict):
             return
         if not verdict.accepted:
