@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +41,29 @@ settings.load_profile("long" if LONG_FUZZ else "ci")
 def examples(ci: int) -> int:
     """A test's example budget: ``ci`` in the suite, the long profile's under `make fuzz`."""
     return 2_000 if LONG_FUZZ else ci
+
+
+def fuzz_deadline() -> float | None:
+    """When `make fuzz` ends (``FUZZ_DEADLINE``, seconds since the epoch), if it runs us."""
+    value = os.environ.get("FUZZ_DEADLINE", "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(f"FUZZ_DEADLINE={value!r} is not seconds since the epoch") from None
+
+
+FUZZ_DEADLINE = fuzz_deadline()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under `make fuzz`, a test that would start after the session's deadline is skipped, so
+    FUZZ_MINUTES bind inside a run too (overshoot: the test running at the deadline). A test
+    that has started runs to its verdict: a failure is never cut short into a pass."""
+    if FUZZ_DEADLINE is not None and time.time() >= FUZZ_DEADLINE:
+        pytest.skip("FUZZ_MINUTES are up: make fuzz's deadline has passed")
 
 
 # What a non-browser client (or Apollo Client) sends so CSRF prevention lets a GET through.
