@@ -128,7 +128,7 @@ def _refusals(verdict: Verdict) -> list[str]:
 def _analyze_directory(schema: GraphQLSchema, args: argparse.Namespace, path: str) -> int:
     """Every operation of a persisted-queries folder, in the calibration report's table, and
     each one the server would refuse (exit 1 when any is)."""
-    from .report import text_report
+    from .report import calibrate, text_report
 
     config = load_config(args.config) if args.config else load_config()
     guard = _guard(schema, config)
@@ -146,7 +146,8 @@ def _analyze_directory(schema: GraphQLSchema, args: argparse.Namespace, path: st
             key: value for key, value in verdict.analysis.as_dict().items() if key in _METRIC_KEYS
         }
         events.append({"operation": operation.name, "metrics": metrics})
-    print(text_report(events, config))
+    # The team's own operations: each one counts (no second client needed).
+    print(text_report(calibrate(events, config, min_clients=1), config))
     return 1 if refused else 0
 
 
@@ -156,7 +157,7 @@ _METRIC_KEYS = frozenset(
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import html_report, measured_events, text_report
+    from .report import calibrate, html_report, measured_events, text_report
 
     try:
         text = sys.stdin.read() if args.log == "-" else Path(args.log).read_text("utf-8")
@@ -166,9 +167,14 @@ def _report(args: argparse.Namespace) -> int:
     if not events:
         raise UsageError(f"no 'measured' events in {args.log}: run with mode='measure' first")
     config = load_config(args.config) if args.config else load_config()
-    print(text_report(events, config))
+    if args.min_clients < 1:
+        raise UsageError("--min-clients must be at least 1")
+    calibration = calibrate(events, config, min_clients=args.min_clients)
+    print(text_report(calibration, config))
     if args.html:
-        Path(args.html).write_text(html_report(events, config), encoding="utf-8")
+        source = "standard input" if args.log == "-" else str(Path(args.log).resolve())
+        page = html_report(calibration, config, source=source)
+        Path(args.html).write_text(page, encoding="utf-8")
     return 0
 
 
@@ -365,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("log", help="log file with gqlguard.security lines, or -")
     report_parser.add_argument("--html", help="also write one self-contained HTML page here")
     report_parser.add_argument("--config", help="TOML file with [tool.gqlguard] settings")
+    report_parser.add_argument(
+        "--min-clients",
+        type=int,
+        default=2,
+        help="clients that must have sent a value before it counts (default 2)",
+    )
     report_parser.set_defaults(run=_report)
     manifest_parser = commands.add_parser("manifest", help="persisted-query manifests")
     manifest_commands = manifest_parser.add_subparsers(dest="manifest_command", required=True)

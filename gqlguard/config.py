@@ -131,6 +131,9 @@ class GuardConfig(BaseSettings):
     expose_limits: bool = Field(
         default=True, description="Report measured value and limit in errors."
     )
+    # Every security event (in measure mode: one per request) appended to this file, or "-"
+    # for standard error, whatever the logging configuration: what `gqlguard report` reads.
+    measure_log: str | None = None
 
     # Pre-parse limits
     max_characters: int | None = Field(default=15_000, ge=0)

@@ -16,8 +16,14 @@ wherever your handlers send it), with these keys — always present, ``null`` wh
 ``operation``   the operation name
 ==============  =================================================================
 
-and, per event, ``measured`` (code -> value), ``paths``, ``mode``, ``sha256``, ``characters``.
-Expected events are never logged with a traceback.
+and, per event, ``measured`` (code -> value), ``paths``, ``mode``, ``sha256``, ``characters``
+(``measured`` events: ``metrics``, ``recorded``, ``refused``, ``exempt``). Expected events are
+never logged with a traceback.
+
+Besides the logger, ``measure_log`` (a file path, or ``-`` for standard error) receives every
+event, whatever level the logging configuration lets through: measure mode writes one event per
+request at INFO, which an application's logging usually drops, and the calibration report needs
+all of them (:class:`EventFile`).
 
 >>> line = event_line("rejected", ["DEPTH_LIMIT_EXCEEDED"], {"request_id": "r-1"}, measured={})
 >>> sorted(json.loads(line))[:5]
@@ -28,11 +34,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["event_line", "facts_of", "security_event", "security_log"]
+__all__ = ["EventFile", "event_line", "facts_of", "security_event", "security_log"]
 
 security_log = logging.getLogger("gqlguard.security")
 
@@ -69,6 +78,46 @@ def event_line(
     return json.dumps(record, sort_keys=True, default=str)
 
 
+class EventFile:
+    """Every security event, one JSON line each, appended to ``destination`` (``-``: standard
+    error) for as long as one holder (a Guard) keeps this object; :meth:`open` shares one per
+    destination, so two guards never interleave half lines."""
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self._stream: TextIO = (
+            sys.stderr
+            if destination == "-"
+            else open(destination, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        )
+        self._owned = destination != "-"
+        self._write_lock = threading.Lock()
+        weakref.finalize(self, EventFile._close, self._stream, self._owned)
+
+    @classmethod
+    def open(cls, destination: str) -> EventFile:
+        """The one EventFile for ``destination`` (opened now if none is)."""
+        with _EVENT_FILES_LOCK:
+            found = _EVENT_FILES.get(destination)
+            if found is None:
+                found = _EVENT_FILES[destination] = cls(destination)
+            return found
+
+    def write(self, line: str) -> None:
+        with self._write_lock:
+            self._stream.write(line + "\n")
+
+    @staticmethod
+    def _close(stream: TextIO, owned: bool) -> None:
+        if owned:
+            stream.close()
+
+
+# The open EventFiles by destination, each alive while a guard holds it.
+_EVENT_FILES: weakref.WeakValueDictionary[str, EventFile] = weakref.WeakValueDictionary()
+_EVENT_FILES_LOCK = threading.Lock()
+
+
 def security_event(
     event: str,
     codes: Sequence[str] = (),
@@ -78,5 +127,11 @@ def security_event(
     **fields: Any,
 ) -> None:
     """Write one security event (see the module docstring for its shape)."""
+    files = list(_EVENT_FILES.values()) if _EVENT_FILES else []
+    if not files and not security_log.isEnabledFor(level):
+        return
+    line = event_line(event, codes, facts, level=level, **fields)
     if security_log.isEnabledFor(level):
-        security_log.log(level, event_line(event, codes, facts, level=level, **fields))
+        security_log.log(level, line)
+    for file in files:
+        file.write(line)

@@ -68,9 +68,10 @@ from .document_cache import (
     cache_key,
 )
 from .errors import ErrorCode, GuardError
-from .events import facts_of, security_event
+from .events import EventFile, facts_of, security_event
 from .exemptions import Exemptions
 from .limits import early_stop, exceeded_limits, limited_costs
+from .manifest import sha256_hex
 from .masking import MASKED_VARIABLES_MESSAGE, names_in, redact_unsent_names
 from .object_rules import ObjectRule, ObjectRules
 from .parsing import GuardRejection
@@ -210,6 +211,15 @@ class Guard:
         self.policies.require(self.authorizer.policy_names, "the schema")
         self.object_rules = ObjectRules(self.schema, object_rules, self.policies)
         self.exemptions = Exemptions.from_config(self.config)
+        # Held while this guard lives: the file every security event is appended to.
+        self.event_file: EventFile | None = None
+        if self.config.measure_log:
+            try:
+                self.event_file = EventFile.open(self.config.measure_log)
+            except OSError as error:
+                raise ConfigError(
+                    f"measure_log {self.config.measure_log!r}: {error.strerror}"
+                ) from None
         for callback in (on_accept, on_reject):
             if callback is not None and inspect.iscoroutinefunction(callback):
                 raise ConfigError("on_accept and on_reject are called synchronously: not async")
@@ -279,6 +289,8 @@ class Guard:
             policies=policies,
         )
         if not verdict.pending_policies:  # pending: not a verdict yet, checked again
+            if self.config.mode == "measure" and verdict.analysis is not None:
+                self._log_measurement(verdict, query, document_id, context)
             self._notify(verdict, context)
         if telemetry.ENABLED:
             analysis = verdict.analysis
@@ -289,6 +301,24 @@ class Guard:
                 analysis.depth if analysis is not None else None,
             )
         return verdict
+
+    def _log_measurement(
+        self, verdict: Verdict, query: str, document_id: str | None, context: Any
+    ) -> None:
+        """Measure mode: every analysed request, with what the check decided besides the
+        limits (``refused``: validation, variables, authorization), so the calibration report
+        can leave refused traffic out (gqlguard.report)."""
+        analysis = verdict.analysis
+        assert analysis is not None
+        self._log(
+            exceeded_limits(analysis, self.config, every=True),
+            analysis,
+            measured_only=True,
+            context=context,
+            recorded="every_request",
+            refused=[error.code.value for error in verdict.errors],
+            sha256=document_id if document_id is not None else sha256_hex(query),
+        )
 
     def _notify(self, verdict: Verdict, context: Any) -> None:
         callback = self.on_accept if verdict.accepted else self.on_reject
@@ -404,8 +434,6 @@ class Guard:
         if errors and config.mode == "enforce":
             self.documents.forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
-        if config.mode == "measure":  # every request: the calibration report reads these
-            self._log(errors, analysis, measured_only=True, context=context)
         validation = self._validate(checking, analysis)
         if validation:
             self._forget_unless_viewed(checking)
@@ -847,10 +875,16 @@ class Guard:
         measured_only: bool,
         context: Any = None,
         exempt: bool = False,
+        **extra: Any,
     ) -> None:
         if not self.security_events:
             return
         fields: dict[str, Any] = {"exempt": True} if exempt else {}
+        if measured_only:
+            # "every_request" (measure mode) samples the traffic; "over_limit" (a rolled-out
+            # or exempt limit, in enforce mode) records only what was over one.
+            fields["recorded"] = "over_limit"
+        fields.update(extra)
         if measured_only and analysis is not None:
             fields["metrics"] = {
                 "depth": analysis.depth,

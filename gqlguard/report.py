@@ -1,18 +1,35 @@
-"""Calibration: limits set from real traffic, the way operators set them.
+"""Calibration: limits set from real traffic that hostile traffic cannot loosen.
 
-Run the guard with ``mode="measure"`` for a while: every analysed request then writes one
-``measured`` security event with its metrics. ``gqlguard report <log>`` reads those events
-(one JSON object per line, whatever prefix the log handler adds), and prints per operation
-name — anonymous documents together — the count and the p50, p95, p99 and maximum of each
-metric, the limit it recommends (the p99 across all traffic plus :data:`MARGIN`, rounded up),
-and the operations today's configuration would reject. ``--html FILE`` writes the same as one
-self-contained page with a histogram per metric (inline SVG, no scripts).
+Run the guard with ``mode="measure"`` and ``measure_log`` set: every analysed request then
+writes one ``measured`` event with its metrics, its client and whatever the check refused it
+for. ``gqlguard report <log>`` reads those events (one JSON object per line, whatever prefix
+a log handler adds) and groups them by operation: by name, and anonymous documents by the
+sha256 of their text.
 
-O(events) to read, O(events log events) to sort.
+What a recommendation is made from (robust statistics, in this order):
 
->>> rows = [{"depth": 3, "field_cost": 10}, {"depth": 5, "field_cost": 40}]
->>> recommend(summarise(rows))["max_depth"]
-6
+1. **Refused requests are left out**: those validation, variable coercion or authorization
+   refused (``refused``), and records that are not a sample of the traffic (``recorded`` =
+   ``over_limit``: a rolled-out or exempt limit's events in enforce mode).
+2. **Anomalous requests are left out**: in an operation with at least :data:`FENCE_MINIMUM`
+   requests, a request whose metric is beyond Tukey's far-out fence on a log scale
+   (``log2(1 + v)`` above the upper quartile plus three interquartile ranges, and at least
+   four times ``1 + `` the upper quartile).
+3. **No single client decides**: per operation, each client (its JWT subject, else its
+   address) contributes its largest value; the operation supports the
+   :data:`MIN_CLIENTS`-th largest of those — so a value one client alone sent never raises
+   a limit — and an operation fewer clients sent supports nothing.
+
+A limit's recommendation is the largest value any operation supports, plus :data:`MARGIN`,
+rounded up, and never below :data:`FLOORS` for the structural limits (room for the first
+alias, ``@include`` or nesting level a client's next release adds). O(events log events).
+
+>>> events = [
+...     {"operation": "Feed", "client": c, "metrics": {"depth": d}} for c, d in
+...     [("a", 3), ("b", 4), ("c", 40)]
+... ]
+>>> calibrate(events, min_clients=2).recommended["max_depth"]
+5
 """
 
 from __future__ import annotations
@@ -20,19 +37,25 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .config import GuardConfig
+from .limits import limited_costs
 
 __all__ = [
+    "FENCE_MINIMUM",
+    "FLOORS",
     "MARGIN",
     "METRICS",
+    "MIN_CLIENTS",
+    "Calibration",
+    "OperationSummary",
+    "calibrate",
     "html_report",
     "measured_events",
-    "recommend",
-    "summarise",
     "text_report",
 ]
 
@@ -46,9 +69,20 @@ METRICS: Final = {
     "field_cost": "max_cost",
     "type_cost": "max_cost",
 }
-# Recommended limit = p99 of all traffic x (1 + MARGIN), rounded up: room for the clients'
+# Recommended limit = the supported value x (1 + MARGIN), rounded up: room for the clients'
 # next release without admitting what no client sends.
 MARGIN: Final = 0.2
+# Structural limits are never recommended below these: a schema's first alias or @include
+# must not break a client the day it ships.
+FLOORS: Final = {
+    "max_depth": 5,
+    "max_aliases": 5,
+    "max_directives": 10,
+    "max_fields": 50,
+    "max_tokens": 200,
+}
+MIN_CLIENTS: Final = 2
+FENCE_MINIMUM: Final = 20
 ANONYMOUS: Final = "(anonymous)"
 
 
@@ -77,115 +111,418 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per metric: count, p50, p95, p99, max."""
-    summary: dict[str, dict[str, float]] = {}
-    for metric in METRICS:
-        values = sorted(
-            float(row[metric]) for row in rows if isinstance(row.get(metric), int | float)
+def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass
+class OperationSummary:
+    """One operation's traffic and what it supports."""
+
+    operation: str
+    requests: int = 0
+    refused: int = 0
+    not_sampled: int = 0
+    anomalous: int = 0
+    clients: int = 0
+    # metric -> values of the requests counted (after the exclusions)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    # metric -> the value the operation supports (MIN_CLIENTS-th largest client maximum)
+    supported: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def counted(self) -> bool:
+        return bool(self.supported)
+
+    def stats(self, metric: str) -> dict[str, float] | None:
+        values = sorted(self.values.get(metric, ()))
+        if not values:
+            return None
+        return {
+            "p50": _quantile(values, 0.5),
+            "p99": _quantile(values, 0.99),
+            "max": values[-1],
+        }
+
+
+@dataclass
+class Calibration:
+    """The report's facts: per operation, the recommendation, and what was left out."""
+
+    operations: list[OperationSummary]
+    recommended: dict[str, int]
+    # limit -> the operation whose supported value set it
+    recommended_by: dict[str, str]
+    requests: int
+    first_seen: str | None
+    last_seen: str | None
+    min_clients: int
+
+    def left_out(self) -> dict[str, int]:
+        one_client = sum(
+            op.requests - op.refused - op.not_sampled - op.anomalous
+            for op in self.operations
+            if not op.counted
         )
-        if values:
-            summary[metric] = {
-                "count": len(values),
-                "p50": _quantile(values, 0.50),
-                "p95": _quantile(values, 0.95),
-                "p99": _quantile(values, 0.99),
-                "max": values[-1],
-            }
-    return summary
+        return {
+            "refused": sum(op.refused for op in self.operations),
+            "not a sample (over-limit records)": sum(op.not_sampled for op in self.operations),
+            "anomalous": sum(op.anomalous for op in self.operations),
+            f"from fewer than {self.min_clients} clients": one_client,
+        }
+
+    def values(self, metric: str) -> list[float]:
+        """Every counted request's value of ``metric`` (the histograms')."""
+        return [v for op in self.operations if op.counted for v in op.values.get(metric, ())]
 
 
-def recommend(summary: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
-    """The limits the summary supports: p99 plus the margin, rounded up (cost: the larger of
-    field and type cost, as ``max_cost`` bounds both)."""
-    limits: dict[str, int] = {}
-    for metric, option in METRICS.items():
-        if metric in summary:
-            value = math.ceil(summary[metric]["p99"] * (1 + MARGIN))
-            limits[option] = max(limits.get(option, 0), value, 1)
-    return limits
+def _operation_of(event: Mapping[str, Any]) -> str:
+    name = event.get("operation")
+    if isinstance(name, str) and name:
+        return name
+    digest = event.get("sha256")
+    return f"{ANONYMOUS} {digest[:12]}" if isinstance(digest, str) else ANONYMOUS
 
 
-def _by_operation(events: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _client_of(event: Mapping[str, Any]) -> str:
+    for key in ("principal", "client"):
+        value = event.get(key)
+        if isinstance(value, str) and value:
+            return f"{key}:{value}"
+    return "(unknown client)"
+
+
+def _anomalous(rows: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Indexes of the requests beyond the far-out fence on any metric (log scale)."""
+    if len(rows) < FENCE_MINIMUM:
+        return set()
+    outside: set[int] = set()
+    for metric in METRICS:
+        scaled = [
+            (index, math.log2(1 + value))
+            for index, row in enumerate(rows)
+            if (value := _metric(row, metric)) is not None
+        ]
+        if len(scaled) < FENCE_MINIMUM:
+            continue
+        ordered = sorted(value for _, value in scaled)
+        lower, upper = _quantile(ordered, 0.25), _quantile(ordered, 0.75)
+        fence = max(upper + 3 * (upper - lower), upper + 2)  # 2 = log2(4)
+        outside.update(index for index, value in scaled if value > fence)
+    return outside
+
+
+def calibrate(
+    events: Sequence[Mapping[str, Any]],
+    config: GuardConfig | None = None,
+    *,
+    min_clients: int = MIN_CLIENTS,
+) -> Calibration:
+    """The calibration of ``events`` (see the module docstring for what is left out)."""
+    grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in events:
-        grouped[event.get("operation") or ANONYMOUS].append(event["metrics"])
-    return dict(sorted(grouped.items()))
-
-
-def _rejected_by(summary: Mapping[str, Mapping[str, float]], config: GuardConfig) -> list[str]:
-    over = []
-    for metric, option in METRICS.items():
-        limit = getattr(config, option)
-        if metric in summary and limit is not None and summary[metric]["max"] > limit:
-            over.append(f"{metric} {summary[metric]['max']:g} > {option} {limit:g}")
-    return over
-
-
-def text_report(events: Sequence[Mapping[str, Any]], config: GuardConfig) -> str:
-    grouped = _by_operation(events)
-    everything = summarise([metrics for rows in grouped.values() for metrics in rows])
-    lines = [f"{len(events)} measured requests, {len(grouped)} operations", ""]
-    for operation, rows in grouped.items():
-        summary = summarise(rows)
-        lines.append(f"{operation}: {len(rows)} requests")
-        for metric, stats in summary.items():
-            lines.append(
-                f"  {metric:<11} p50 {stats['p50']:>8g}  p95 {stats['p95']:>8g}  "
-                f"p99 {stats['p99']:>8g}  max {stats['max']:>8g}"
+        grouped[_operation_of(event)].append(event)
+    costs = limited_costs(config) if config is not None else ("field_cost", "type_cost")
+    operations = []
+    recommended: dict[str, int] = {}
+    recommended_by: dict[str, str] = {}
+    for name, group in sorted(grouped.items()):
+        summary = OperationSummary(name, requests=len(group))
+        sample = []
+        for event in group:
+            if event.get("refused"):
+                summary.refused += 1
+            elif event.get("recorded", "every_request") != "every_request":
+                summary.not_sampled += 1
+            else:
+                sample.append(event)
+        anomalous = _anomalous([event["metrics"] for event in sample])
+        summary.anomalous = len(anomalous)
+        kept = [event for index, event in enumerate(sample) if index not in anomalous]
+        by_client: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for event in kept:
+            by_client[_client_of(event)].append(event["metrics"])
+        summary.clients = len(by_client)
+        for metric in METRICS:
+            values = [v for e in kept if (v := _metric(e["metrics"], metric)) is not None]
+            if values:
+                summary.values[metric] = values
+            maxima = sorted(
+                (
+                    max(present)
+                    for rows in by_client.values()
+                    if (present := [v for r in rows if (v := _metric(r, metric)) is not None])
+                ),
+                reverse=True,
             )
-        over = _rejected_by(summary, config)
-        if over:
-            lines.append("  REJECTED by the current configuration: " + "; ".join(over))
+            if len(maxima) >= min_clients:
+                summary.supported[metric] = maxima[min_clients - 1]
+        for metric, value in summary.supported.items():
+            option = METRICS[metric]
+            if metric in ("field_cost", "type_cost") and metric not in costs:
+                continue
+            observed = math.ceil(value * (1 + MARGIN))
+            floor = FLOORS.get(option, 1)
+            limit = max(observed, floor, 1)
+            if limit > recommended.get(option, 0):
+                recommended[option] = limit
+                recommended_by[option] = name if observed >= floor else "(the floor)"
+        operations.append(summary)
+    times = sorted(str(e["ts"]) for e in events if isinstance(e.get("ts"), str))
+    return Calibration(
+        operations,
+        recommended,
+        recommended_by,
+        len(events),
+        times[0] if times else None,
+        times[-1] if times else None,
+        min_clients,
+    )
+
+
+def _limit(config: GuardConfig, option: str) -> float | None:
+    value = getattr(config, option)
+    return float(value) if value is not None else None
+
+
+def _over(summary: OperationSummary, metric: str, config: GuardConfig) -> bool:
+    stats = summary.stats(metric)
+    limit = _limit(config, METRICS[metric])
+    return stats is not None and limit is not None and stats["max"] > limit
+
+
+def text_report(calibration: Calibration, config: GuardConfig) -> str:
+    lines = [
+        f"{calibration.requests} measured requests, {len(calibration.operations)} operations"
+        + (
+            f", {calibration.first_seen} to {calibration.last_seen}"
+            if calibration.first_seen
+            else ""
+        ),
+        "left out of the recommendations: "
+        + ", ".join(f"{reason} {count}" for reason, count in calibration.left_out().items()),
+        "",
+    ]
+    for op in calibration.operations:
+        lines.append(
+            f"{op.operation}: {op.requests} requests from {op.clients} clients"
+            + ("" if op.counted else f" (not counted: fewer than {calibration.min_clients})")
+        )
+        for metric in METRICS:
+            stats = op.stats(metric)
+            if stats is None:
+                continue
+            flag = "  OVER the current limit" if _over(op, metric, config) else ""
+            lines.append(
+                f"  {metric:<11} p50 {stats['p50']:>8g}  p99 {stats['p99']:>8g}  "
+                f"max {stats['max']:>8g}{flag}"
+            )
         lines.append("")
-    lines.append(f"recommended (p99 of all traffic + {MARGIN:.0%}):")
-    for option, value in recommend(everything).items():
-        current = getattr(config, option)
-        lines.append(f"  {option} = {value}    (now {current if current is not None else 'off'})")
+    lines.append(
+        f"recommended (the {_ordinal(calibration.min_clients)} largest client's maximum per "
+        f"operation + {MARGIN:.0%}, floors for structure):"
+    )
+    if not calibration.recommended:
+        lines.append(f"  nothing: no operation was sent by {calibration.min_clients} clients")
+    for option, value in calibration.recommended.items():
+        lines.append(
+            f"  {option} = {value}    (now {_limit_text(config, option)}; "
+            f"from {calibration.recommended_by[option]})"
+        )
     return "\n".join(lines)
 
 
-def _histogram(values: Sequence[float], width: int = 320, height: int = 80) -> str:
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    buckets = 20
-    span = (high - low) or 1.0
-    counts = [0] * buckets
-    for value in values:
-        counts[min(buckets - 1, int((value - low) / span * buckets))] += 1
-    tallest = max(counts)
-    bar = width / buckets
-    rects = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - count / tallest * height:.1f}" '
-        f'width="{bar - 1:.1f}" height="{count / tallest * height:.1f}" fill="#4a7bd0"/>'
-        for i, count in enumerate(counts)
-        if count
-    )
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+
+
+# -- the HTML page -----------------------------------------------------------------------------
+
+_WIDTH, _HEIGHT, _LEFT, _RIGHT, _BOTTOM, _TOP = 480, 180, 40, 12, 34, 30
+# Bins per doubling of 1 + v: small integers (depth 3, 4, 5) each get their own bar.
+_BINS_PER_OCTAVE = 4
+
+
+def _scale(value: float, top: float) -> float:
+    """x of ``value`` on the log2(1 + v) axis ending at ``top``."""
+    return _LEFT + math.log2(1 + max(value, 0.0)) / math.log2(1 + top) * (_WIDTH - _LEFT - _RIGHT)
+
+
+def _histogram(
+    limit_name: str, values: Sequence[float], limit: float | None, recommended: float | None
+) -> str:
+    """One limit's histogram: log-scale bins (a quarter of a doubling of 1 + v each), the
+    count on every bar, axes with ticks, and the current limit and the recommendation as
+    marker lines."""
+    marks = [v for v in (limit, recommended) if v is not None]
+    top = max([*values, *marks, 1.0]) * 1.15 + 1
+    bins: Counter[int] = Counter(int(math.log2(1 + max(v, 0.0)) * _BINS_PER_OCTAVE) for v in values)
+    tallest = max(bins.values(), default=1)
+    plot = _HEIGHT - _BOTTOM - _TOP
+    parts = [
+        f'<line class="axis x" x1="{_LEFT}" y1="{_HEIGHT - _BOTTOM}" x2="{_WIDTH - _RIGHT}" '
+        f'y2="{_HEIGHT - _BOTTOM}" stroke="#333"/>',
+        f'<line class="axis y" x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" '
+        f'y2="{_HEIGHT - _BOTTOM}" stroke="#333"/>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" font-size="10" text-anchor="end">{tallest}</text>',
+        f'<text x="{_LEFT - 4}" y="{_HEIGHT - _BOTTOM}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{(_WIDTH + _LEFT) / 2}" y="{_HEIGHT - 4}" font-size="10" '
+        f'text-anchor="middle">{html.escape(limit_name)} (log scale)</text>',
+    ]
+    parts.append(_tick(0.0, top))
+    decade = 1.0
+    while decade < top:  # 1, 2, 5, 10, 20, 50, ...
+        for step in (1, 2, 5):
+            if step * decade < top:
+                parts.append(_tick(step * decade, top))
+        decade *= 10
+    for k, count in sorted(bins.items()):
+        low = 2.0 ** (k / _BINS_PER_OCTAVE) - 1
+        high = 2.0 ** ((k + 1) / _BINS_PER_OCTAVE) - 1
+        x1, x2 = _scale(low, top), _scale(high, top)
+        height = count / tallest * plot
+        y = _HEIGHT - _BOTTOM - height
+        parts.append(
+            f'<rect class="bar" data-low="{low:.4g}" data-high="{high:.4g}" data-count="{count}" '
+            f'x="{x1:.1f}" y="{y:.1f}" width="{max(x2 - x1 - 1, 1):.1f}" height="{height:.1f}" '
+            f'fill="#4a7bd0"><title>{low:.3g} to below {high:.3g}: {count}</title></rect>'
+            f'<text class="count" x="{(x1 + x2) / 2:.1f}" y="{y - 2:.1f}" font-size="10" '
+            f'text-anchor="middle">{count}</text>'
+        )
+    for kind, value, colour, label_y in (
+        ("limit", limit, "#c0392b", 10),
+        ("recommendation", recommended, "#27ae60", 22),
+    ):
+        if value is None:
+            continue
+        x = _scale(value, top)
+        # Labels above the bars, each on its own line, toward the middle of the figure.
+        anchor, shift = ("end", -3) if x > _WIDTH * 0.6 else ("start", 3)
+        parts.append(
+            f'<line class="marker {kind}" data-value="{value:g}" x1="{x:.1f}" y1="{label_y - 8}" '
+            f'x2="{x:.1f}" y2="{_HEIGHT - _BOTTOM}" stroke="{colour}" stroke-width="2" '
+            f'stroke-dasharray="4 2"/>'
+            f'<text class="marker-label {kind}" x="{x + shift:.1f}" y="{label_y}" '
+            f'font-size="10" text-anchor="{anchor}" fill="{colour}">{kind} {value:g}</text>'
+        )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 14}" '
-        f'role="img"><title>{low:g} to {high:g}</title>{rects}'
-        f'<text x="0" y="{height + 12}" font-size="10">{low:g}</text>'
-        f'<text x="{width}" y="{height + 12}" font-size="10" text-anchor="end">{high:g}</text>'
-        "</svg>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="histogram" data-limit="{limit_name}" '
+        f'width="{_WIDTH}" height="{_HEIGHT}" role="img" '
+        f'aria-label="{html.escape(limit_name)} histogram">{"".join(parts)}</svg>'
     )
 
 
-def html_report(events: Sequence[Mapping[str, Any]], config: GuardConfig) -> str:
-    """One self-contained page: the text report, and a histogram per metric (inline SVG)."""
-    rows = [event["metrics"] for event in events]
-    figures = []
-    for metric in METRICS:
-        values = [float(r[metric]) for r in rows if isinstance(r.get(metric), int | float)]
-        if values:
-            figures.append(
-                f"<figure><figcaption>{metric}</figcaption>{_histogram(values)}</figure>"
+def _tick(value: float, top: float) -> str:
+    x = _scale(value, top)
+    return (
+        f'<line class="tick" x1="{x:.1f}" y1="{_HEIGHT - _BOTTOM}" x2="{x:.1f}" '
+        f'y2="{_HEIGHT - _BOTTOM + 4}" stroke="#333"/>'
+        f'<text class="tick-label" x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 14}" font-size="10" '
+        f'text-anchor="middle">{value:g}</text>'
+    )
+
+
+def _config_rows(config: GuardConfig) -> str:
+    shown = [*dict.fromkeys(METRICS.values()), "cost_limit_applies_to", "mode", "measure_limits"]
+    return "".join(
+        f"<tr><th>{name}</th><td>{html.escape(_setting_text(getattr(config, name)))}</td></tr>"
+        for name in shown
+    )
+
+
+def _operation_table(calibration: Calibration, config: GuardConfig) -> str:
+    head = "".join(f"<th>{metric}<br>p50 / p99 / max</th>" for metric in METRICS)
+    rows = []
+    for op in calibration.operations:
+        over_any = any(_over(op, metric, config) for metric in METRICS)
+        cells = []
+        for metric in METRICS:
+            stats = op.stats(metric)
+            text = (
+                "" if stats is None else f"{stats['p50']:g} / {stats['p99']:g} / {stats['max']:g}"
             )
+            over = _over(op, metric, config)
+            cells.append(f'<td class="{"over" if over else ""}">{text}</td>')
+        counted = "yes" if op.counted else f"no: fewer than {calibration.min_clients} clients"
+        rows.append(
+            f'<tr class="operation{" over" if over_any else ""}" '
+            f'data-operation="{html.escape(op.operation)}">'
+            f"<td>{html.escape(op.operation)}</td><td>{op.requests}</td><td>{op.clients}</td>"
+            f"<td>{op.refused}</td><td>{op.anomalous}</td><td>{counted}</td>{''.join(cells)}</tr>"
+        )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>gqlguard calibration</title>"
-        "<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:1em}"
-        "pre{background:#f4f4f4;padding:1em}</style></head><body>"
-        "<h1>gqlguard calibration</h1>"
-        + "".join(figures)
-        + f"<pre>{html.escape(text_report(events, config))}</pre></body></html>"
+        '<table class="operations"><thead><tr><th>operation</th><th>requests</th>'
+        "<th>clients</th><th>refused</th><th>anomalous</th><th>counted</th>"
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def html_report(calibration: Calibration, config: GuardConfig, *, source: str = "") -> str:
+    """One self-contained page (inline SVG and CSS, no scripts): per limit a histogram with
+    the current limit and the recommendation drawn, per operation a table row with every
+    metric over today's limit marked, the time range, the source and the effective config."""
+    figures = []
+    for option in dict.fromkeys(METRICS.values()):
+        metrics = [m for m, o in METRICS.items() if o == option]
+        if option == "max_cost":  # the costs max_cost bounds
+            metrics = [metric for metric in metrics if metric in limited_costs(config)]
+        values = [v for metric in metrics for v in calibration.values(metric)]
+        if not values and option not in calibration.recommended:
+            continue
+        recommended = calibration.recommended.get(option)
+        figures.append(
+            f'<figure data-limit="{option}"><figcaption>{option} '
+            f"({len(values)} counted requests; now {_limit_text(config, option)}"
+            + (f", recommended {recommended}" if recommended is not None else "")
+            + f")</figcaption>{_histogram(option, values, _limit(config, option), recommended)}"
+            "</figure>"
+        )
+    left_out = "".join(
+        f"<li>{html.escape(reason)}: {count}</li>"
+        for reason, count in calibration.left_out().items()
+    )
+    recommended_rows = "".join(
+        f'<tr data-limit="{option}"><th>{option}</th><td class="recommended">{value}</td>'
+        f"<td>{_limit_text(config, option)}</td>"
+        f"<td>{html.escape(calibration.recommended_by[option])}</td></tr>"
+        for option, value in calibration.recommended.items()
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>gqlguard calibration</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222}figure{display:inline-block;"
+        "margin:1em;vertical-align:top}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}"
+        "th:first-child,td:first-child{text-align:left}td.over{background:#f8d0cc;"
+        "font-weight:bold}tr.over td:first-child::after{content:' \\26A0'}"
+        "</style></head><body><h1>gqlguard calibration</h1>"
+        f'<p id="source">Source: {html.escape(source or "(standard input)")}</p>'
+        f'<p id="time-range">Time range: {html.escape(calibration.first_seen or "unknown")} to '
+        f"{html.escape(calibration.last_seen or 'unknown')} "
+        f"({calibration.requests} measured requests)</p>"
+        "<h2>Recommended limits</h2>"
+        f"<p>The {_ordinal(calibration.min_clients)} largest client maximum per operation, plus "
+        f"{MARGIN:.0%}, never below the structural floors. Left out:</p><ul>{left_out}</ul>"
+        '<table id="recommended"><thead><tr><th>limit</th><th>recommended</th><th>now</th>'
+        f"<th>set by</th></tr></thead><tbody>{recommended_rows}</tbody></table>"
+        f"<h2>Per limit</h2>{''.join(figures)}"
+        f"<h2>Per operation</h2>{_operation_table(calibration, config)}"
+        f'<h2>Effective configuration</h2><table id="config">{_config_rows(config)}</table>'
+        "</body></html>"
+    )
+
+
+def _limit_text(config: GuardConfig, option: str) -> str:
+    value = getattr(config, option)
+    return "off" if value is None else f"{value:g}"
+
+
+def _setting_text(value: Any) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "(none)"
+    return str(value)
