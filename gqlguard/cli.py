@@ -341,10 +341,19 @@ def _manifest_push(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gqlguard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gqlguard",
+        description="gqlguard: check GraphQL operations against a schema and limits, build "
+        "persisted-query manifests, calibrate limits from measured traffic.",
+        epilog="Exit status: 0 success, 1 a document or operation was refused, 2 a usage or "
+        "configuration error. --schema defaults to `schema` under [tool.gqlguard] in "
+        "./pyproject.toml.",
+    )
     parser.add_argument("--version", action="version", version=f"gqlguard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    analyze_parser = commands.add_parser("analyze", help="measure one operation")
+    analyze_parser = commands.add_parser(
+        "analyze", help="the server's verdict on an operation (or a folder), with its metrics"
+    )
     analyze_parser.add_argument("--schema", help="SDL file or package.module:attribute")
     analyze_parser.add_argument(
         "document",

@@ -409,6 +409,35 @@ def test_a_missing_extra_is_one_line_naming_it() -> None:
     assert "pip install 'gqlguard[jwt]'" in ran.stderr and "Traceback" not in ran.stderr
 
 
+def test_manifest_push_without_the_redis_extra_is_one_line_naming_it() -> None:
+    import subprocess
+    import sys
+
+    blocked = (
+        "import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
+        "from gqlguard.cli import main\n"
+        "raise SystemExit(main(['manifest', 'push', 'persisted_queries']))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 2
+    assert "pip install 'gqlguard[redis]'" in ran.stderr and "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["analyze"], ["token"], ["report"], ["manifest"], ["manifest", "build"]]
+)
+def test_help_is_plain_text(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: gqlguard")
+    for markup in ("``", ":class:", ":func:", ":mod:", ".. "):
+        assert markup not in shown
+
+
 DEEP = "{ posts(limit: 1) {" + " author { posts(limit: 1) {" * 6 + " title" + " } }" * 6 + " } }"
 
 
