@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,17 @@ class Caller:
         return f"ip:{self.client}"
 
 
+def announce_protections(summary: str) -> None:
+    """The startup line of protections: to the ``gqlguard`` logger at INFO when logging is
+    configured anywhere on its path, else to standard error — an INFO record with no handler
+    is dropped, and this line is what tells an operator which protections are on."""
+    log = logging.getLogger("gqlguard")
+    if log.hasHandlers():
+        log.info("gqlguard: %s", summary)
+    else:
+        print(f"gqlguard: {summary}", file=sys.stderr, flush=True)
+
+
 class Pipeline:
     """The whole request pipeline around one :class:`Guard` and one executor.
 
@@ -163,9 +175,7 @@ class Pipeline:
         self.persisted = persisted if persisted is not None else PersistedQueries(self.config)
         self.transport = Transport(self.config)
         self.tokens = JWTAuthenticator(self.config)
-        logging.getLogger("gqlguard").info(
-            "gqlguard: %s", protections_summary(self.config, guarded=guard is not None)
-        )
+        announce_protections(protections_summary(self.config, guarded=guard is not None))
 
     # -- the pipeline --------------------------------------------------------------------
 

@@ -262,6 +262,25 @@ def test_an_app_logs_one_line_summarising_its_protections(caplog: pytest.LogCapt
     assert "depth=off" in lines[0] and "cost=1000" in lines[0] and "csrf=on" in lines[0]
 
 
+def test_the_protections_line_appears_without_any_logging_configuration() -> None:
+    import subprocess
+    import sys
+
+    program = (
+        "from gqlguard import GuardConfig\n"
+        "from gqlguard.starlette import create_app\n"
+        "from schema_example.schema import build_schema\n"
+        "config = GuardConfig(max_depth=7)\n"
+        "create_app(build_schema(config), config)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0
+    lines = [line for line in ran.stderr.splitlines() if line.startswith("gqlguard: mode=")]
+    assert len(lines) == 1 and "depth=7" in lines[0]
+
+
 @pytest.mark.slow
 def test_guard_config_type_checks_without_the_pydantic_plugin(tmp_path: Path) -> None:
     import os
