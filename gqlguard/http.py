@@ -38,7 +38,7 @@ from . import telemetry
 from .analysis import plain_number
 from .authorization import Principal
 from .budget import COUNTED_HEADER, BucketState, BudgetGate, BudgetStore, rate_limit_headers
-from .config import GuardConfig, protections_summary
+from .config import ConfigError, GuardConfig, protections_summary
 from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import Enforcement, Execute, Execution, result_extensions
@@ -162,7 +162,7 @@ class Pipeline:
         if guard is not None and config is not None and config != guard.config:
             # Two configurations would mean two sets of limits, two persisted stores: one
             # of them silently ignored. Refuse to start instead.
-            raise ValueError(
+            raise ConfigError(
                 "the GuardConfig differs from the guard's (the schema's GuardExtension "
                 "config): pass the same object, or omit it to use the guard's"
             )
