@@ -19,7 +19,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test interop conformance lint fuzz bench token manifest manifest-check clean
+.PHONY: demo test test-pythons interop conformance lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
 	$(CHECK_PYTHON)
@@ -31,8 +31,32 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m schema_example
 
+TEST := -m pytest -m "not interop"
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not interop"
+	$(BIN)/python $(TEST)
+
+# The same suite under the other supported Pythons, each in a venv of its own (.venv-3.12,
+# .venv-3.13): python3.X on PATH, else pyenv's newest 3.X (its shim runs only a selected
+# version); `make test-pythons PYTHON_3.12=/path/to/python3.12` chooses one.
+TEST_PYTHONS ?= 3.12 3.13
+find_python = for c in python$(1) $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -rV); do \
+  "$$c" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(1)")' >/dev/null 2>&1 && { echo "$$c"; break; }; done
+.PRECIOUS: .venv-%/.installed
+.venv-%/.installed: pyproject.toml
+	@python="$(or $(PYTHON_$*),$$($(call find_python,$*)))"; \
+	if [ -z "$$python" ]; then \
+	  echo "make: no Python $* found (python$* on PATH or in pyenv): pass PYTHON_$*=/path/to/python$*" >&2; \
+	  exit 1; \
+	fi; \
+	echo "$$python -m venv .venv-$*"; "$$python" -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet --upgrade pip
+	.venv-$*/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+test-python-%: .venv-%/.installed
+	.venv-$*/bin/python $(TEST)
+
+test-pythons: $(addprefix test-python-,$(TEST_PYTHONS))
 
 # Real clients (Apollo Client 4, Apollo's manifest generator, graphql-http's audit) against
 # the demo: node packages from tests/interop/package-lock.json.
@@ -105,4 +129,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/cache_bytes.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules $(STRAWBERRY_VENV)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules $(STRAWBERRY_VENV) .venv-3.*
