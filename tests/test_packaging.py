@@ -1,11 +1,16 @@
-"""Packaging (issue 15): the core runs on graphql-core and pydantic alone, every adapter names
-the extra it needs in one line, and the wheel holds `gqlguard` only."""
+"""Packaging (issue 15): the core runs on graphql-core and pydantic (with pydantic-settings)
+alone, every adapter names the extra it needs in one line, the README names every core
+dependency, and the wheel holds `gqlguard` only, with the LICENSE."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
+from collections.abc import Iterator
+from importlib.metadata import requires
 from pathlib import Path
 
 import pytest
@@ -98,14 +103,56 @@ def test_the_core_runs_without_any_extra_and_adapters_name_theirs() -> None:
     assert "Traceback" not in run.stderr
 
 
-@pytest.mark.slow
-def test_the_wheel_holds_gqlguard_only(tmp_path: Path) -> None:
+def distribution_name(requirement: str) -> str:
+    """``pydantic-settings>=2.2`` -> ``pydantic-settings`` (PEP 508, normalized)."""
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+    assert match is not None, requirement
+    return re.sub(r"[-_.]+", "-", match.group()).lower()
+
+
+def test_the_readme_names_every_dependency_the_core_installs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = {distribution_name(requirement) for requirement in project["dependencies"]}
+    # What those bring that a user would not guess: pydantic-settings reads .env files.
+    brought = {
+        distribution_name(requirement)
+        for requirement in requires("pydantic-settings") or []
+        if "extra ==" not in requirement
+    }
+    assert "python-dotenv" in brought
+    (row,) = [
+        line
+        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| (none) |")
+    ]
+    installs = {name.strip().strip("`") for name in row.rstrip(" |").split("|")[-1].split(",")}
+    assert core | {"python-dotenv"} == installs
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]:
+    folder = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(ROOT)],
         capture_output=True,
         check=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("gqlguard-*.whl")
-    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    (path,) = folder.glob("gqlguard-*.whl")
+    with zipfile.ZipFile(path) as built:
+        yield built
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_gqlguard_only(wheel: zipfile.ZipFile) -> None:
+    tops = {name.split("/")[0] for name in wheel.namelist()}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"gqlguard"}
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_license(wheel: zipfile.ZipFile) -> None:
+    (dist_info,) = {name.split("/")[0] for name in wheel.namelist() if ".dist-info/" in name}
+    assert wheel.read(f"{dist_info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
+    metadata = wheel.read(f"{dist_info}/METADATA").decode().splitlines()
+    assert "License-Expression: MIT" in metadata
+    assert "License-File: LICENSE" in metadata
