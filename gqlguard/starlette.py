@@ -10,6 +10,7 @@ adds is the development IDE page (``graphiql=True``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from .transport import SECURITY_HEADERS
 __all__ = ["GraphQLEndpoint", "create_app", "pipeline_for", "protections_summary"]
 
 # The IDE page loads GraphiQL from unpkg and runs inline scripts; nothing else.
+IDE_CDN = "unpkg.com"
 IDE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
@@ -86,12 +88,78 @@ class GraphQLEndpoint:
         )
 
 
+# Without the CDN the page would say "Loading..." for ever: a script placed before the CDN's
+# tags hears their load errors (an error event does not bubble, but is captured on window) and,
+# on one, when the page has loaded without GraphiQL, or after 20 s without it, says why in the
+# place of "Loading..." (never over a GraphiQL that has rendered).
+IDE_CDN_UNREACHABLE = (
+    f"GraphiQL did not load: this development page fetches it from the {IDE_CDN} CDN, which "
+    "this browser could not reach (offline, or blocked by a proxy or an extension). The GraphQL "
+    "endpoint itself works: send queries to this URL with any GraphQL client."
+)
+IDE_FALLBACK = f"""
+    <script>
+      (function () {{
+        var MESSAGE = {json.dumps(IDE_CDN_UNREACHABLE)};
+        var failed = false;
+        function rendered() {{
+          var box = document.getElementById("graphiql");
+          return box !== null && box.firstElementChild !== null;
+        }}
+        var note = null;
+        function explain(now) {{
+          var box = document.getElementById("graphiql");
+          if (box === null && !now && document.readyState === "loading") {{
+            document.addEventListener("DOMContentLoaded", function () {{ explain(true); }});
+            return;
+          }}
+          if (rendered()) return;
+          if (box === null) {{
+            // The parser is stuck on a CDN script in <head>: no body to write in yet.
+            note = note || document.createElement("div");
+            box = note;
+            (document.body || document.documentElement).appendChild(box);
+          }} else if (note !== null) {{
+            note.remove();
+            note = null;
+          }}
+          box.setAttribute("role", "alert");
+          box.style.cssText = "display:block;padding:2em;font:16px/1.5 sans-serif;color:#b00020";
+          box.textContent = MESSAGE;
+        }}
+        window.addEventListener("error", function (event) {{
+          var source = event.target && (event.target.src || event.target.href);
+          if (typeof source === "string" && source.indexOf("https://{IDE_CDN}/") === 0) {{
+            failed = true;
+            explain();
+          }}
+        }}, true);
+        function missing() {{
+          return failed || typeof window.GraphiQL === "undefined";
+        }}
+        window.addEventListener("load", function () {{ if (missing()) explain(true); }});
+        setTimeout(function () {{ if (missing()) explain(true); }}, 20000);
+      }})();
+    </script>
+"""
+
+
 def _ide_page() -> Response:
     try:
         from strawberry.http.ides import get_graphql_ide_html
     except ImportError as error:  # pragma: no cover - depends on the installed extras
         raise missing("strawberry", "the GraphiQL page") from error
-    return HTMLResponse(get_graphql_ide_html(), headers={**SECURITY_HEADERS, **IDE_HEADERS})
+    return HTMLResponse(
+        _with_cdn_fallback(get_graphql_ide_html()), headers={**SECURITY_HEADERS, **IDE_HEADERS}
+    )
+
+
+def _with_cdn_fallback(page: str) -> str:
+    """``page`` with :data:`IDE_FALLBACK` first in its ``<head>`` (first in the document if it
+    has none), before any script or stylesheet from the CDN."""
+    head = page.find("<head>")
+    at = head + len("<head>") if head >= 0 else 0
+    return page[:at] + IDE_FALLBACK + page[at:]
 
 
 def pipeline_for(

@@ -309,6 +309,23 @@ async def test_graphiql_only_in_development_and_with_a_csp() -> None:
     assert development.headers["x-frame-options"] == "DENY"
 
 
+async def test_graphiql_page_says_so_when_its_cdn_cannot_be_reached() -> None:
+    async with make_client(GuardConfig.development()) as client:
+        page = (await client.get("/graphql", headers={"accept": "text/html"})).text
+    # The message is in the page, in a script that runs before any tag that loads from the
+    # CDN and listens (capturing: load errors do not bubble) for their errors.
+    fallback = page.index("GraphiQL did not load")
+    assert "from the unpkg.com CDN, which this browser could not reach" in page
+    assert "The GraphQL endpoint itself works" in page
+    first_cdn_tag = min(
+        page.index('src="https://unpkg.com/'), page.index('href="https://unpkg.com/')
+    )
+    assert page.rindex("<script>", 0, fallback) < fallback < first_cdn_tag
+    listener = page.index('window.addEventListener("error"', fallback)
+    assert listener < page.index("}, true);", listener) < first_cdn_tag
+    assert "Loading..." in page  # what the message replaces
+
+
 async def test_every_security_event_has_one_documented_shape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
