@@ -19,7 +19,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-pythons interop conformance lint fuzz bench token manifest manifest-check clean
+.PHONY: demo test browser test-pythons interop conformance lint fuzz bench token manifest manifest-check clean
 
 $(STAMP): pyproject.toml
 	$(CHECK_PYTHON)
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m schema_example
 
-TEST := -m pytest -m "not interop"
+TEST := -m pytest -m "not interop and not browser"
 test: $(STAMP)
 	$(BIN)/python $(TEST)
 
@@ -63,6 +63,20 @@ test-pythons: $(addprefix test-python-,$(TEST_PYTHONS))
 interop: $(STAMP)
 	cd tests/interop && npm ci --silent
 	$(BIN)/python -m pytest -m interop tests/test_interop.py
+
+# The calibration page in a real browser: Debian's Chromium (installed with apt-get when it
+# is missing and this is root) driven by Playwright (the `browser` extra; it never downloads
+# a browser of its own).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[browser]'
+	touch $(BROWSER_STAMP)
+
+browser: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+	  || { echo "make browser: no Chromium at $(CHROMIUM): install Debian's chromium, or pass CHROMIUM=/path"; exit 1; }
+	GQLGUARD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser tests/test_report_browser.py
 
 # The hosts' own suites as acceptance tests: graphql-core's tests (../shared/upstream) run
 # as they are and with gqlguard's parse and validation swapped in; no new failure may appear
