@@ -76,7 +76,7 @@ $(BROWSER_STAMP): $(STAMP)
 browser: $(BROWSER_STAMP)
 	@test -x $(CHROMIUM) || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
 	  || { echo "make browser: no Chromium at $(CHROMIUM): install Debian's chromium, or pass CHROMIUM=/path"; exit 1; }
-	GQLGUARD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser tests/test_report_browser.py
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser tests/test_report_browser.py
 
 # The hosts' own suites as acceptance tests: graphql-core's tests (../shared/upstream) run
 # as they are and with gqlguard's parse and validation swapped in; no new failure may appear

@@ -18,7 +18,7 @@ from gqlguard.report import calibrate, html_report
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GQLGUARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium on a machine without a network: no background connections, no first-run work.
 FLAGS = [
     "--no-sandbox",
