@@ -129,8 +129,9 @@ def anchor(heading: str) -> str:
 
 
 def shell_steps(text: str) -> list[Step]:
-    """The commands of a shell block (a line and its ``\\`` continuations), each with the
-    answer shown in the comment lines right after it."""
+    """The commands of a shell block (a line, its ``\\`` continuations, the lines of a quote
+    it opens or of its here-document), each with the answer shown in the comment lines right
+    after it."""
     lines = text.splitlines()
     steps: list[Step] = []
     number = 0
@@ -140,13 +141,44 @@ def shell_steps(text: str) -> list[Step]:
             number += 1
             continue
         first = number
-        while lines[number].rstrip().endswith("\\") and number + 1 < len(lines):
+        heredoc = re.search(r"<<-?\s*['\"]?([A-Za-z_]\w*)", lines[number])
+        if heredoc is not None:  # up to its terminator line, whatever its lines hold
+            number += 1
+            while number < len(lines) - 1 and lines[number].strip() != heredoc.group(1):
+                number += 1
+        while (
+            heredoc is None
+            and number + 1 < len(lines)
+            and (
+                lines[number].rstrip().endswith("\\")
+                or _open_quote("\n".join(lines[first : number + 1]))
+            )
+        ):
             number += 1
         step = Step(first, number, "\n".join(lines[first : number + 1]))
         step.shown = _shown_after(lines, number + 1)
         steps.append(step)
         number += 1
     return steps
+
+
+def _open_quote(command: str) -> bool:
+    """Whether a shell command's text ends inside a single- or double-quoted string (a ``#``
+    that starts a word outside quotes comments out the rest of its line)."""
+    quote, number = "", 0
+    while number < len(command):
+        char = command[number]
+        if char == "\\" and quote != "'":
+            number += 1  # the next character is escaped
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (number == 0 or command[number - 1].isspace()):
+            end = command.find("\n", number)
+            number = len(command) if end < 0 else end
+        number += 1
+    return bool(quote)
 
 
 def python_steps(text: str) -> list[Step]:

@@ -120,20 +120,38 @@ def test_a_shown_answer_is_compared_whole_when_it_is_json() -> None:
     assert shown_answer_problems(shown, '{"data":{"me":null},"errors":[{"message":"x"}]}')
 
 
-def test_an_elided_answer_is_compared_by_codes_messages_and_data() -> None:
-    shown = '{"errors":[{"message":"Unauthorized field or type.", …}, …],\n "data":{"user":{"orders":[]}}, …}'
+def test_an_elided_answer_is_compared_by_its_codes_values_and_data() -> None:
     real = (
-        '{"errors":[{"message":"Unauthorized field or type.",'
+        '{"errors":[{"message":"Unauthorized field or type.","path":["user","orders",0],'
         '"extensions":{"code":"UNAUTHORIZED_FIELD_OR_TYPE"}}],"data":{"user":{"orders":[]}}}'
     )
-    assert (
-        shown_answer_problems(
-            shown.replace("…}, …]", '"extensions":{"code":"UNAUTHORIZED_FIELD_OR_TYPE"}}, …]'), real
-        )
-        == []
+    shown = (
+        '{"errors":[{"message":"Unauthorized field or type.", …,'
+        ' "extensions":{"code":"UNAUTHORIZED_FIELD_OR_TYPE"}}, …],\n "data":{"user":{"orders":[]}}, …}'
     )
-    assert shown_answer_problems(shown, real)  # the code is not shown: the codes differ
+    assert shown_answer_problems(shown, real) == []
+    assert shown_answer_problems(shown.replace("UNAUTHORIZED_FIELD_OR_TYPE", "FORBIDDEN"), real)
+    assert shown_answer_problems(shown.replace("Unauthorized", "Forbidden"), real)
     assert shown_answer_problems(shown.replace("[]", '[{"id":"3"}]'), real)
+    assert shown_answer_problems(shown, real.replace(',"data":{"user":{"orders":[]}}', ""))
+
+
+def test_blocks_are_read_with_their_section_directive_and_indentation(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# title\n\n## First\n\n<!-- readme-test: each-app -->\n```sh\necho 1\n```\n\n"
+        "## Second\n\n- a list item:\n\n  ```python\n  if True:\n      x = 1\n  ```\n"
+        "````text\n```\n````\n"
+    )
+    found = blocks(readme)
+    assert [(b.language, b.section, b.directives) for b in found] == [
+        ("sh", "First", ("each-app",)),
+        ("python", "Second", ()),
+        ("text", "Second", ()),
+    ]
+    assert found[1].text == "if True:\n    x = 1\n"
+    assert found[2].text == "```\n"
+    assert found[1].line == 15  # the first line of its text
 
 
 def test_shown_answers_are_read_after_their_commands() -> None:
@@ -145,14 +163,28 @@ def test_shown_answers_are_read_after_their_commands() -> None:
         '# {"errors":[{"message":"x",\n'
         '#   "extensions":{"code":"A"}}]}\n'
         "# prose, not an answer\n"
+        "make demo   # don't wait\n"
+        'curl -d \'{"query":\n  "{ a }"}\'\n'
+        "cat > q.graphql <<EOF\n{ it's }\nEOF\n"
         "echo done\n"
     )
-    assert [step.program for step in steps] == ["TOKEN=$(make", "curl", "echo"]
+    assert [step.program for step in steps] == [
+        "TOKEN=$(make",
+        "curl",
+        "make",
+        "curl",
+        "cat",
+        "echo",
+    ]
     assert [step.shown for step in steps] == [
         None,
         '{"errors":[{"message":"x",\n  "extensions":{"code":"A"}}]}',
         None,
+        None,
+        None,
+        None,
     ]
+    assert steps[3].text.count("\n") == 1 and steps[4].text.endswith("EOF")
     statements = python_steps("import json\nprint(json.dumps([1]))\n# [1]\nx = 1\n")
     assert [step.shown for step in statements] == [None, "[1]", None]
 
