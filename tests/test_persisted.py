@@ -104,6 +104,13 @@ def test_check_fails_on_a_stale_manifest_and_names_refused_operations(
     (operations / "feed.graphql").write_text("query Feed { posts(limit: 2) { title } }")
     assert cli(["manifest", "build", str(operations)]) == 0
     assert cli(["manifest", "check", str(operations)]) == 0
+    # The same operations, reformatted (a newline added at the end): not Apollo's bytes.
+    manifest = operations / "manifest.json"
+    manifest.write_text(manifest.read_text() + "\n")
+    capsys.readouterr()
+    assert cli(["manifest", "check", str(operations)]) == 1
+    assert "not byte for byte what gqlguard manifest build writes" in capsys.readouterr().err
+    assert cli(["manifest", "build", str(operations)]) == 0
     (operations / "feed.graphql").write_text("query Feed { posts(limit: 3) { title } }")
     capsys.readouterr()
     assert cli(["manifest", "check", str(operations)]) == 1
