@@ -52,6 +52,7 @@ __all__ = [
     "METRICS",
     "MIN_CLIENTS",
     "Calibration",
+    "ClientSummary",
     "OperationSummary",
     "calibrate",
     "html_report",
@@ -147,6 +148,19 @@ class OperationSummary:
 
 
 @dataclass
+class ClientSummary:
+    """One client's traffic: how much, which operations, what was left out of it."""
+
+    client: str
+    requests: int = 0
+    refused: int = 0
+    anomalous: int = 0
+    operations: set[str] = field(default_factory=set)
+    # metric -> the largest value among its sampled requests
+    largest: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Calibration:
     """The report's facts: per operation, the recommendation, and what was left out."""
 
@@ -158,6 +172,8 @@ class Calibration:
     first_seen: str | None
     last_seen: str | None
     min_clients: int
+    # by requests sent, most first
+    clients: list[ClientSummary] = field(default_factory=list)
 
     def left_out(self) -> dict[str, int]:
         one_client = sum(
@@ -227,18 +243,30 @@ def calibrate(
     operations = []
     recommended: dict[str, int] = {}
     recommended_by: dict[str, str] = {}
+    clients: dict[str, ClientSummary] = {}
     for name, group in sorted(grouped.items()):
         summary = OperationSummary(name, requests=len(group))
         sample = []
         for event in group:
+            sender = clients.setdefault(_client_of(event), ClientSummary(_client_of(event)))
+            sender.requests += 1
+            sender.operations.add(name)
             if event.get("refused"):
                 summary.refused += 1
+                sender.refused += 1
             elif event.get("recorded", "every_request") != "every_request":
                 summary.not_sampled += 1
             else:
                 sample.append(event)
         anomalous = _anomalous([event["metrics"] for event in sample])
         summary.anomalous = len(anomalous)
+        for index, event in enumerate(sample):
+            sender = clients[_client_of(event)]
+            sender.anomalous += index in anomalous
+            for metric in METRICS:
+                value = _metric(event["metrics"], metric)
+                if value is not None and value > sender.largest.get(metric, -1.0):
+                    sender.largest[metric] = value
         kept = [event for index, event in enumerate(sample) if index not in anomalous]
         by_client: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for event in kept:
@@ -278,6 +306,7 @@ def calibrate(
         times[0] if times else None,
         times[-1] if times else None,
         min_clients,
+        sorted(clients.values(), key=lambda c: (-c.requests, c.client)),
     )
 
 
@@ -319,6 +348,18 @@ def text_report(calibration: Calibration, config: GuardConfig) -> str:
                 f"max {stats['max']:>8g}{flag}"
             )
         lines.append("")
+    lines.append(f"clients (most requests first, {_CLIENTS_SHOWN} at most):")
+    for sender in calibration.clients[:_CLIENTS_SHOWN]:
+        largest = "  ".join(
+            f"{metric} {sender.largest[metric]:g}"
+            for metric in ("depth", "field_cost", "type_cost")
+            if metric in sender.largest
+        )
+        lines.append(
+            f"  {sender.client}: {sender.requests} requests, {len(sender.operations)} operations,"
+            f" refused {sender.refused}, anomalous {sender.anomalous}; largest {largest}"
+        )
+    lines.append("")
     lines.append(
         f"recommended (the {_ordinal(calibration.min_clients)} largest client's maximum per "
         f"operation + {MARGIN:.0%}, floors for structure):"
@@ -331,6 +372,9 @@ def text_report(calibration: Calibration, config: GuardConfig) -> str:
             f"from {calibration.recommended_by[option]})"
         )
     return "\n".join(lines)
+
+
+_CLIENTS_SHOWN = 20
 
 
 def _ordinal(n: int) -> str:
@@ -458,6 +502,27 @@ def _operation_table(calibration: Calibration, config: GuardConfig) -> str:
     )
 
 
+def _client_table(calibration: Calibration) -> str:
+    metrics = ("depth", "aliases", "fields", "field_cost", "type_cost")
+    rows = "".join(
+        f'<tr class="client{" flagged" if sender.anomalous or sender.refused else ""}" '
+        f'data-client="{html.escape(sender.client)}"><td>{html.escape(sender.client)}</td>'
+        f"<td>{sender.requests}</td><td>{len(sender.operations)}</td><td>{sender.refused}</td>"
+        f"<td>{sender.anomalous}</td>"
+        + "".join(
+            f"<td>{sender.largest[m]:g}</td>" if m in sender.largest else "<td></td>"
+            for m in metrics
+        )
+        + "</tr>"
+        for sender in calibration.clients[:_CLIENTS_SHOWN]
+    )
+    head = "".join(f"<th>largest {metric}</th>" for metric in metrics)
+    return (
+        '<table class="clients"><thead><tr><th>client</th><th>requests</th><th>operations</th>'
+        f"<th>refused</th><th>anomalous</th>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def html_report(calibration: Calibration, config: GuardConfig, *, source: str = "") -> str:
     """One self-contained page (inline SVG and CSS, no scripts): per limit a histogram with
     the current limit and the recommendation drawn, per operation a table row with every
@@ -496,6 +561,7 @@ def html_report(calibration: Calibration, config: GuardConfig, *, source: str = 
         "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}"
         "th:first-child,td:first-child{text-align:left}td.over{background:#f8d0cc;"
         "font-weight:bold}tr.over td:first-child::after{content:' \\26A0'}"
+        "tr.flagged td{background:#fdf2d0}"
         "</style></head><body><h1>gqlguard calibration</h1>"
         f'<p id="source">Source: {html.escape(source or "(standard input)")}</p>'
         f'<p id="time-range">Time range: {html.escape(calibration.first_seen or "unknown")} to '
@@ -508,6 +574,9 @@ def html_report(calibration: Calibration, config: GuardConfig, *, source: str = 
         f"<th>set by</th></tr></thead><tbody>{recommended_rows}</tbody></table>"
         f"<h2>Per limit</h2>{''.join(figures)}"
         f"<h2>Per operation</h2>{_operation_table(calibration, config)}"
+        f"<h2>Per client</h2><p>The {_CLIENTS_SHOWN} clients with the most requests (JWT "
+        "subject, else address); a client with refused or anomalous requests is marked.</p>"
+        f"{_client_table(calibration)}"
         f'<h2>Effective configuration</h2><table id="config">{_config_rows(config)}</table>'
         "</body></html>"
     )

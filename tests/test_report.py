@@ -97,8 +97,13 @@ async def test_measure_mode_writes_every_request_and_hostile_traffic_cannot_loos
     assert "refused 1" in text and "from fewer than 2 clients" in text
     deep = text.split("Deep: 2 requests from 2 clients", 1)[1].split("\n\n", 1)[0]
     assert "depth" in deep and "OVER the current limit" in deep
+    # Per client: the hostile one stands out (its two anomalous requests), in text and page.
+    hostile = next(c for c in calibration.clients if c.client == "client:10.6.6.6")
+    assert (hostile.requests, hostile.anomalous, hostile.largest["depth"]) == (3, 2, 6)
+    assert "client:10.6.6.6: 3 requests, 2 operations, refused 0, anomalous 2" in text
     html = page.read_text()
     assert "<script" not in html and str(log.resolve()) in html
+    assert '<tr class="client flagged" data-client="client:10.6.6.6">' in html
 
 
 def test_a_value_one_client_alone_sent_never_raises_a_limit() -> None:
