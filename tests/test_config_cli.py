@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -263,9 +265,6 @@ def test_an_app_logs_one_line_summarising_its_protections(caplog: pytest.LogCapt
 
 
 def test_the_protections_line_appears_without_any_logging_configuration() -> None:
-    import subprocess
-    import sys
-
     program = (
         "from gqlguard import GuardConfig\n"
         "from gqlguard.starlette import create_app\n"
@@ -273,9 +272,7 @@ def test_the_protections_line_appears_without_any_logging_configuration() -> Non
         "config = GuardConfig(max_depth=7)\n"
         "create_app(build_schema(config), config)\n"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
-    )
+    ran = run_python(program)
     assert ran.returncode == 0
     lines = [line for line in ran.stderr.splitlines() if line.startswith("gqlguard: mode=")]
     assert len(lines) == 1 and "depth=7" in lines[0]
@@ -411,35 +408,32 @@ def test_a_malformed_pyproject_is_one_line(
     assert "Traceback" not in error
 
 
-def test_a_missing_extra_is_one_line_naming_it() -> None:
-    import subprocess
-    import sys
+def run_python(program: str) -> subprocess.CompletedProcess[str]:
+    """``program`` in a fresh interpreter (this one's), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
 
+
+def test_a_missing_extra_is_one_line_naming_it() -> None:
     blocked = (
         "import sys; sys.modules['jwt'] = None\n"
         "from gqlguard.cli import main\n"
         "raise SystemExit(main(['token', '--sub', '1', '--secret', 's' * 32,"
         " '--issuer', 'i', '--audience', 'a']))"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60
-    )
+    ran = run_python(blocked)
     assert ran.returncode == 2
     assert "pip install 'gqlguard[jwt]'" in ran.stderr and "Traceback" not in ran.stderr
 
 
 def test_manifest_push_without_the_redis_extra_is_one_line_naming_it() -> None:
-    import subprocess
-    import sys
-
     blocked = (
         "import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
         "from gqlguard.cli import main\n"
         "raise SystemExit(main(['manifest', 'push', 'persisted_queries']))"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60
-    )
+    ran = run_python(blocked)
     assert ran.returncode == 2
     assert "pip install 'gqlguard[redis]'" in ran.stderr and "Traceback" not in ran.stderr
 
