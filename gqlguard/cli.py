@@ -20,7 +20,7 @@ from typing import Any
 from graphql import GraphQLSchema, build_schema
 
 from . import __version__, analyze
-from .config import MIN_HS256_SECRET_BYTES, ConfigError, GuardConfig, load_config
+from .config import ConfigError, GuardConfig, load_config
 from .directives import DIRECTIVES_SDL
 from .guard import Guard, Verdict, graphql_schema_of
 from .manifest import (
@@ -62,6 +62,8 @@ def load_schema(reference: str | None) -> GraphQLSchema:
             sdl = path.read_text(encoding="utf-8")
         except OSError as error:
             raise UsageError(f"cannot read schema file {reference}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"schema file {reference} is not UTF-8 text") from None
         # Declare the gqlguard directives that the SDL uses without declaring them itself.
         prelude = "\n".join(
             line
@@ -98,6 +100,8 @@ def _query_text(given: str) -> str:
             return path.read_text(encoding="utf-8")
         except OSError as error:
             raise UsageError(f"cannot read query file {given}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"query file {given} is not UTF-8 text") from None
     if "{" not in given:
         raise UsageError(f"--query: no such file, and not a document: {given}")
     return given
@@ -157,24 +161,28 @@ _METRIC_KEYS = frozenset(
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import calibrate, html_report, measured_events, text_report
+    from .report import calibrate, html_report, read_measurements, text_report
 
     try:
-        text = sys.stdin.read() if args.log == "-" else Path(args.log).read_text("utf-8")
+        # A log holds what clients sent: bytes that are not UTF-8 are replaced, not fatal.
+        raw = sys.stdin.buffer.read() if args.log == "-" else Path(args.log).read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read log {args.log}: {error.strerror}") from None
-    events = measured_events(text.splitlines())
+    events, skipped = read_measurements(raw.decode("utf-8", errors="replace").splitlines())
     if not events:
         raise UsageError(f"no 'measured' events in {args.log}: run with mode='measure' first")
     config = load_config(args.config) if args.config else load_config()
     if args.min_clients < 1:
         raise UsageError("--min-clients must be at least 1")
-    calibration = calibrate(events, config, min_clients=args.min_clients)
-    print(text_report(calibration, config))
+    calibration = calibrate(events, config, min_clients=args.min_clients, skipped=skipped)
     if args.html:
         source = "standard input" if args.log == "-" else str(Path(args.log).resolve())
         page = html_report(calibration, config, source=source)
-        Path(args.html).write_text(page, encoding="utf-8")
+        try:
+            Path(args.html).write_text(page, encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write {args.html}: {error.strerror}") from None
+    print(text_report(calibration, config))
     return 0
 
 
@@ -231,12 +239,16 @@ def _token(args: argparse.Namespace) -> int:
     audience = args.audience or config.jwt_audience
     if not secret or not issuer or not audience:
         raise UsageError("give --secret, --issuer and --audience (or GQLGUARD_JWT_*)")
-    if len(secret.encode("utf-8")) < MIN_HS256_SECRET_BYTES:
-        # The server refuses to start with such a secret (RFC 7518 §3.2): no token for it.
+    hmac = [a.upper() for a in config.jwt_algorithms or ("HS256",) if a.upper().startswith("HS")]
+    if not hmac:
         raise UsageError(
-            f"the HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes, as the server "
-            "requires"
+            "the server verifies only "
+            + ", ".join(config.jwt_algorithms or ())
+            + ": gqlguard token mints HMAC (HS*) development tokens"
         )
+    # The server's own rules for the secret (length per algorithm, RFC 7518 3.2; not blank):
+    # a token the server would refuse is never minted.
+    load_config(jwt_secret=secret, jwt_issuer=issuer, jwt_audience=audience)
     print(
         mint_token(
             secret,
@@ -246,6 +258,7 @@ def _token(args: argparse.Namespace) -> int:
             audience=audience,
             ttl=args.ttl,
             scope_claim=config.jwt_scope_claim,
+            algorithm=hmac[0],
         )
     )
     return 0
@@ -425,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         sys.stdout.flush()
-    except (UsageError, ConfigError) as error:
+    except (UsageError, ConfigError, ManifestError) as error:
         print(f"gqlguard: {error}", file=sys.stderr)
         return 2
     except tomllib.TOMLDecodeError as error:

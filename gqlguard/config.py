@@ -24,7 +24,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -136,20 +143,20 @@ class GuardConfig(BaseSettings):
     measure_log: str | None = None
 
     # Pre-parse limits
-    max_characters: int | None = Field(default=15_000, ge=0)
-    max_tokens: int | None = Field(default=1_000, ge=0)
+    max_characters: int | None = Field(default=15_000, ge=1)
+    max_tokens: int | None = Field(default=1_000, ge=1)
     max_comments: int | None = Field(default=1_000, ge=0)
     # Units of pre-execution work one document may spend (gqlguard.work); None derives the
     # budget from max_tokens. It cannot be turned off: some budget always bounds a check.
     max_work: int | None = Field(default=None, ge=1)
 
     # Analysis limits
-    max_depth: int | None = Field(default=10, ge=0)
+    max_depth: int | None = Field(default=10, ge=1)
     max_aliases: int | None = Field(default=15, ge=0)
     max_directives: int | None = Field(default=50, ge=0)
-    max_fields: int | None = Field(default=2_000, ge=0)
-    max_root_fields: int | None = Field(default=None, ge=0)
-    max_operations: int | None = Field(default=20, ge=0)
+    max_fields: int | None = Field(default=2_000, ge=1)
+    max_root_fields: int | None = Field(default=None, ge=1)
+    max_operations: int | None = Field(default=20, ge=1)
     max_cost: float | None = Field(default=1_000, ge=0)
     # `both`: max_cost bounds the resolver runs (field_cost) *and* the objects produced
     # (type_cost), so a query for a million scalar-only objects is never cheap.
@@ -371,6 +378,14 @@ class GuardConfig(BaseSettings):
         except json.JSONDecodeError:
             raise ValueError('expected a JSON object, e.g. {"Query.search": 10}') from None
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1: `max_depth = true` would be a limit of one level.
+        if isinstance(value, bool) and info.field_name in _NUMERIC_SETTINGS:
+            raise ValueError("expected a number, not a boolean")
+        return value
+
     @field_validator(*OPTIONAL_LIMITS, mode="before")
     @classmethod
     def _off(cls, value: Any) -> Any:
@@ -385,6 +400,13 @@ class GuardConfig(BaseSettings):
         # secret files are not read.
         return (init_settings,)
 
+
+# Settings whose value is a number (a boolean there is a mistake, never 0 or 1).
+_NUMERIC_SETTINGS = frozenset(
+    name
+    for name, info in GuardConfig.model_fields.items()
+    if info.annotation in (int, float, int | None, float | None)
+)
 
 _defaults: list[GuardConfig] = []
 

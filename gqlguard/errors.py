@@ -126,10 +126,14 @@ class GuardRejection(Exception):
     """The one rejection type: raised inside the pipeline to stop a request with one error,
     the HTTP status :data:`HTTP_STATUS` gives its code, and the headers it needs."""
 
-    def __init__(self, error: GuardError, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, error: GuardError, headers: dict[str, str] | None = None, *, logged: bool = False
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.headers = dict(headers or {})
+        # The guard already wrote this refusal's security event (a batch element's verdict).
+        self.logged = logged
 
     @property
     def status(self) -> int:

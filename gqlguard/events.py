@@ -20,8 +20,9 @@ and, per event, ``measured`` (code -> value), ``paths``, ``mode``, ``sha256``, `
 (``measured`` events: ``metrics``, ``recorded``, ``refused``, ``exempt``). Expected events are
 never logged with a traceback.
 
-Besides the logger, ``measure_log`` (a file path, or ``-`` for standard error) receives every
-event, whatever level the logging configuration lets through: measure mode writes one event per
+Besides the logger, a guard's ``measure_log`` (a file path, or ``-`` for standard error)
+receives every event that guard writes (``measured``, ``rejected``, ``unauthorized``), whatever
+level the logging configuration lets through: measure mode writes one event per
 request at INFO, which an application's logging usually drops, and the calibration report needs
 all of them (:class:`EventFile`).
 
@@ -79,9 +80,9 @@ def event_line(
 
 
 class EventFile:
-    """Every security event, one JSON line each, appended to ``destination`` (``-``: standard
-    error) for as long as one holder (a Guard) keeps this object; :meth:`open` shares one per
-    destination, so two guards never interleave half lines."""
+    """A guard's security events, one JSON line each, appended to ``destination`` (``-``:
+    standard error) for as long as one holder (a Guard) keeps this object; :meth:`open` shares
+    one per destination, so two guards writing to one file never interleave half lines."""
 
     def __init__(self, destination: str) -> None:
         self.destination = destination
@@ -124,14 +125,16 @@ def security_event(
     facts: Mapping[str, Any] | None = None,
     *,
     level: int = logging.WARNING,
+    file: EventFile | None = None,
     **fields: Any,
 ) -> None:
-    """Write one security event (see the module docstring for its shape)."""
-    files = list(_EVENT_FILES.values()) if _EVENT_FILES else []
-    if not files and not security_log.isEnabledFor(level):
+    """Write one security event (see the module docstring for its shape), to the logger and
+    to ``file`` (the guard's ``measure_log``), which takes it whatever the level."""
+    logged = security_log.isEnabledFor(level)
+    if not logged and file is None:
         return
     line = event_line(event, codes, facts, level=level, **fields)
-    if security_log.isEnabledFor(level):
+    if logged:
         security_log.log(level, line)
-    for file in files:
+    if file is not None:
         file.write(line)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphql import GraphQLError, OperationDefinitionNode, parse
+
 from .config import ConfigError, GuardConfig
 from .manifest import Manifest, ManifestError, sha256_hex
 
@@ -45,14 +47,16 @@ class Exemptions:
             manifest = Manifest.load(path)
         except ManifestError as error:
             raise ConfigError(str(error)) from None
-        by_name: dict[str, set[str]] = {}
-        for operation in manifest.operations:
-            by_name.setdefault(operation.name, set()).add(operation.id)
-        unknown = [f"exempt_operations {n!r}" for n in names if n not in by_name]
+        known_names = {operation.name for operation in manifest.operations}
+        unknown = [f"exempt_operations {n!r}" for n in names if n not in known_names]
         unknown += [f"exempt_persisted_ids {i!r}" for i in ids if i not in manifest.by_id]
         if unknown:
             raise ConfigError(f"{', '.join(unknown)}: not in the manifest {path}")
-        exempt = {digest for name in names for digest in by_name[name]} | set(ids)
+        exempt = {op.id for name in names for op in manifest.operations if op.name == name}
+        exempt |= set(ids)
+        for operation in manifest.operations:
+            if operation.id in exempt:
+                _only_its_operation(operation.name, operation.body, path)
         return cls(frozenset(exempt))
 
     def covers(self, query: str, document_id: str | None) -> bool:
@@ -61,3 +65,17 @@ class Exemptions:
         if not self.documents:
             return False
         return (document_id if document_id is not None else sha256_hex(query)) in self.documents
+
+
+def _only_its_operation(name: str, body: str, path: str) -> None:
+    """An exempt text must hold exactly the one operation its entry names: a body with a
+    second operation would exempt that one too (select it with ``operationName``)."""
+    try:
+        document = parse(body, no_location=True)
+    except GraphQLError:
+        raise ConfigError(f"exempt operation {name!r} in {path}: its body does not parse") from None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1 or operations[0].name is None or operations[0].name.value != name:
+        raise ConfigError(
+            f"exempt operation {name!r} in {path}: its body must hold that one operation only"
+        )

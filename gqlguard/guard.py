@@ -156,6 +156,26 @@ class _Checking:
     view: View | None
 
 
+def startup_settings(
+    config: GuardConfig,
+    on_accept: CheckCallback | None = None,
+    on_reject: CheckCallback | None = None,
+) -> tuple[Exemptions, EventFile | None]:
+    """What a guard needs besides its schema, checked where the server starts (a Guard, and a
+    ``GuardExtension`` before its guard exists): the exemptions (the manifest read), the
+    ``measure_log`` opened, the callbacks synchronous. Each mistake is a ConfigError."""
+    for callback in (on_accept, on_reject):
+        if callback is not None and inspect.iscoroutinefunction(callback):
+            raise ConfigError("on_accept and on_reject are called synchronously: not async")
+    exemptions = Exemptions.from_config(config)
+    if not config.measure_log:
+        return exemptions, None
+    try:
+        return exemptions, EventFile.open(config.measure_log)
+    except OSError as error:
+        raise ConfigError(f"measure_log {config.measure_log!r}: {error.strerror}") from None
+
+
 class Guard:
     """Checks operations against one schema and one configuration."""
 
@@ -210,19 +230,8 @@ class Guard:
         self.policies = policies if isinstance(policies, Policies) else Policies(policies or {})
         self.policies.require(self.authorizer.policy_names, "the schema")
         self.object_rules = ObjectRules(self.schema, object_rules, self.policies)
-        self.exemptions = Exemptions.from_config(self.config)
-        # Held while this guard lives: the file every security event is appended to.
-        self.event_file: EventFile | None = None
-        if self.config.measure_log:
-            try:
-                self.event_file = EventFile.open(self.config.measure_log)
-            except OSError as error:
-                raise ConfigError(
-                    f"measure_log {self.config.measure_log!r}: {error.strerror}"
-                ) from None
-        for callback in (on_accept, on_reject):
-            if callback is not None and inspect.iscoroutinefunction(callback):
-                raise ConfigError("on_accept and on_reject are called synchronously: not async")
+        # Held while this guard lives: the file its security events are appended to.
+        self.exemptions, self.event_file = startup_settings(self.config, on_accept, on_reject)
         self.on_accept = on_accept
         self.on_reject = on_reject
         # Keys: the query text, or ("sha256", hex) for a verified persisted id — a tuple, so
@@ -332,6 +341,7 @@ class Guard:
                 (),
                 facts_of(context),
                 level=logging.ERROR,
+                file=self.event_file,
                 error=type(error).__name__,
             )
 
@@ -833,7 +843,9 @@ class Guard:
                 return bool(self.introspection_allowed(context))
             except Exception:  # any error while deciding means deny
                 logging.getLogger("gqlguard.execution").exception("introspection hook failed")
-                security_event("introspection_hook_failed", (), facts_of(context))
+                security_event(
+                    "introspection_hook_failed", (), facts_of(context), file=self.event_file
+                )
                 return False
         return False
 
@@ -862,6 +874,7 @@ class Guard:
             "unauthorized",
             [ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE.value],
             {**facts_of(context), "principal": principal.subject},
+            file=self.event_file,
             operation=analysis.operation_name,
             mode=self.config.authorization_mode,
             paths=[".".join(path) for path in decision.paths],
@@ -901,6 +914,7 @@ class Guard:
             facts_of(context),
             # Within every limit, a measurement is routine (INFO); over one, a warning.
             level=logging.WARNING if errors or not measured_only else logging.INFO,
+            file=self.event_file,
             operation=analysis.operation_name if analysis else None,
             measured={e.code.value: e.measured for e in errors if e.measured is not None},
             **fields,

@@ -424,7 +424,7 @@ class Pipeline:
                 if over:
                     # The batch's verdict is known: no later element is even parsed (the
                     # refusal is charged once, where handle() answers it).
-                    raise GuardRejection(over[0])
+                    raise GuardRejection(over[0], logged=True)
                 if verdict.analysis is not None:
                     analysis = verdict.analysis
                     spent = (spent[0] + analysis.field_cost, spent[1] + analysis.type_cost)

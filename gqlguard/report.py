@@ -10,15 +10,19 @@ What a recommendation is made from (robust statistics, in this order):
 
 1. **Refused requests are left out**: those validation, variable coercion or authorization
    refused (``refused``), and records that are not a sample of the traffic (``recorded`` =
-   ``over_limit``: a rolled-out or exempt limit's events in enforce mode).
-2. **Anomalous requests are left out**: in an operation with at least :data:`FENCE_MINIMUM`
-   requests, a request whose metric is beyond Tukey's far-out fence on a log scale
-   (``log2(1 + v)`` above the upper quartile plus three interquartile ranges, and at least
-   four times ``1 + `` the upper quartile).
-3. **No single client decides**: per operation, each client (its JWT subject, else its
-   address) contributes its largest value; the operation supports the
-   :data:`MIN_CLIENTS`-th largest of those — so a value one client alone sent never raises
-   a limit — and an operation fewer clients sent supports nothing.
+   ``over_limit``: a rolled-out or exempt limit's events in enforce mode). Malformed events
+   (a metric that is not a finite number >= 0) are skipped and counted.
+2. **Clients, not requests, are counted**: a client is a JWT subject or an address, and a
+   subject and an address ever seen in one request are one client (union-find), so an actor
+   sending with and without its token counts once.
+3. **Anomalous requests are left out**: in an operation at least :data:`FENCE_CLIENTS`
+   clients sent, a request beyond Tukey's far-out fence on a log scale of the clients' largest
+   values (``log2(1 + v)`` above the upper quartile plus three interquartile ranges, and at
+   least four times ``1 + `` the upper quartile). One value per client: a client flooding
+   the log cannot move the quartiles.
+4. **No single client decides**: per operation, each client contributes its largest value;
+   the operation supports the :data:`MIN_CLIENTS`-th largest of those — so a value one client
+   alone sent never raises a limit — and an operation fewer clients sent supports nothing.
 
 A limit's recommendation is the largest value any operation supports, plus :data:`MARGIN`,
 rounded up, and never below :data:`FLOORS` for the structural limits (room for the first
@@ -46,7 +50,7 @@ from .config import GuardConfig
 from .limits import limited_costs
 
 __all__ = [
-    "FENCE_MINIMUM",
+    "FENCE_CLIENTS",
     "FLOORS",
     "MARGIN",
     "METRICS",
@@ -57,6 +61,7 @@ __all__ = [
     "calibrate",
     "html_report",
     "measured_events",
+    "read_measurements",
     "text_report",
 ]
 
@@ -83,13 +88,21 @@ FLOORS: Final = {
     "max_tokens": 200,
 }
 MIN_CLIENTS: Final = 2
-FENCE_MINIMUM: Final = 20
+# The fence needs this many clients' values to know what is normal for an operation.
+FENCE_CLIENTS: Final = 10
 ANONYMOUS: Final = "(anonymous)"
 
 
 def measured_events(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The ``measured`` events of a log, each line read from its first ``{``."""
-    events = []
+    """The well-formed ``measured`` events of a log (see :func:`read_measurements`)."""
+    return read_measurements(lines)[0]
+
+
+def read_measurements(lines: Iterable[str]) -> tuple[list[dict[str, Any]], int]:
+    """The ``measured`` events of a log, each line read from its first ``{``, and how many
+    such events were malformed and skipped: a metric that is not a finite number >= 0 (a
+    boolean is not a number), or no metrics at all. A log is the attacker's text too."""
+    events, skipped = [], 0
     for line in lines:
         start = line.find("{")
         if start < 0:
@@ -98,13 +111,25 @@ def measured_events(lines: Iterable[str]) -> list[dict[str, Any]]:
             event = json.loads(line[start:])
         except ValueError:
             continue
-        if (
-            isinstance(event, dict)
-            and event.get("event") == "measured"
-            and isinstance(event.get("metrics"), dict)
-        ):
+        if not isinstance(event, dict) or event.get("event") != "measured":
+            continue
+        metrics = event.get("metrics")
+        if isinstance(metrics, dict) and all(_usable(metrics.get(m)) for m in METRICS):
             events.append(event)
-    return events
+        else:
+            skipped += 1
+    return events, skipped
+
+
+def _usable(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
@@ -114,7 +139,15 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 
 def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
     value = metrics.get(name)
-    return float(value) if isinstance(value, int | float) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _limit_value(metrics: Mapping[str, Any], option: str, costs: Sequence[str]) -> float | None:
+    """What ``option`` bounds in one request: its metric, or for max_cost the larger of the
+    costs it limits."""
+    names = [m for m, o in METRICS.items() if o == option and (o != "max_cost" or m in costs)]
+    values = [v for name in names if (v := _metric(metrics, name)) is not None]
+    return max(values) if values else None
 
 
 @dataclass
@@ -127,9 +160,9 @@ class OperationSummary:
     not_sampled: int = 0
     anomalous: int = 0
     clients: int = 0
-    # metric -> values of the requests counted (after the exclusions)
-    values: dict[str, list[float]] = field(default_factory=dict)
-    # metric -> the value the operation supports (MIN_CLIENTS-th largest client maximum)
+    # the metrics of the requests counted (after the exclusions)
+    kept: list[Mapping[str, Any]] = field(default_factory=list)
+    # limit -> the value the operation supports (MIN_CLIENTS-th largest client maximum)
     supported: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -137,7 +170,7 @@ class OperationSummary:
         return bool(self.supported)
 
     def stats(self, metric: str) -> dict[str, float] | None:
-        values = sorted(self.values.get(metric, ()))
+        values = sorted(v for row in self.kept if (v := _metric(row, metric)) is not None)
         if not values:
             return None
         return {
@@ -174,23 +207,28 @@ class Calibration:
     min_clients: int
     # by requests sent, most first
     clients: list[ClientSummary] = field(default_factory=list)
+    costs: tuple[str, ...] = ("field_cost", "type_cost")
+    skipped: int = 0
 
     def left_out(self) -> dict[str, int]:
-        one_client = sum(
-            op.requests - op.refused - op.not_sampled - op.anomalous
-            for op in self.operations
-            if not op.counted
-        )
+        one_client = sum(len(op.kept) for op in self.operations if not op.counted)
         return {
             "refused": sum(op.refused for op in self.operations),
             "not a sample (over-limit records)": sum(op.not_sampled for op in self.operations),
             "anomalous": sum(op.anomalous for op in self.operations),
             f"from fewer than {self.min_clients} clients": one_client,
+            "malformed": self.skipped,
         }
 
-    def values(self, metric: str) -> list[float]:
-        """Every counted request's value of ``metric`` (the histograms')."""
-        return [v for op in self.operations if op.counted for v in op.values.get(metric, ())]
+    def values(self, option: str) -> list[float]:
+        """Every counted request's value of what ``option`` bounds (one per request)."""
+        return [
+            v
+            for op in self.operations
+            if op.counted
+            for row in op.kept
+            if (v := _limit_value(row, option, self.costs)) is not None
+        ]
 
 
 def _operation_of(event: Mapping[str, Any]) -> str:
@@ -201,31 +239,71 @@ def _operation_of(event: Mapping[str, Any]) -> str:
     return f"{ANONYMOUS} {digest[:12]}" if isinstance(digest, str) else ANONYMOUS
 
 
-def _client_of(event: Mapping[str, Any]) -> str:
-    for key in ("principal", "client"):
-        value = event.get(key)
-        if isinstance(value, str) and value:
-            return f"{key}:{value}"
-    return "(unknown client)"
+def _identities(event: Mapping[str, Any]) -> list[str]:
+    found = [
+        f"{key}:{value}"
+        for key in ("principal", "client")
+        if isinstance(value := event.get(key), str) and value
+    ]
+    return found or ["(unknown client)"]
 
 
-def _anomalous(rows: Sequence[Mapping[str, Any]]) -> set[int]:
-    """Indexes of the requests beyond the far-out fence on any metric (log scale)."""
-    if len(rows) < FENCE_MINIMUM:
-        return set()
+class _Clients:
+    """Who is one client: a subject and an address ever seen in one request are the same
+    client, and so is everything joined to either (union-find), so one actor sending with
+    and without its token, or from its addresses in turn under one subject, counts once."""
+
+    def __init__(self, events: Iterable[Mapping[str, Any]]) -> None:
+        self._parent: dict[str, str] = {}
+        for event in events:
+            first, *others = _identities(event)
+            for other in others:
+                self._join(first, other)
+        members: dict[str, list[str]] = defaultdict(list)
+        for identity in list(self._parent):
+            members[self._root(identity)].append(identity)
+        self._label = {root: " = ".join(sorted(names)) for root, names in members.items()}
+
+    def _root(self, identity: str) -> str:
+        parent = self._parent.setdefault(identity, identity)
+        while parent != identity:
+            grand = self._parent[parent]
+            self._parent[identity] = grand
+            identity, parent = parent, grand
+        return identity
+
+    def _join(self, a: str, b: str) -> None:
+        root_a, root_b = self._root(a), self._root(b)
+        if root_a != root_b:
+            self._parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    def of(self, event: Mapping[str, Any]) -> str:
+        root = self._root(_identities(event)[0])
+        return self._label.get(root, root)
+
+
+def _anomalous(
+    rows: Sequence[tuple[str, Mapping[str, Any]]], options: Sequence[str], costs: Sequence[str]
+) -> set[int]:
+    """Indexes of the requests beyond the far-out fence (log scale) of what the *clients*
+    send: the quartiles are of each client's largest value, one per client, so a client
+    sending many requests weighs as much as one sending few."""
     outside: set[int] = set()
-    for metric in METRICS:
-        scaled = [
-            (index, math.log2(1 + value))
-            for index, row in enumerate(rows)
-            if (value := _metric(row, metric)) is not None
-        ]
-        if len(scaled) < FENCE_MINIMUM:
+    for option in options:
+        largest: dict[str, float] = {}
+        values: list[tuple[int, float]] = []
+        for index, (client, metrics) in enumerate(rows):
+            value = _limit_value(metrics, option, costs)
+            if value is None:
+                continue
+            values.append((index, value))
+            largest[client] = max(largest.get(client, 0.0), value)
+        if len(largest) < FENCE_CLIENTS:
             continue
-        ordered = sorted(value for _, value in scaled)
+        ordered = sorted(math.log2(1 + value) for value in largest.values())
         lower, upper = _quantile(ordered, 0.25), _quantile(ordered, 0.75)
         fence = max(upper + 3 * (upper - lower), upper + 2)  # 2 = log2(4)
-        outside.update(index for index, value in scaled if value > fence)
+        outside.update(index for index, value in values if math.log2(1 + value) > fence)
     return outside
 
 
@@ -234,12 +312,15 @@ def calibrate(
     config: GuardConfig | None = None,
     *,
     min_clients: int = MIN_CLIENTS,
+    skipped: int = 0,
 ) -> Calibration:
     """The calibration of ``events`` (see the module docstring for what is left out)."""
     grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in events:
         grouped[_operation_of(event)].append(event)
     costs = limited_costs(config) if config is not None else ("field_cost", "type_cost")
+    options = list(dict.fromkeys(METRICS.values()))
+    who = _Clients(events)
     operations = []
     recommended: dict[str, int] = {}
     recommended_by: dict[str, str] = {}
@@ -248,7 +329,8 @@ def calibrate(
         summary = OperationSummary(name, requests=len(group))
         sample = []
         for event in group:
-            sender = clients.setdefault(_client_of(event), ClientSummary(_client_of(event)))
+            client = who.of(event)
+            sender = clients.setdefault(client, ClientSummary(client))
             sender.requests += 1
             sender.operations.add(name)
             if event.get("refused"):
@@ -257,39 +339,29 @@ def calibrate(
             elif event.get("recorded", "every_request") != "every_request":
                 summary.not_sampled += 1
             else:
-                sample.append(event)
-        anomalous = _anomalous([event["metrics"] for event in sample])
+                sample.append((client, event["metrics"]))
+        anomalous = _anomalous(sample, options, costs)
         summary.anomalous = len(anomalous)
-        for index, event in enumerate(sample):
-            sender = clients[_client_of(event)]
+        for index, (client, metrics) in enumerate(sample):
+            sender = clients[client]
             sender.anomalous += index in anomalous
             for metric in METRICS:
-                value = _metric(event["metrics"], metric)
+                value = _metric(metrics, metric)
                 if value is not None and value > sender.largest.get(metric, -1.0):
                     sender.largest[metric] = value
-        kept = [event for index, event in enumerate(sample) if index not in anomalous]
-        by_client: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for event in kept:
-            by_client[_client_of(event)].append(event["metrics"])
-        summary.clients = len(by_client)
-        for metric in METRICS:
-            values = [v for e in kept if (v := _metric(e["metrics"], metric)) is not None]
-            if values:
-                summary.values[metric] = values
-            maxima = sorted(
-                (
-                    max(present)
-                    for rows in by_client.values()
-                    if (present := [v for r in rows if (v := _metric(r, metric)) is not None])
-                ),
-                reverse=True,
-            )
+        kept = [row for index, row in enumerate(sample) if index not in anomalous]
+        summary.kept = [metrics for _, metrics in kept]
+        summary.clients = len({client for client, _ in kept})
+        for option in options:
+            largest: dict[str, float] = {}
+            for client, metrics in kept:
+                value = _limit_value(metrics, option, costs)
+                if value is not None:
+                    largest[client] = max(largest.get(client, 0.0), value)
+            maxima = sorted(largest.values(), reverse=True)
             if len(maxima) >= min_clients:
-                summary.supported[metric] = maxima[min_clients - 1]
-        for metric, value in summary.supported.items():
-            option = METRICS[metric]
-            if metric in ("field_cost", "type_cost") and metric not in costs:
-                continue
+                summary.supported[option] = maxima[min_clients - 1]
+        for option, value in summary.supported.items():
             observed = math.ceil(value * (1 + MARGIN))
             floor = FLOORS.get(option, 1)
             limit = max(observed, floor, 1)
@@ -307,6 +379,8 @@ def calibrate(
         times[-1] if times else None,
         min_clients,
         sorted(clients.values(), key=lambda c: (-c.requests, c.client)),
+        tuple(costs),
+        skipped,
     )
 
 
@@ -316,6 +390,8 @@ def _limit(config: GuardConfig, option: str) -> float | None:
 
 
 def _over(summary: OperationSummary, metric: str, config: GuardConfig) -> bool:
+    if metric in ("field_cost", "type_cost") and metric not in limited_costs(config):
+        return False  # a cost max_cost does not bound
     stats = summary.stats(metric)
     limit = _limit(config, METRICS[metric])
     return stats is not None and limit is not None and stats["max"] > limit
@@ -529,10 +605,7 @@ def html_report(calibration: Calibration, config: GuardConfig, *, source: str = 
     metric over today's limit marked, the time range, the source and the effective config."""
     figures = []
     for option in dict.fromkeys(METRICS.values()):
-        metrics = [m for m, o in METRICS.items() if o == option]
-        if option == "max_cost":  # the costs max_cost bounds
-            metrics = [metric for metric in metrics if metric in limited_costs(config)]
-        values = [v for metric in metrics for v in calibration.values(metric)]
+        values = calibration.values(option)
         if not values and option not in calibration.recommended:
             continue
         recommended = calibration.recommended.get(option)

@@ -143,8 +143,10 @@ def mint_token(
     audience: str,
     ttl: int = 3600,
     scope_claim: str = "scope",
+    algorithm: str = "HS256",
 ) -> str:
-    """An HS256 token for development (the demo's secret); never for production keys."""
+    """An HMAC (HS256, HS384 or HS512) token for development (the demo's secret); never for
+    production keys."""
     if pyjwt is None:
         raise missing("jwt", "Minting a token")
     now = int(time.time())
@@ -157,4 +159,4 @@ def mint_token(
     }
     if scopes:
         claims[scope_claim] = scopes
-    return pyjwt.encode(claims, secret, algorithm="HS256")
+    return pyjwt.encode(claims, secret, algorithm=algorithm)

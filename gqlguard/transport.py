@@ -186,12 +186,13 @@ def rejection_response(
     """A request refused as a whole: one coded error, its status and headers, one security
     event."""
     error = rejected.error
-    security_event(
-        "rejected",
-        [error.code.value],
-        facts,
-        measured={error.code.value: error.measured} if error.measured is not None else {},
-    )
+    if not rejected.logged:
+        security_event(
+            "rejected",
+            [error.code.value],
+            facts,
+            measured={error.code.value: error.measured} if error.measured is not None else {},
+        )
     wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
     return GuardResponse(
         rejected.status,

@@ -397,6 +397,24 @@ def test_token_refuses_a_secret_the_server_would_refuse(
     assert capsys.readouterr().out.count(".") == 2  # a JWT
 
 
+def test_token_signs_with_the_servers_algorithm_and_its_secret_rules(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gqlguard.tokens import JWTAuthenticator
+
+    monkeypatch.setenv("GQLGUARD_JWT_ALGORITHMS", "HS512")
+    command = ["token", "--sub", "7", "--issuer", "i", "--audience", "a", "--secret"]
+    assert main([*command, "s" * 32]) == 2  # HS512 needs 64 bytes, as the server says
+    assert "at least 64 bytes" in capsys.readouterr().err
+    assert main([*command, "s" * 64]) == 0
+    minted = capsys.readouterr().out.strip()
+    server = JWTAuthenticator(GuardConfig(jwt_secret="s" * 64, jwt_issuer="i", jwt_audience="a"))
+    assert server.principal(f"Bearer {minted}").subject == "7"
+    monkeypatch.setenv("GQLGUARD_JWT_ALGORITHMS", "RS256")
+    assert main([*command, "s" * 64]) == 2
+    assert "mints HMAC (HS*) development tokens" in capsys.readouterr().err
+
+
 def test_a_malformed_pyproject_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -542,3 +560,40 @@ def test_several_limits_over_are_each_one_error_in_the_tables_order() -> None:
         policies=DEMO_POLICIES,
     )
     assert [e.code.value for e in too_long.check(text).errors] == ["CHARACTER_LIMIT_EXCEEDED"]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_boolean_is_not_a_number_and_a_limit_of_nothing_is_refused(
+    entry: Callable[..., GuardConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="expected a number, not a boolean"):
+        entry(max_depth=True)
+    (tmp_path / "pyproject.toml").write_text("[tool.gqlguard]\nmax_cost = true\n")
+    with pytest.raises(ConfigError, match=r"\[tool.gqlguard\] max_cost = True: expected a number"):
+        entry()
+    (tmp_path / "pyproject.toml").unlink()
+    for limit in ("max_depth", "max_fields", "max_tokens", "max_operations"):
+        with pytest.raises(ConfigError, match=f"^{limit}=0: Input should be greater than"):
+            entry(**{limit: 0})
+    assert entry(max_aliases=0, max_directives=0).max_aliases == 0  # none allowed: a choice
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["analyze", "--schema", "schema_example.schema:schema", "--query", "BAD"],
+        ["analyze", "--schema", "BAD", "--query", "{ posts { title } }"],
+        ["analyze", "--schema", "schema_example.schema:schema", "EMPTY"],
+    ],
+)
+def test_analyze_bad_files_are_one_line_and_exit_2(
+    arguments: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.graphql"
+    bad.write_bytes(b"{ posts { title } } \xff\xfe")
+    (tmp_path / "empty").mkdir()
+    paths = {"BAD": str(bad), "EMPTY": str(tmp_path / "empty")}
+    assert main([paths.get(argument, argument) for argument in arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("gqlguard: ") and error.count("\n") == 1

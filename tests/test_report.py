@@ -42,9 +42,9 @@ async def test_measure_mode_writes_every_request_and_hostile_traffic_cannot_loos
     )
     sent = 0
     async with make_client(config) as client:
-        # Five clients read the feed with pages of 5 to 9; two of them run the deep report.
-        for round_ in range(6):
-            for number in range(5):
+        # Ten clients read the feed with pages of 5 to 9; two of them run the deep report.
+        for round_ in range(3):
+            for number in range(10):
                 await _send(client, FEED.format(n=5 + (round_ + number) % 5), f"10.0.0.{number}")
                 sent += 1
         for number in range(2):
@@ -78,8 +78,8 @@ async def test_measure_mode_writes_every_request_and_hostile_traffic_cannot_loos
     calibration = calibrate(measured_events(log.read_text().splitlines()), GuardConfig())
     feed = next(op for op in calibration.operations if op.operation == "Feed")
     # The hostile Feed is far beyond the feed's traffic: anomalous, left out.
-    assert (feed.clients, feed.refused, feed.anomalous) == (5, 1, 2)
-    assert feed.supported["depth"] == 3
+    assert (feed.clients, feed.refused, feed.anomalous) == (10, 1, 2)
+    assert feed.supported["max_depth"] == 3
     probe = next(op for op in calibration.operations if op.operation == "Probe")
     assert not probe.counted
     # Deep (depth 5, from two clients) sets max_depth: 5 + 20% = 6; cost comes from the feed.
@@ -114,7 +114,7 @@ def test_a_value_one_client_alone_sent_never_raises_a_limit() -> None:
     ] + [{"operation": "Feed", "client": "10.6.6.6", "metrics": {"depth": 40}}]
     calibration = calibrate(events)
     assert calibration.operations[0].anomalous == 0
-    assert calibration.operations[0].supported["depth"] == 4
+    assert calibration.operations[0].supported["max_depth"] == 4
     assert calibration.recommended["max_depth"] == 5
     assert calibrate(events, min_clients=1).recommended["max_depth"] == 48
 
@@ -132,8 +132,8 @@ def test_anomalous_requests_from_many_clients_are_left_out() -> None:
     assert feed.anomalous == 3
     assert calibration.recommended["max_cost"] == math.ceil(26 * 1.2)
     # Without enough traffic to know what is normal, nothing is called anomalous.
-    few = calibrate(events[:10] + events[-3:])
-    assert few.operations[0].anomalous == 0
+    few = calibrate([e for e in events if e["client"] in ("10.0.0.1", "10.0.0.2")] + events[-3:])
+    assert few.operations[0].anomalous == 0  # 5 clients: too few to know what is normal
 
 
 def test_a_structural_limit_is_never_recommended_below_its_floor() -> None:
@@ -170,3 +170,88 @@ def test_analyze_prints_the_same_table_for_a_persisted_queries_folder(
     text = capsys.readouterr().out
     assert "10 measured requests, 10 operations" in text
     assert "recommended (the 1st largest client's maximum per operation + 20%" in text
+
+
+def test_a_client_flooding_the_log_cannot_make_the_others_anomalous() -> None:
+    honest = [
+        {"operation": "Feed", "client": f"10.0.0.{i}", "metrics": {"field_cost": cost}}
+        for i in range(10)
+        for cost in (5, 120)
+    ]
+    flood = [{"operation": "Feed", "client": "6.6.6.6", "metrics": {"field_cost": 1}}] * 200
+    alone, flooded = calibrate(honest), calibrate(honest + flood)
+    assert alone.recommended["max_cost"] == flooded.recommended["max_cost"] == 144
+    assert flooded.operations[0].anomalous == 0
+
+
+def test_one_actor_with_and_without_its_token_is_one_client() -> None:
+    events = [
+        {"operation": "Feed", "client": f"10.0.0.{i}", "metrics": {"field_cost": 5}}
+        for i in range(10)
+    ] + [
+        {"operation": "Feed", "client": "6.6.6.6", "metrics": {"field_cost": 900}},
+        {
+            "operation": "Feed",
+            "client": "6.6.6.6",
+            "principal": "mallory",
+            "metrics": {"field_cost": 900},
+        },
+        # mallory's subject from another address later: still the same client
+        {
+            "operation": "Feed",
+            "client": "7.7.7.7",
+            "principal": "mallory",
+            "metrics": {"field_cost": 900},
+        },
+    ]
+    calibration = calibrate(events)
+    assert calibration.recommended["max_cost"] == 6
+    merged = next(c for c in calibration.clients if "mallory" in c.client)
+    assert merged.client == "client:6.6.6.6 = client:7.7.7.7 = principal:mallory"
+    assert merged.requests == 3
+
+
+@pytest.mark.parametrize(
+    "value", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, "-3", "true", '"7"']
+)
+def test_a_malformed_metric_skips_its_event_and_is_counted(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = [
+        json.dumps(
+            {"event": "measured", "operation": "Feed", "client": f"c{i}", "metrics": {"depth": 3}}
+        )
+        for i in range(3)
+    ]
+    bad = (
+        '{"event": "measured", "operation": "Feed", "client": "x", "metrics": {"depth": '
+        + value
+        + "}}"
+    )
+    log = tmp_path / "measure.log"
+    log.write_bytes(("\n".join([*good, bad, bad]) + "\n").encode() + b"\xff\xfe not utf-8\n")
+    assert main(["report", str(log), "--html", str(tmp_path / "page.html")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("3 measured requests") and "malformed 2" in text
+
+
+def test_report_mistakes_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "measure.log"
+    log.write_text(json.dumps({"event": "measured", "operation": "A", "metrics": {"depth": 1}}))
+    for target in (tmp_path / "missing" / "page.html", tmp_path):
+        assert main(["report", str(log), "--html", str(target)]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("gqlguard: cannot write") and error.count("\n") == 1
+
+
+def test_the_cost_histogram_counts_each_request_once() -> None:
+    events = [
+        {"operation": "Feed", "client": f"c{i}", "metrics": {"field_cost": 10, "type_cost": 30}}
+        for i in range(4)
+    ]
+    calibration = calibrate(events, GuardConfig())
+    assert calibration.values("max_cost") == [30.0] * 4  # the larger of the two, once each
+    only_fields = calibrate(events, GuardConfig(cost_limit_applies_to="field_cost"))
+    assert only_fields.values("max_cost") == [10.0] * 4

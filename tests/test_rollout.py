@@ -217,3 +217,68 @@ def test_an_async_callback_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigError, match="not async"):
         Guard(build_schema(SDL), GuardConfig(), on_reject=on_reject)
+
+
+def test_guard_extension_checks_its_settings_at_start_not_at_the_first_request(
+    tmp_path: Path,
+) -> None:
+    path = manifest(tmp_path, ("Deep", DEEP))
+
+    async def on_accept(verdict: Verdict, context: Any) -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="not async"):
+        GuardExtension(GuardConfig(), on_accept=on_accept)
+    with pytest.raises(ConfigError, match="exempt_operations 'Nope'"):
+        GuardExtension(GuardConfig(persisted_manifest=str(path), exempt_operations=("Nope",)))
+    with pytest.raises(ConfigError, match="measure_log"):
+        GuardExtension(GuardConfig(measure_log=str(tmp_path / "missing" / "measure.log")))
+
+
+def test_an_exempt_body_must_hold_only_its_operation(tmp_path: Path) -> None:
+    two = "query MonthlyReport { node { name } } query Evil { node { child { name } } }"
+    path = manifest(tmp_path, ("MonthlyReport", two))
+    config = GuardConfig(persisted_manifest=str(path), exempt_operations=("MonthlyReport",))
+    with pytest.raises(ConfigError, match="must hold that one operation only"):
+        Guard(build_schema(SDL), config)
+
+
+def test_each_guard_writes_its_own_measure_log(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    guards = [
+        Guard(build_schema(SDL), GuardConfig(mode="measure", measure_log=str(path)))
+        for path in (first, second)
+    ]
+    guards[0].check("query One { node { name } }")
+    guards[1].check("query Two { node { name } }")
+    guards[1].check("query Three { node { name } }")
+    operations = [
+        [json.loads(line)["operation"] for line in path.read_text().splitlines()]
+        for path in (first, second)
+    ]
+    assert operations == [["One"], ["Two", "Three"]]
+
+
+async def test_a_batch_refused_by_one_element_writes_one_event_and_checks_no_further(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+    schema = build_schema(SDL)
+    schema.query_type.fields["node"].resolve = resolve_node  # type: ignore[union-attr]
+    app = create_app(
+        schema,
+        GuardConfig(max_depth=3),
+        on_accept=lambda verdict, context: seen.append("accept"),
+        on_reject=lambda verdict, context: seen.append("reject"),
+    )
+    batch = [{"query": "{ node { name } }"}, {"query": DEEP}, {"query": "{ node { name } }"}]
+    with caplog.at_level(logging.INFO, logger="gqlguard.security"):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            response = await http.post("/graphql", json=batch, headers=PREFLIGHT)
+    assert response.status_code == 400 and codes(response.json()) == ["DEPTH_LIMIT_EXCEEDED"]
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gqlguard.security"]
+    assert [(e["event"], e["codes"]) for e in events] == [("rejected", ["DEPTH_LIMIT_EXCEEDED"])]
+    # The first element's check accepted it; the batch stops at the second (none runs).
+    assert seen == ["accept", "reject"]

@@ -99,12 +99,12 @@ def test_an_authorization_header_is_the_apps_without_a_key_source() -> None:
 
 
 async def test_a_refused_subscription_is_a_pre_execution_error_not_an_exception() -> None:
-    guarded = schema(config=GuardConfig(max_depth=0))
-    results = await guarded.subscribe("subscription { ticks }")
+    guarded = schema(config=GuardConfig(max_aliases=0))
+    results = await guarded.subscribe("subscription { t: ticks }")
     assert not isinstance(results, ExecutionResult)
     seen = [result async for result in results]  # Strawberry's stream of one error
     assert len(seen) == 1 and seen[0].data is None
-    assert seen[0].errors and seen[0].errors[0].extensions["code"] == "DEPTH_LIMIT_EXCEEDED"
+    assert seen[0].errors and seen[0].errors[0].extensions["code"] == "ALIAS_LIMIT_EXCEEDED"
 
 
 async def test_subscription_events_are_masked() -> None:
@@ -171,11 +171,11 @@ class _Replaces(SchemaExtension):
 
 async def test_a_refusal_stands_when_a_later_extension_clears_the_errors() -> None:
     guarded = strawberry.Schema(
-        query=Query, extensions=[GuardExtension(GuardConfig(max_depth=0)), _Replaces]
+        query=Query, extensions=[GuardExtension(GuardConfig(max_aliases=0)), _Replaces]
     )
-    result = await guarded.execute("{ hello }")
+    result = await guarded.execute("{ h: hello }")
     assert result.data is None
-    assert result.errors and result.errors[0].extensions["code"] == "DEPTH_LIMIT_EXCEEDED"
+    assert result.errors and result.errors[0].extensions["code"] == "ALIAS_LIMIT_EXCEEDED"
 
 
 def test_one_request_writes_at_most_max_errors_tracebacks(

@@ -64,7 +64,14 @@ from ..config import GuardConfig
 from ..errors import ErrorCode, GuardError, GuardRejection
 from ..events import facts_of, security_event
 from ..execution import DENIED_MARKER, Enforcement, Execution, result_extensions
-from ..guard import CheckCallback, Guard, IntrospectionHook, Verdict, request_shape_error
+from ..guard import (
+    CheckCallback,
+    Guard,
+    IntrospectionHook,
+    Verdict,
+    request_shape_error,
+    startup_settings,
+)
 from ..http import Caller, Pipeline
 from ..masking import mask_execution_errors
 from ..object_rules import ObjectRule
@@ -159,6 +166,9 @@ class GuardExtension:
         self.introspection_allowed = introspection_allowed
         self.on_accept = on_accept
         self.on_reject = on_reject
+        # Checked now, not when the guard is first built at a request: a mistake stops the
+        # server at start (and the measure log is open while the extension lives).
+        self._startup = startup_settings(self.config, on_accept, on_reject)
         self.principal_of = principal_of if principal_of is not None else principal_in_context
         self._guard: Guard | None = None
         self._view_pipeline: Pipeline | None = None
