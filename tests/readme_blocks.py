@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,21 +239,36 @@ def _shown_after(lines: list[str], start: int) -> str | None:
     return "\n".join(shown)
 
 
-def _depth(text: str) -> int:
-    """Opened minus closed brackets, outside JSON strings."""
-    depth, in_string, escaped = 0, False, False
-    for char in text:
-        if in_string:
-            escaped = char == "\\" and not escaped
-            if char == '"' and not escaped:
-                in_string = False
-            continue
+def _json_tokens(text: str, start: int = 0) -> Iterator[tuple[str, int, int, int]]:
+    """``(kind, begin, end, depth)`` for every bracket (``open``/``close``, depth after it)
+    and every string (``begin``/``end`` at its quotes) from ``start``: the one scanner of
+    the README's (possibly elided) JSON."""
+    depth, index = 0, start
+    while index < len(text):
+        char = text[index]
         if char == '"':
-            in_string = True
-        elif char in "{[":
+            close, escaped = index + 1, False
+            while close < len(text) and (escaped or text[close] != '"'):
+                escaped = text[close] == "\\" and not escaped
+                close += 1
+            yield "string", index, close, depth
+            index = close + 1
+            continue
+        if char in "{[":
             depth += 1
+            yield "open", index, index, depth
         elif char in "}]":
             depth -= 1
+            yield "close", index, index, depth
+        index += 1
+
+
+def _depth(text: str) -> int:
+    """Opened minus closed brackets, outside JSON strings."""
+    depth = 0
+    for kind, _, _, after in _json_tokens(text):
+        if kind != "string":
+            depth = after
     return depth
 
 
@@ -312,25 +328,11 @@ def _data_problems(shown: str, data: Any) -> list[str]:
 
 def _top_keys(text: str) -> set[str]:
     """The keys of an object's first level, read from its (possibly elided) text."""
-    keys: set[str] = set()
-    depth, in_string, escaped, current = 0, False, False, ""
-    for number, char in enumerate(text):
-        if in_string:
-            escaped = char == "\\" and not escaped
-            if char == '"' and not escaped:
-                in_string = False
-                if depth == 1 and text[number + 1 :].lstrip().startswith(":"):
-                    keys.add(current)
-            else:
-                current += char
-            continue
-        if char == '"':
-            in_string, current = True, ""
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-    return keys
+    return {
+        text[begin + 1 : end]
+        for kind, begin, end, depth in _json_tokens(text)
+        if kind == "string" and depth == 1 and text[end + 1 :].lstrip().startswith(":")
+    }
 
 
 def _value_at(text: str, start: int) -> str:
@@ -340,21 +342,9 @@ def _value_at(text: str, start: int) -> str:
         start += 1
     if not text.startswith(("{", "["), start):  # a scalar: up to the next separator
         return re.split(r"[,}\]]", text[start:], maxsplit=1)[0].strip()
-    depth, in_string, escaped = 0, False, False
-    for end in range(start, len(text)):
-        char = text[end]
-        if in_string:
-            escaped = char == "\\" and not escaped
-            in_string = not (char == '"' and not escaped)
-            continue
-        if char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth == 0:
-                return text[start : end + 1]
+    for kind, begin, _, depth in _json_tokens(text, start):
+        if kind == "close" and depth == 0:
+            return text[start : begin + 1]
     return text[start:]
 
 

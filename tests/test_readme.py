@@ -55,7 +55,7 @@ from .readme_blocks import (
     shown_answer_problems,
 )
 from .readme_shims import stop_demos
-from .servers import RedisServer, free_port, serve
+from .servers import RedisServer, free_port, serve, stop
 
 pytestmark = pytest.mark.slow
 
@@ -337,12 +337,7 @@ class SectionRun:
                     time.sleep(0.1)
             yield f"127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
     # Python
 
@@ -362,14 +357,7 @@ class SectionRun:
             command = [self.instrumented(block, shown)]
         else:
             command = [name]
-        done = subprocess.run(
-            [sys.executable, *command],
-            cwd=self.checkout,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_SECONDS,
-        )
+        done = self.python(command, self.checkout)
         assert done.returncode == 0, (
             f"{block.where}: `python {' '.join(command)}` exit status {done.returncode}\n"
             f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
@@ -382,6 +370,18 @@ class SectionRun:
                 f"{step.text}\n  -> {p}" for p in shown_answer_problems(step.shown, printed)
             ]
         assert not problems, f"{block.where}:\n" + "\n".join(problems)
+
+    def python(self, arguments: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+        """This interpreter with ``arguments``, in ``folder``, with the section's
+        environment; output captured."""
+        return subprocess.run(
+            [sys.executable, *arguments],
+            cwd=folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_SECONDS,
+        )
 
     def instrumented(self, block: Block, shown: list[Step]) -> str:
         """The block with marker lines around each statement whose output is shown."""
@@ -411,17 +411,8 @@ class SectionRun:
         folder = self.state / f"toml-{block.line}"
         folder.mkdir()
         (folder / "pyproject.toml").write_text(block.text, encoding="utf-8")
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from gqlguard import load_config; load_config('pyproject.toml')",
-            ],
-            cwd=folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_SECONDS,
+        done = self.python(
+            ["-c", "from gqlguard import load_config; load_config('pyproject.toml')"], folder
         )
         assert done.returncode == 0, (
             f"{block.where}: load_config refused it:\n{done.stderr[-3000:]}"
