@@ -433,27 +433,29 @@ def run_python(program: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_missing_extra_is_one_line_naming_it() -> None:
-    blocked = (
-        "import sys; sys.modules['jwt'] = None\n"
-        "from gqlguard.cli import main\n"
-        "raise SystemExit(main(['token', '--sub', '1', '--secret', 's' * 32,"
-        " '--issuer', 'i', '--audience', 'a']))"
+@pytest.mark.parametrize(
+    ("blocked", "arguments", "extra"),
+    [
+        (
+            ["jwt"],
+            ["token", "--sub", "1", "--secret", "s" * 32, "--issuer", "i", "--audience", "a"],
+            "jwt",
+        ),
+        (["redis", "redis.asyncio"], ["manifest", "push", "persisted_queries"], "redis"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(
+    blocked: list[str], arguments: list[str], extra: str
+) -> None:
+    program = (
+        "import sys\n"
+        + "".join(f"sys.modules[{module!r}] = None\n" for module in blocked)
+        + "from gqlguard.cli import main\n"
+        + f"raise SystemExit(main({arguments!r}))"
     )
-    ran = run_python(blocked)
+    ran = run_python(program)
     assert ran.returncode == 2
-    assert "pip install 'gqlguard[jwt]'" in ran.stderr and "Traceback" not in ran.stderr
-
-
-def test_manifest_push_without_the_redis_extra_is_one_line_naming_it() -> None:
-    blocked = (
-        "import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
-        "from gqlguard.cli import main\n"
-        "raise SystemExit(main(['manifest', 'push', 'persisted_queries']))"
-    )
-    ran = run_python(blocked)
-    assert ran.returncode == 2
-    assert "pip install 'gqlguard[redis]'" in ran.stderr and "Traceback" not in ran.stderr
+    assert f"pip install 'gqlguard[{extra}]'" in ran.stderr and "Traceback" not in ran.stderr
 
 
 @pytest.mark.parametrize(
