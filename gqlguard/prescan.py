@@ -55,6 +55,7 @@ _TOKEN: Final = re.compile(
 # Comments and the strings that may hide a `#`: counted in one C-level findall, for documents
 # with more `#` than max_comments allows (a comment flood is refused without a Python loop).
 _COMMENT_OR_STRING: Final = re.compile(r"(\#)[^\r\n]*|" + _BLOCK_STRING + r"|" + _STRING)
+_COMMENT: Final = re.compile(r"\#[^\r\n]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,11 @@ def prescan(
     comment_cap = -1 if max_comments is None else max_comments
     nesting_cap = -1 if max_nesting is None else max_nesting
     if max_comments is not None and text.count("#") > max_comments:
-        flood = _COMMENT_OR_STRING.findall(text).count("#")
+        flood = (
+            _COMMENT.subn("", text)[1]  # no string to hide a `#`: every comment, counted in C
+            if '"' not in text
+            else _COMMENT_OR_STRING.findall(text).count("#")
+        )
         if flood > max_comments:
             return Prescan(0, flood, 0, "comments")
     tokens = comments = level = deepest = 0

@@ -113,3 +113,13 @@ def test_an_over_limit_document_is_refused_before_graphql_core_would_parse_it(te
     refusal, parsing = best(guard.check), best(parse)
     assert guard.check(text).errors[0].code.value == "TOKEN_LIMIT_EXCEEDED"
     assert refusal < parsing / 4, (refusal, parsing)  # measured ~0.05-0.1; generous for noise
+
+
+def test_a_comment_flood_is_counted_by_comments_not_by_hash_signs() -> None:
+    # Two `#` per line, one comment each; with and without a string elsewhere (two paths).
+    plain = "{ a }\n" + "# x # y\n" * 5
+    quoted = '{ a(s: "#") }\n' + "# x # y\n" * 5
+    for text in (plain, quoted):
+        scan = prescan(text, max_comments=3)
+        assert (scan.over, scan.comments) == ("comments", 5)
+        assert prescan(text, max_comments=5).over is None
