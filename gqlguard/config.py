@@ -203,6 +203,10 @@ class GuardConfig(BaseSettings):
     # WebSocket handshakes: origins allowed besides the server's own (same-origin by
     # default; "*" allows any). See gqlguard.strawberry.origins.
     websocket_origins: tuple[str, ...] = ()
+    # Per WebSocket connection (create_app): operations in flight at once, and the seconds a
+    # client has to send connection_init (graphql-ws's own servers wait 3).
+    websocket_max_operations: int = Field(default=20, ge=1)
+    websocket_init_timeout: float = Field(default=10, gt=0, le=600)
     csrf_required_headers: tuple[str, ...] = Field(
         default=("x-apollo-operation-name", "apollo-require-preflight"), min_length=1
     )

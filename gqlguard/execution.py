@@ -219,7 +219,14 @@ class Enforcement:
         afresh)."""
         kept = [e for e in errors or () if (e.extensions or {}).get("code") != DENIED_MARKER]
         if self.denied:
-            kept.extend(error.to_graphql_error() for error in self.decision.errors())
+            # One error per denied path, even when a result passes here twice (a query sent
+            # over a WebSocket: executed, then streamed as one event).
+            present = {_code_and_path(error) for error in kept}
+            kept.extend(
+                error
+                for error in (e.to_graphql_error() for e in self.decision.errors())
+                if _code_and_path(error) not in present
+            )
         if self.object_errors:
             kept.extend(self.object_errors)
             self.object_errors = []
@@ -419,3 +426,8 @@ def result_extensions(
         "maximumAvailable": plain_number(config.max_cost) if config.max_cost is not None else None,
     }
     return results
+
+
+def _code_and_path(error: GraphQLError) -> tuple[Any, tuple[Any, ...]]:
+    extensions = error.extensions or {}
+    return extensions.get("code"), tuple(error.path or extensions.get("path") or ())

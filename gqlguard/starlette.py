@@ -22,7 +22,7 @@ try:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import BaseRoute, Route, WebSocketRoute
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("starlette", "gqlguard.starlette") from error
 
@@ -239,4 +239,21 @@ def create_app(
         on_accept=on_accept,
         on_reject=on_reject,
     )
-    return Starlette(routes=[Route(path, GraphQLEndpoint(pipeline))])
+    routes: list[BaseRoute] = [Route(path, GraphQLEndpoint(pipeline))]
+    extension = _guard_extension_of(schema)
+    if extension is not None:
+        # Subscriptions (and any operation) over WebSocket: Strawberry's protocol handlers,
+        # each operation through the extension's stages; the connection's own rules here.
+        from .strawberry.websockets import GuardedWebSockets
+
+        sockets = GuardedWebSockets(schema, extension.config, extension.origins)
+        routes.append(WebSocketRoute(path, sockets))
+    return Starlette(routes=routes)
+
+
+def _guard_extension_of(schema: Any) -> Any:
+    if isinstance(getattr(schema, "graphql_schema", schema), GraphQLSchema):
+        return None  # graphql-core (Ariadne): HTTP only
+    from .strawberry import guard_extension_of
+
+    return guard_extension_of(schema)

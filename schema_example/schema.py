@@ -13,8 +13,9 @@ object-level rule: an order is seen only by its owner or an admin, whichever fie
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from enum import Enum
 from typing import Annotated, Any
 
@@ -459,6 +460,22 @@ class Mutation:
         return True
 
 
+# At most this many events per countdown: the demo's subscription is cheap by construction.
+COUNTDOWN_MAX = 10
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description=f"Counts down from `start` (at most {COUNTDOWN_MAX}) to 1, one event "
+        "every `seconds` (at most 1)."
+    )
+    async def countdown(self, start: int = 3, seconds: float = 0) -> AsyncGenerator[int, None]:
+        for number in range(min(start, COUNTDOWN_MAX), 0, -1):
+            yield number
+            await asyncio.sleep(min(max(seconds, 0.0), 1.0))
+
+
 class ResolverCounter(SchemaExtension):
     """Counts every field resolution into ``context["resolver_calls"]`` when present, and
     records each resolved coordinate in ``context["resolved"]`` when that is a set."""
@@ -490,7 +507,11 @@ def build_schema(config: GuardConfig | None = None, *, guarded: bool = True) -> 
         )
         extensions.append(guard)
     schema = strawberry.Schema(
-        query=Query, mutation=Mutation, types=[User, Post, Product], extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[User, Post, Product],
+        extensions=extensions,
     )
     if guard is not None:
         guard.guard_for(schema)  # a policy or rule the schema cannot hold stops us here

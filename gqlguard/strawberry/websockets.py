@@ -1,0 +1,168 @@
+"""GraphQL over WebSocket for ``create_app`` and a Strawberry schema: Strawberry's own protocol
+handlers (graphql-transport-ws and the legacy graphql-ws), with what a connection needs before
+and around them.
+
+Each operation a connection sends passes the schema's ``GuardExtension`` — the same stages as
+an HTTP request (credentials, limits, authorization, persisted lookup, budget) — so this door
+only adds what belongs to a connection:
+
+- **the handshake's Origin** (:class:`~gqlguard.strawberry.origins.OriginPolicy`,
+  ``websocket_origins``): a cross-site handshake is refused before it is accepted (HTTP 403),
+  so no operation of a hijacked browser session ever reaches the schema;
+- **operations in flight per connection** (``websocket_max_operations``): one more
+  ``subscribe`` (``start``) is answered with the protocol's error message, coded
+  ``OPERATION_LIMIT_EXCEEDED``, and never reaches Strawberry;
+- **a frame larger than ``max_body_bytes``** closes the connection (1009, message too big);
+- **``connection_init`` within ``websocket_init_timeout`` seconds**, else Strawberry closes with
+  4408.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
+from typing import Any
+
+from ..config import GuardConfig
+from ..errors import ErrorCode, GuardError
+from ..events import security_event
+from .origins import OriginPolicy
+
+__all__ = ["GuardedWebSockets"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# protocol -> (client message that starts an operation, client message that stops one,
+# server messages that end one)
+_PROTOCOLS = {
+    "graphql-transport-ws": ("subscribe", "complete", ("complete", "error")),
+    "graphql-ws": ("start", "stop", ("complete", "error")),
+}
+_TOO_BIG = 1009  # RFC 6455: a message too big to process
+
+
+class GuardedWebSockets:
+    """The ASGI app for WebSocket scopes at ``create_app``'s path (a Strawberry schema)."""
+
+    def __init__(self, schema: Any, config: GuardConfig, origins: OriginPolicy) -> None:
+        from strawberry.asgi import GraphQL
+
+        self.config = config
+        self.origins = origins
+        options: dict[str, Any] = {
+            "graphql_ide": None,
+            "connection_init_wait_timeout": timedelta(seconds=config.websocket_init_timeout),
+        }
+        if "allowed_origins" in inspect.signature(GraphQL.__init__).parameters:
+            # Strawberry's own check (newer releases) agrees with ours: the same allow-list.
+            options["allowed_origins"] = config.websocket_origins
+        self.view = GraphQL(schema, **options)
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        headers = {
+            key.decode("latin-1").lower(): value.decode("latin-1")
+            for key, value in scope.get("headers", ())
+        }
+        refused = self.origins.violation(headers)
+        if refused is not None:
+            await receive()  # websocket.connect
+            security_event(
+                "rejected", [refused.code.value], {"client": _client(scope)}, transport="ws"
+            )
+            await send({"type": "websocket.close", "code": 4403})  # before accept: HTTP 403
+            return
+        connection = _Connection(scope, self.config)
+        await self.view(scope, connection.receiving(receive, send), connection.sending(send))
+
+
+class _Connection:
+    """One connection's operations in flight, counted on the frames that pass."""
+
+    def __init__(self, scope: Message, config: GuardConfig) -> None:
+        self.protocol = _PROTOCOLS.get(_subprotocol(scope), _PROTOCOLS["graphql-transport-ws"])
+        self.limit = config.websocket_max_operations
+        self.max_bytes = config.max_body_bytes
+        self.expose_limits = config.expose_limits
+        self.in_flight: set[str] = set()
+
+    def receiving(self, receive: Receive, send: Send) -> Receive:
+        start, stop, _ = self.protocol
+
+        async def guarded() -> Message:
+            while True:
+                message = await receive()
+                if message.get("type") != "websocket.receive":
+                    return message
+                frame = message.get("text")
+                size = len(frame.encode("utf-8")) if isinstance(frame, str) else 0
+                size = max(size, len(message.get("bytes") or b""))
+                if size > self.max_bytes:
+                    await send({"type": "websocket.close", "code": _TOO_BIG})
+                    return {"type": "websocket.disconnect", "code": _TOO_BIG}
+                kind, operation = _kind_and_id(frame)
+                if kind == start and operation is not None:
+                    if operation not in self.in_flight and len(self.in_flight) >= self.limit:
+                        await send(self._refusal(operation))
+                        continue  # never reaches Strawberry
+                    self.in_flight.add(operation)
+                elif kind == stop and operation is not None:
+                    self.in_flight.discard(operation)
+                return message
+
+        return guarded
+
+    def sending(self, send: Send) -> Send:
+        _, _, ending = self.protocol
+
+        async def counted(message: Message) -> None:
+            if message.get("type") == "websocket.send":
+                kind, operation = _kind_and_id(message.get("text"))
+                if kind in ending and operation is not None:
+                    self.in_flight.discard(operation)
+            await send(message)
+
+        return counted
+
+    def _refusal(self, operation: str) -> Message:
+        error = GuardError(
+            ErrorCode.OPERATION_LIMIT_EXCEEDED,
+            "Too many operations in flight on this connection.",
+            measured=len(self.in_flight) + 1,
+            limit=self.limit,
+        )
+        payload = [error.formatted(expose_limits=self.expose_limits)]
+        if self.protocol is _PROTOCOLS["graphql-ws"]:  # the legacy protocol's error payload
+            body: dict[str, Any] = {"id": operation, "type": "error", "payload": payload[0]}
+        else:
+            body = {"id": operation, "type": "error", "payload": payload}
+        return {"type": "websocket.send", "text": json.dumps(body)}
+
+
+def _kind_and_id(frame: Any) -> tuple[str | None, str | None]:
+    if not isinstance(frame, str):
+        return None, None
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None, None  # Strawberry answers a malformed frame (4400)
+    if not isinstance(message, dict):
+        return None, None
+    kind, operation = message.get("type"), message.get("id")
+    return (
+        kind if isinstance(kind, str) else None,
+        operation if isinstance(operation, str) else None,
+    )
+
+
+def _subprotocol(scope: Message) -> str:
+    offered = scope.get("subprotocols") or ()
+    return next((p for p in offered if p in _PROTOCOLS), "graphql-transport-ws")
+
+
+def _client(scope: Message) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
