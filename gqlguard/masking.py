@@ -112,7 +112,16 @@ def _code_of(error: GraphQLError) -> str:
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
+    if refuses_operation_type(original):
+        return ErrorCode.BAD_REQUEST.value
     return ErrorCode.INTERNAL_SERVER_ERROR.value
+
+
+def refuses_operation_type(error: BaseException | None) -> bool:
+    """A host refusing an operation type on this transport (Strawberry: a query or mutation
+    over the legacy graphql-ws protocol, which carries subscriptions only): the client's
+    request, never a server fault. Named, not imported: the core does not import Strawberry."""
+    return type(error).__name__ == "InvalidOperationTypeError"
 
 
 def _masked(
@@ -131,6 +140,8 @@ def _masked(
     if code == ErrorCode.GRAPHQL_VALIDATION_FAILED.value:
         message = MASKED_VARIABLES_MESSAGE if config.mask_errors else error.message
         message = without_suggestions(message)
+    elif code == ErrorCode.BAD_REQUEST.value:
+        message = "This operation type is not served on this transport."
     else:
         if log_resolver_errors:
             log.error(

@@ -272,3 +272,24 @@ def test_a_syntax_error_is_strawberrys_protocol_close_4400() -> None:
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4400
+
+
+def test_a_query_over_the_legacy_protocol_is_a_coded_bad_request_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        caplog.at_level(logging.INFO),
+        client() as http,
+        http.websocket_connect("/graphql", subprotocols=[LEGACY_WS]) as ws,
+    ):
+        ws.send_json({"type": "connection_init"})
+        ws.receive_json()
+        ws.send_json(
+            {"id": "q", "type": "start", "payload": {"query": "{ posts(limit: 1) { id } }"}}
+        )
+        (message,) = events_of(ws, "q")
+    errors = message["payload"].get("errors") or [message["payload"]]
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        ("This operation type is not served on this transport.", "BAD_REQUEST")
+    ]
+    assert not [record for record in caplog.records if record.exc_info]

@@ -73,7 +73,7 @@ from ..guard import (
     startup_settings,
 )
 from ..http import Caller, Pipeline
-from ..masking import mask_execution_errors
+from ..masking import mask_execution_errors, refuses_operation_type
 from ..object_rules import ObjectRule
 from ..persisted import Lookup, PersistedQueries, PersistedQueryError
 from ..policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
@@ -126,6 +126,8 @@ class _ExpectedRejections(logging.Filter):
             code = (error.extensions or {}).get("code")
             if code in _EXPECTED_CODES or code == DENIED_MARKER:
                 return False
+            if refuses_operation_type(error.original_error):
+                return False  # the client's request (coded BAD_REQUEST), not a fault
         left = _TRACEBACKS_LEFT.get()
         if left is None:
             return True
