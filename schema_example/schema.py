@@ -34,6 +34,7 @@ from gqlguard.strawberry import (
     ListSize,
     Policy,
     RequiresScopes,
+    principal_of,
 )
 
 from .config import demo_config
@@ -358,8 +359,7 @@ def _user_by_id(raw: str) -> UserRow | None:
 class Query:
     @strawberry.field(directives=[Cost(weight=1), Authenticated()])
     def viewer(self, info: Info) -> User | None:
-        principal = info.context.get("principal") if isinstance(info.context, dict) else None
-        subject = getattr(principal, "subject", None)
+        subject = principal_of(info).subject  # at every door, WebSockets included
         row = _user_by_id(str(subject)) if subject else None
         return User.of(row) if row else None
 

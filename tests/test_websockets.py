@@ -293,3 +293,23 @@ def test_a_query_over_the_legacy_protocol_is_a_coded_bad_request_without_a_trace
         ("This operation type is not served on this transport.", "BAD_REQUEST")
     ]
     assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_resolvers_see_the_operations_principal_over_a_websocket_and_it_never_lingers() -> None:
+    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+        ws.send_json(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": f"Bearer {token('users:read', sub='2')}"},
+            }
+        )
+        ws.receive_json()
+        ws.send_json({"id": "me", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
+        assert events_of(ws, "me")[0]["payload"]["data"] == {"viewer": {"id": "2"}}
+    # Another connection, no credentials: nobody, not the previous connection's user.
+    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+        ws.send_json({"type": "connection_init"})
+        ws.receive_json()
+        ws.send_json({"id": "me", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
+        first = events_of(ws, "me")[0]["payload"]
+        assert first["data"] == {"viewer": None}

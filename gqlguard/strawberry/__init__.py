@@ -13,7 +13,7 @@
   pipeline's hand-over of a checked document, and the WebSocket Origin allow-list.
 """
 
-from .context import principal_in_context
+from .context import principal_in_context, principal_of
 from .directives import Authenticated, Cost, ListSize, Policy, RequiresScopes
 from .executor import guard_extension_of, strawberry_executor, strawberry_pipeline
 from .extension import GuardExtension
@@ -27,6 +27,7 @@ __all__ = [
     "RequiresScopes",
     "guard_extension_of",
     "principal_in_context",
+    "principal_of",
     "strawberry_executor",
     "strawberry_pipeline",
 ]

@@ -9,6 +9,7 @@ every integration Strawberry ships (Starlette/FastAPI, Django, Flask, aiohttp).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from typing import Any
 
 from ..authorization import Principal
@@ -19,6 +20,7 @@ __all__ = [
     "bearer_credentials",
     "is_handshake",
     "principal_in_context",
+    "principal_of",
     "request_id_in",
     "request_in",
 ]
@@ -103,3 +105,37 @@ def principal_in_context(context: Any) -> Principal | None:
 def request_id_in(context: Any) -> str | None:
     value = _item(context, "request_id")
     return value if isinstance(value, str) else None
+
+
+# The principal of the operation running in this context (a task, or a sync view's thread),
+# set by GuardExtension when it admits the operation and reset when the operation ends. A
+# WebSocket's context dict is the connection's, so the principal cannot live there.
+_OPERATION_PRINCIPAL: ContextVar[Principal | None] = ContextVar(
+    "gqlguard_operation_principal", default=None
+)
+
+
+def principal_of(info: Any) -> Principal:
+    """The principal of the operation a resolver runs in (pass its ``info``, or the
+    context), at every door: ``context["principal"]`` where the pipeline put it (create_app,
+    Strawberry's HTTP views), else the one GuardExtension admitted the operation with (a
+    WebSocket operation's, from its ``connection_init`` or handshake), else anonymous."""
+    found = principal_in_context(getattr(info, "context", info))
+    if found is not None:
+        return found
+    current = _OPERATION_PRINCIPAL.get()
+    return current if current is not None else Principal.anonymous()
+
+
+def hold_principal(principal: Principal) -> Token[Principal | None]:
+    """Make ``principal`` the running operation's (until :func:`release_principal`)."""
+    return _OPERATION_PRINCIPAL.set(principal)
+
+
+def release_principal(token: Token[Principal | None] | None) -> None:
+    if token is None:
+        return
+    try:
+        _OPERATION_PRINCIPAL.reset(token)
+    except ValueError:  # ended in another context: nothing of this operation stays here
+        _OPERATION_PRINCIPAL.set(None)

@@ -83,8 +83,10 @@ from .batches import SharedByRequest
 from .context import (
     answer_with,
     bearer_credentials,
+    hold_principal,
     is_handshake,
     principal_in_context,
+    release_principal,
     request_id_in,
     request_in,
 )
@@ -323,6 +325,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         self.policies: PolicyEvaluation | None = None
         self.caller: Caller | None = None  # None until a request is found in the context
         self.refusal: list[GraphQLError] | None = None
+        self.held: Token[Principal | None] | None = None
 
     # -- the stages ------------------------------------------------------------------------
 
@@ -334,6 +337,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         except GuardRejection as rejected:
             self._refuse_request(rejected)
         yield None
+        release_principal(self.held)
         _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
@@ -382,6 +386,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         principal = self._principal_in(context)
         if request is None:
             self.principal = principal or Principal.anonymous()
+            self.held = hold_principal(self.principal)
             return None
         self.policy_request = PolicyRequest(request.headers, None)
         pipeline = factory.view_pipeline(self.execution_context.schema)
@@ -394,6 +399,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         if principal is None:
             principal = _principal_from_credentials(factory.tokens, context, request)
         caller.principal = self.principal = principal
+        self.held = hold_principal(principal)  # for principal_of(info), at every door
         if not handshake and isinstance(context, MutableMapping) and "principal" not in context:
             # Resolvers read it where create_app's pipeline puts it: context["principal"] —
             # an HTTP request's own context only: a WebSocket's is the connection's, and a
@@ -694,6 +700,7 @@ class _PipelineOperation(_PipelineStages):
         await self._admit_request(self._admit_caller_first())
         yield None
         await self._refund()
+        release_principal(self.held)
         _STRAWBERRY_FILTER.release(token)
 
     async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
@@ -718,6 +725,7 @@ class _SyncPipelineOperation(_PipelineStages):
         self.factory.helper.run(self._admit_request(rejected))
         yield None
         self.factory.helper.run(self._refund())
+        release_principal(self.held)
         _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
