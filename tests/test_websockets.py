@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -39,11 +40,23 @@ def client(**settings: Any) -> TestClient:
     return TestClient(create_app(build_schema(config), config))
 
 
+@contextmanager
+def connected(
+    payload: dict[str, Any] | None = None, protocol: str = TRANSPORT_WS, **settings: Any
+) -> Iterator[Any]:
+    """A connection to a fresh demo app, initialised (``payload``: connection_init's)."""
+    with (
+        client(**settings) as http,
+        http.websocket_connect("/graphql", subprotocols=[protocol]) as ws,
+    ):
+        ws.send_json({"type": "connection_init", "payload": payload or {}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        yield ws
+
+
 @pytest.fixture
 def socket() -> Iterator[Any]:
-    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
-        ws.send_json({"type": "connection_init", "payload": {}})
-        assert ws.receive_json() == {"type": "connection_ack"}
+    with connected() as ws:
         yield ws
 
 
@@ -99,12 +112,7 @@ def test_a_refused_operation_is_the_protocols_coded_error(socket: Any) -> None:
 def test_the_legacy_protocol_is_served_and_refused_alike() -> None:
     # graphql-ws carries subscriptions only: the refusal is a subscription over max_aliases.
     over = "subscription { a: countdown(start: 1) }"
-    with (
-        client(max_aliases=0) as http,
-        http.websocket_connect("/graphql", subprotocols=[LEGACY_WS]) as ws,
-    ):
-        ws.send_json({"type": "connection_init", "payload": {}})
-        assert ws.receive_json()["type"] == "connection_ack"
+    with connected(protocol=LEGACY_WS, max_aliases=0) as ws:
         ws.send_json({"id": "1", "type": "start", "payload": {"query": DEEP}})
         kinds = [m["type"] for m in events_of(ws, "1")]
         assert kinds == ["data", "data", "complete"]
@@ -150,12 +158,7 @@ def test_a_cross_site_handshake_is_refused_before_it_is_accepted(
 
 
 def test_operations_in_flight_per_connection_are_capped_with_a_coded_error() -> None:
-    with (
-        client(websocket_max_operations=2) as http,
-        http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws,
-    ):
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with connected(websocket_max_operations=2) as ws:
         # Three events 0.3 s apart: a and b are still running when c arrives.
         long = {"query": "subscription { countdown(start: 3, seconds: 0.3) }"}
         for operation in ("a", "b", "c"):
@@ -180,12 +183,7 @@ def test_operations_in_flight_per_connection_are_capped_with_a_coded_error() -> 
 
 
 def test_a_frame_over_the_body_cap_closes_the_connection() -> None:
-    with (
-        client(max_body_bytes=2_000) as http,
-        http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws,
-    ):
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with connected(max_body_bytes=2_000) as ws:
         ws.send_text(
             json.dumps(
                 {"id": "1", "type": "subscribe", "payload": {"query": "{" + " " * 3_000 + "}"}}
@@ -210,9 +208,7 @@ def test_credentials_come_from_connection_init_and_decide_authorization() -> Non
         first = events_of(ws, "with")[0]
         assert first["type"] == "next" and first["payload"]["data"]["user"]["email"]
     # Without the scope in connection_init: the field is denied, coded.
-    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with connected() as ws:
         ws.send_json({"id": "without", "type": "subscribe", "payload": query})
         first = events_of(ws, "without")[0]
         assert first["payload"]["data"] == {"user": None}  # email is non-null
@@ -233,13 +229,7 @@ def test_a_connection_mixing_hostile_operations_gets_a_code_for_each_and_no_trac
         "{ posts { titel } }",
         "subscription { countdown(start: 2) countdown2: countdown }",
     ]
-    with (
-        caplog.at_level(logging.INFO),
-        client() as http,
-        http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws,
-    ):
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with caplog.at_level(logging.INFO), connected() as ws:
         for round_ in range(25):
             for index, query in enumerate([DEEP, *hostile]):
                 operation = f"{round_}.{index}"
@@ -265,9 +255,7 @@ def test_a_connection_mixing_hostile_operations_gets_a_code_for_each_and_no_trac
 def test_a_syntax_error_is_strawberrys_protocol_close_4400() -> None:
     # Strawberry's graphql-transport-ws handler ends the connection on a document it cannot
     # parse (the protocol's 4400); the guard leaves syntax errors to the host.
-    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with connected() as ws:
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ posts { title } "}})
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -277,13 +265,7 @@ def test_a_syntax_error_is_strawberrys_protocol_close_4400() -> None:
 def test_a_query_over_the_legacy_protocol_is_a_coded_bad_request_without_a_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with (
-        caplog.at_level(logging.INFO),
-        client() as http,
-        http.websocket_connect("/graphql", subprotocols=[LEGACY_WS]) as ws,
-    ):
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with caplog.at_level(logging.INFO), connected(protocol=LEGACY_WS) as ws:
         ws.send_json(
             {"id": "q", "type": "start", "payload": {"query": "{ posts(limit: 1) { id } }"}}
         )
@@ -307,9 +289,7 @@ def test_resolvers_see_the_operations_principal_over_a_websocket_and_it_never_li
         ws.send_json({"id": "me", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
         assert events_of(ws, "me")[0]["payload"]["data"] == {"viewer": {"id": "2"}}
     # Another connection, no credentials: nobody, not the previous connection's user.
-    with client() as http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
-        ws.send_json({"type": "connection_init"})
-        ws.receive_json()
+    with connected() as ws:
         ws.send_json({"id": "me", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
         first = events_of(ws, "me")[0]["payload"]
         assert first["data"] == {"viewer": None}
