@@ -293,3 +293,51 @@ def test_resolvers_see_the_operations_principal_over_a_websocket_and_it_never_li
         ws.send_json({"id": "me", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
         first = events_of(ws, "me")[0]["payload"]
         assert first["data"] == {"viewer": None}
+
+
+INVALID_FRAMES = [
+    (TRANSPORT_WS, {"id": 0, "type": "subscribe", "payload": {"query": DEEP}}),  # a number
+    (TRANSPORT_WS, {"id": ["a"], "type": "complete"}),
+    (TRANSPORT_WS, {"id": "a", "type": "subscribe", "payload": None}),
+    (TRANSPORT_WS, [1, 2]),
+    (TRANSPORT_WS, {"type": 7}),
+    (LEGACY_WS, {"id": 0, "type": "start", "payload": {"query": DEEP}}),
+    (LEGACY_WS, {"id": ["a"], "type": "stop"}),
+    (LEGACY_WS, {"id": "a", "type": "start", "payload": "x"}),
+    (LEGACY_WS, {"id": "a", "type": "start", "payload": {}}),
+    (LEGACY_WS, {"id": "a", "type": "start"}),
+    (LEGACY_WS, [1, 2]),
+]
+
+
+@pytest.mark.parametrize(("protocol", "frame"), INVALID_FRAMES)
+def test_a_frame_that_is_not_a_protocol_message_closes_with_4400(
+    protocol: str, frame: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO), connected(protocol=protocol) as ws:
+        ws.send_text(json.dumps(frame))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4400
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+def test_a_connection_that_never_initialises_is_closed_4408(protocol: str) -> None:
+    with (
+        client(websocket_init_timeout=0.3) as http,
+        http.websocket_connect("/graphql", subprotocols=[protocol]) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 4408
+
+
+def test_the_origin_check_normalises_default_ports() -> None:
+    with client(websocket_origins=("https://app.example:443",)) as http:
+        for origin in ("https://app.example", "http://testserver:80"):
+            with http.websocket_connect(
+                "/graphql", subprotocols=[TRANSPORT_WS], headers={"origin": origin}
+            ) as ws:
+                ws.send_json({"type": "connection_init"})
+                assert ws.receive_json()["type"] == "connection_ack"

@@ -14,6 +14,11 @@ True
 >>> OriginPolicy(("https://evil.example",)).violation(
 ...     {"origin": "https://evil.example", "host": "app.example"}) is None
 True
+>>> OriginPolicy(("https://app.example:443",)).violation(
+...     {"origin": "https://app.example", "host": "api.example"}) is None
+True
+>>> policy.violation({"origin": "http://app.example:80", "host": "app.example"}) is None
+True
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ class OriginPolicy:
 
     def __init__(self, allowed: tuple[str, ...]) -> None:
         self.any = "*" in allowed
-        self.allowed = frozenset(origin.rstrip("/").lower() for origin in allowed)
+        self.allowed = frozenset(_normal(origin) for origin in allowed if origin != "*")
         self.error = GuardError(ErrorCode.FORBIDDEN, "Cross-origin WebSocket refused.")
 
     def violation(self, headers: object) -> GuardError | None:
@@ -41,15 +46,12 @@ class OriginPolicy:
         origin = get("origin")
         if not isinstance(origin, str) or self.any:
             return None
-        origin = origin.strip().rstrip("/").lower()
-        if origin in self.allowed:
+        normal = _normal(origin)
+        if normal in self.allowed:
             return None
         host = get("host")
-        try:
-            netloc = urlsplit(origin).netloc
-        except ValueError:
-            return self.error
-        if isinstance(host, str) and netloc and netloc == host.strip().lower():
+        scheme, _, netloc = normal.partition("://")
+        if isinstance(host, str) and netloc and netloc == _without_default_port(scheme, host):
             return None
         return self.error
 
@@ -57,3 +59,27 @@ class OriginPolicy:
         refused = self.violation(headers)
         if refused is not None:
             raise GuardRejection(refused)
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def _without_default_port(scheme: str, netloc: str) -> str:
+    netloc = netloc.strip().lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None and netloc.endswith(f":{default}"):
+        return netloc[: -len(default) - 1]
+    return netloc
+
+
+def _normal(origin: str) -> str:
+    """``scheme://host[:port]`` lower-cased, without a trailing slash or the scheme's default
+    port (a browser sends ``https://app.example`` for ``https://app.example:443``)."""
+    text = origin.strip().rstrip("/").lower()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text  # matches no allowed origin and no host
+    if not parts.scheme or not parts.netloc:
+        return text
+    return f"{parts.scheme}://{_without_default_port(parts.scheme, parts.netloc)}"

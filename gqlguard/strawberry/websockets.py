@@ -12,13 +12,17 @@ only adds what belongs to a connection:
 - **operations in flight per connection** (``websocket_max_operations``): one more
   ``subscribe`` (``start``) is answered with the protocol's error message, coded
   ``OPERATION_LIMIT_EXCEEDED``, and never reaches Strawberry;
-- **a frame larger than ``max_body_bytes``** closes the connection (1009, message too big);
-- **``connection_init`` within ``websocket_init_timeout`` seconds**, else Strawberry closes with
-  4408.
+- **a frame larger than ``max_body_bytes``** closes the connection (1009, message too big), and
+  so does **a frame that is not a protocol message** (4400: not a JSON object, a non-string
+  ``type`` or ``id``, an operation without an object payload) — Strawberry's handlers would
+  raise on it;
+- **``connection_init`` within ``websocket_init_timeout`` seconds**, else the connection is
+  closed with 4408 (both protocols: Strawberry's graphql-ws handler has no such timeout).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -43,6 +47,8 @@ _PROTOCOLS = {
     "graphql-ws": ("start", "stop", ("complete", "error")),
 }
 _TOO_BIG = 1009  # RFC 6455: a message too big to process
+_INVALID = 4400  # both protocols: an invalid message
+_INIT_TIMEOUT = 4408  # graphql-transport-ws: connection_init not received in time
 
 
 class GuardedWebSockets:
@@ -87,23 +93,43 @@ class _Connection:
         self.limit = config.websocket_max_operations
         self.max_bytes = config.max_body_bytes
         self.expose_limits = config.expose_limits
+        self.init_timeout = config.websocket_init_timeout
         self.in_flight: set[str] = set()
+        self.deadline: float | None = None  # set when the handshake arrives
+        self.initialised = False
 
     def receiving(self, receive: Receive, send: Send) -> Receive:
         start, stop, _ = self.protocol
 
+        async def closing(code: int) -> Message:
+            await send({"type": "websocket.close", "code": code})
+            return {"type": "websocket.disconnect", "code": code}
+
         async def guarded() -> Message:
             while True:
-                message = await receive()
+                if self.initialised or self.deadline is None:
+                    message = await receive()
+                else:
+                    left = self.deadline - asyncio.get_running_loop().time()
+                    try:
+                        message = await asyncio.wait_for(receive(), max(left, 0.0))
+                    except TimeoutError:
+                        return await closing(_INIT_TIMEOUT)
+                if message.get("type") == "websocket.connect":
+                    self.deadline = asyncio.get_running_loop().time() + self.init_timeout
                 if message.get("type") != "websocket.receive":
                     return message
                 frame = message.get("text")
                 size = len(frame.encode("utf-8")) if isinstance(frame, str) else 0
                 size = max(size, len(message.get("bytes") or b""))
                 if size > self.max_bytes:
-                    await send({"type": "websocket.close", "code": _TOO_BIG})
-                    return {"type": "websocket.disconnect", "code": _TOO_BIG}
-                kind, operation = _kind_and_id(frame)
+                    return await closing(_TOO_BIG)
+                parsed = _protocol_message(frame, start)
+                if parsed is None:
+                    return await closing(_INVALID)
+                kind, operation = parsed
+                if kind == "connection_init":
+                    self.initialised = True
                 if kind == start and operation is not None:
                     if operation not in self.in_flight and len(self.in_flight) >= self.limit:
                         await send(self._refusal(operation))
@@ -142,13 +168,39 @@ class _Connection:
         return {"type": "websocket.send", "text": json.dumps(body)}
 
 
+def _protocol_message(frame: Any, start: str) -> tuple[str, str | None] | None:
+    """``(type, id)`` of a client frame, or None when it is not a protocol message: not a JSON
+    object, a ``type`` or ``id`` that is not a string, an operation (``start``) without an
+    object payload (the legacy protocol's: with a string ``query``). A binary frame passes,
+    for Strawberry to refuse."""
+    if not isinstance(frame, str):
+        return "", None
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    kind, operation = message.get("type"), message.get("id")
+    if not isinstance(kind, str) or (operation is not None and not isinstance(operation, str)):
+        return None
+    if kind == start:
+        payload = message.get("payload")
+        if operation is None or not isinstance(payload, dict):
+            return None
+        if start == "start" and not isinstance(payload.get("query"), str):
+            return None  # the legacy protocol has no persisted-query form
+    return kind, operation
+
+
 def _kind_and_id(frame: Any) -> tuple[str | None, str | None]:
+    """``(type, id)`` of a server frame, each None when absent or not a string."""
     if not isinstance(frame, str):
         return None, None
     try:
         message = json.loads(frame)
     except ValueError:
-        return None, None  # Strawberry answers a malformed frame (4400)
+        return None, None
     if not isinstance(message, dict):
         return None, None
     kind, operation = message.get("type"), message.get("id")
