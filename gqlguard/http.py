@@ -258,28 +258,14 @@ class Pipeline:
         context: Any,
         *,
         spent: tuple[float, float] = (0.0, 0.0),
-        validation_rules: Sequence[type[ASTValidationRule]] | None = None,
-        parser_options: Mapping[str, Any] | None = None,
     ) -> Verdict:
-        """The guard's check of one looked-up operation (the stage after the lookup); a host
-        that validates with its own rules and parse options (Strawberry) passes them.
-        ``async`` policies the check needs are awaited here, once each."""
-
-        def checked() -> Verdict:
-            return self.check_now(
-                caller,
-                lookup,
-                envelope,
-                context,
-                spent=spent,
-                validation_rules=validation_rules,
-                parser_options=parser_options,
-            )
-
-        verdict = checked()
+        """The guard's check of one looked-up operation (the stage after the lookup);
+        ``async`` policies the check needs are awaited here, once each, then it checks again
+        (from the cache). A host with its own rules and parse options uses :meth:`check_now`."""
+        verdict = self.check_now(caller, lookup, envelope, context, spent=spent)
         if verdict.pending_policies and caller.policies is not None:
             await caller.policies.resolve(verdict.pending_policies)
-            verdict = checked()
+            verdict = self.check_now(caller, lookup, envelope, context, spent=spent)
         return verdict
 
     def check_now(

@@ -145,8 +145,11 @@ class _Connection:
         _, _, ending = self.protocol
 
         async def counted(message: Message) -> None:
-            if message.get("type") == "websocket.send":
-                kind, operation = _kind_and_id(message.get("text"))
+            text = message.get("text")
+            # Only a frame that can end an operation is decoded: a subscription's events
+            # (`next`, `data`) pass without a second JSON parse.
+            if isinstance(text, str) and any(kind in text for kind in ending):
+                kind, operation = _kind_and_id(text)
                 if kind in ending and operation is not None:
                     self.in_flight.discard(operation)
             await send(message)
