@@ -14,11 +14,17 @@ import pytest
 import strawberry
 from starlette.testclient import TestClient
 from strawberry.asgi import GraphQL
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    SchemaExtension,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from gqlguard.config import GuardConfig
+from gqlguard.starlette import create_app
 from gqlguard.strawberry import GuardExtension
 
 
@@ -87,6 +93,29 @@ async def test_the_users_own_validation_rules_still_refuse(guard_first: bool) ->
     refused = await guarded.execute("{ hello }")
     assert refused.data is None and refused.errors
     assert (await schema().execute("{ hello }")).data == {"hello": "world"}
+
+
+@pytest.mark.parametrize(
+    ("protection", "message"),
+    [
+        (lambda: MaxAliasesLimiter(max_alias_count=2), "aliases"),
+        (lambda: MaxTokensLimiter(max_token_count=5), "more than 5 tokens"),
+    ],
+)
+def test_strawberrys_limiters_still_refuse_under_create_app(protection: Any, message: str) -> None:
+    # create_app checks before Strawberry runs, with the guard's rules and parse options;
+    # the ones Strawberry's extensions add for the operation must refuse too.
+    config = GuardConfig(mask_errors=False)
+    client = TestClient(create_app(schema(protection, config=config), config))
+    refused = client.post("/graphql", json={"query": ALIASES}).json()
+    assert "data" not in refused or refused["data"] is None
+    assert message in refused["errors"][0]["message"]
+    unprotected = TestClient(create_app(schema(config=config), config))
+    assert unprotected.post("/graphql", json={"query": ALIASES}).json()["data"] == {
+        "a": "world",
+        "b": "world",
+        "c": "world",
+    }
 
 
 def test_an_authorization_header_is_the_apps_without_a_key_source() -> None:

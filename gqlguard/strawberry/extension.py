@@ -298,9 +298,46 @@ class _CheckedExtension(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        context.graphql_document = self.execution.document
-        context.pre_execution_errors = []  # validation ran, with the guard's rules
+        refusal = self._strawberrys_own_check()
+        if refusal is None:
+            context.graphql_document = self.execution.document
+            context.pre_execution_errors = []  # validation ran, with the guard's rules
+        elif refusal:
+            context.graphql_document = self.execution.document
+            context.pre_execution_errors = refusal
+            self.enforcement = None  # nothing runs
+        # else: Strawberry's parse options refuse the text; Strawberry parses it (bounded:
+        # it passed the pre-parse limits) and reports its own syntax error.
         yield None
+
+    def _strawberrys_own_check(self) -> list[GraphQLError] | None:
+        """The pipeline checked with the guard's rules and parse options; Strawberry may
+        hold more for this operation (the user's ``AddValidationRules``,
+        ``MaxAliasesLimiter``, ``MaxTokensLimiter``'s options, added by their extensions in
+        ``on_operation``). Those still refuse: None when they add nothing or accept, an
+        empty list when Strawberry's own parse must report, else the errors to answer."""
+        context = self.execution_context
+        guard = self.factory.guard_for(context.schema)
+        rules = strawberry_rules(tuple(context.validation_rules))
+        options = context.parse_options
+        if rules == guard.validation_rules and not options:
+            return None
+        verdict = guard.check(
+            self.execution.query,
+            self.execution.variables,
+            self.execution.operation_name,
+            context=context.context,
+            principal=self.execution.principal,
+            document_only=True,  # authorization and variables were checked already
+            validation_rules=rules,
+            parser_options=options,
+        )
+        if verdict.accepted:
+            return None
+        if verdict.errors[0].code is ErrorCode.GRAPHQL_PARSE_FAILED:
+            return []
+        expose = self.factory.config.expose_limits
+        return [error.to_graphql_error(expose_limits=expose) for error in verdict.errors]
 
     def on_execute(self) -> Iterator[None]:
         yield from _around_execution(self.execution_context, self.enforcement)
