@@ -81,7 +81,8 @@ browser: $(BROWSER_STAMP)
 # The hosts' own suites as acceptance tests: graphql-core's tests (../shared/upstream) run
 # as they are and with gqlguard's parse and validation swapped in; no new failure may appear
 # beyond conformance/graphql_core_by_design.txt.
-# Strawberry's suite runs against Strawberry 0.324.0 (its tests' release) in a venv of its own.
+# Strawberry's suite runs against Strawberry 0.324.0 (its tests' release) in a venv of its own,
+# with every limit off and then with the defaults (conformance/strawberry*_by_design.txt).
 STRAWBERRY_VENV := .venv-strawberry
 STRAWBERRY_STAMP := $(STRAWBERRY_VENV)/.installed
 $(STRAWBERRY_STAMP): conformance/strawberry-requirements.txt pyproject.toml

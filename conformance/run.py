@@ -1,7 +1,7 @@
 """Run a host's own test suite twice — as it is, and with gqlguard swapped in — and compare.
 
     python -m conformance.run graphql-core
-    python -m conformance.run strawberry [off|defaults]
+    python -m conformance.run strawberry [off] [defaults]
 
 Strawberry's suite runs in a virtualenv of its own (``STRAWBERRY_PYTHON``, which ``make
 conformance`` builds from conformance/strawberry-requirements.txt): its tests import names
@@ -50,6 +50,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "tests": UPSTREAM / "strawberry" / "tests",
         "plugin": "conformance.strawberry_plugin",
         "by_design": HERE / "strawberry_by_design.txt",
+        "configurations": {"off": [], "defaults": [HERE / "strawberry_defaults_by_design.txt"]},
         "python": os.path.abspath(
             os.environ.get("STRAWBERRY_PYTHON", PROJECT / ".venv-strawberry/bin/python")
         ),
@@ -111,9 +112,12 @@ def by_design(path: Path) -> dict[str, str]:
     return listed
 
 
-def run(suite: str, scratch: Path, plugin: str | None) -> dict[str, bool]:
+def run(
+    suite: str, scratch: Path, plugin: str | None, configuration: str | None = None
+) -> dict[str, bool]:
     spec = SUITES[suite]
-    report = scratch / f"{'guarded' if plugin else 'baseline'}.xml"
+    name = f"guarded-{configuration}" if configuration else "guarded"
+    report = scratch / f"{name if plugin else 'baseline'}.xml"
     python = spec.get("python", sys.executable)
     command = [python, "-m", "pytest", *spec.get("paths", ["tests"]), "-q"]
     command += [f"--junitxml={report}"]
@@ -121,36 +125,40 @@ def run(suite: str, scratch: Path, plugin: str | None) -> dict[str, bool]:
     if plugin:
         command += ["-p", plugin]
     environment = {**os.environ, "PYTHONPATH": f"{PROJECT}{os.pathsep}{scratch}"}
-    subprocess.run(
+    if configuration:
+        environment["CONFORMANCE_CONFIG"] = configuration
+    completed = subprocess.run(
         command,
         cwd=scratch,
         env=environment,
-        stdout=None if os.environ.get("CONFORMANCE_VERBOSE") else subprocess.DEVNULL,
-        stderr=None if os.environ.get("CONFORMANCE_VERBOSE") else subprocess.DEVNULL,
+        stdout=None if os.environ.get("CONFORMANCE_VERBOSE") else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         check=False,
     )
+    if not report.exists():  # pytest never ran a test (the plugin failed to load, ...)
+        output = (completed.stdout or b"").decode(errors="replace")
+        raise SystemExit(f"{suite} ({name}): pytest wrote no report:\n{output[-3000:]}")
     return outcomes(report)
 
 
-def main() -> int:
-    suite = sys.argv[1] if len(sys.argv) > 1 else "graphql-core"
-    spec = SUITES[suite]
-    with tempfile.TemporaryDirectory(prefix=f"conformance-{suite}-") as folder:
-        scratch = Path(folder)
-        shutil.copytree(spec["tests"], scratch / "tests")
-        (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        baseline = run(suite, scratch, None)
-        guarded = run(suite, scratch, spec["plugin"])
-        keep = os.environ.get("CONFORMANCE_KEEP")  # a folder for the two JUnit reports
-        if keep:
-            for report in scratch.glob("*.xml"):
-                shutil.copy(report, Path(keep) / f"{suite}-{report.name}")
-    listed = by_design(spec["by_design"])
+def compare(
+    suite: str,
+    label: str,
+    baseline: dict[str, bool],
+    guarded: dict[str, bool],
+    lists: list[Path],
+) -> bool:
+    """Print the comparison; True when every new failure is listed and every entry of the
+    last list (the one this run owns) still fails."""
+    listed: dict[str, str] = {}
+    for path in lists:
+        listed.update(by_design(path))
+    owned = by_design(lists[-1])
     new = sorted(t for t, ok in guarded.items() if not ok and baseline.get(t, False))
     unexplained = [t for t in new if t not in listed]
-    stale = sorted(t for t in listed if t not in new)
+    stale = sorted(t for t in owned if t not in new)
     print(
-        f"{suite}: {len(baseline)} tests run; baseline failures "
+        f"{label}: {len(baseline)} tests run; baseline failures "
         f"{sum(not ok for ok in baseline.values())}; new failures with gqlguard {len(new)} "
         f"({len(new) - len(unexplained)} by design)"
     )
@@ -158,11 +166,38 @@ def main() -> int:
         reason = f"  ({listed[test_id]})" if test_id in listed else ""
         print(f"  {'by design' if test_id in listed else 'NEW'}: {test_id}{reason}")
     for test_id in stale:
-        print(f"  listed but passing now (remove it from the list): {test_id}")
+        print(f"  listed but passing now (remove it from {lists[-1].name}): {test_id}")
     if not baseline or len(guarded) < len(baseline) * 0.9:
         print("the guarded run collected far fewer tests than the baseline")
-        return 1
-    return 1 if unexplained or stale else 0
+        return False
+    return not unexplained and not stale
+
+
+def main() -> int:
+    suite = sys.argv[1] if len(sys.argv) > 1 else "graphql-core"
+    spec = SUITES[suite]
+    configurations: dict[str, list[Path]] = spec.get("configurations", {})
+    chosen = sys.argv[2:] or list(configurations) or [""]
+    unknown = [name for name in chosen if name not in configurations and name != ""]
+    if unknown:
+        print(f"{suite}: no configuration {unknown[0]!r} (known: {', '.join(configurations)})")
+        return 2
+    ok = True
+    with tempfile.TemporaryDirectory(prefix=f"conformance-{suite}-") as folder:
+        scratch = Path(folder)
+        shutil.copytree(spec["tests"], scratch / "tests")
+        (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        baseline = run(suite, scratch, None)
+        for configuration in chosen:
+            guarded = run(suite, scratch, spec["plugin"], configuration or None)
+            label = f"{suite} ({configuration})" if configuration else suite
+            lists = [spec["by_design"], *configurations.get(configuration, [])]
+            ok = compare(suite, label, baseline, guarded, lists) and ok
+        keep = os.environ.get("CONFORMANCE_KEEP")  # a folder for the JUnit reports
+        if keep:
+            for report in scratch.glob("*.xml"):
+                shutil.copy(report, Path(keep) / f"{suite}-{report.name}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Loaded with ``-p conformance.strawberry_plugin`` before Strawberry's suite imports its test
 modules, it wraps ``strawberry.Schema.__init__`` so that every schema a test builds carries a
 ``GuardExtension`` after the test's own extensions — what a user adding gqlguard to an
-existing app does. ``GQLGUARD_CONFORMANCE`` picks the configuration:
+existing app does. ``CONFORMANCE_CONFIG`` picks the configuration (not a ``GQLGUARD_``
+name: ``GuardConfig`` refuses unknown ones):
 
 - ``off`` (the default): every limit off (:func:`limits_off`); what stays is what gqlguard does
   whatever the limits: its security choices (listed, with their reasons, in
@@ -31,12 +32,12 @@ def limits_off() -> GuardConfig:
 
 
 def configuration() -> GuardConfig:
-    chosen = os.environ.get("GQLGUARD_CONFORMANCE", "off")
+    chosen = os.environ.get("CONFORMANCE_CONFIG", "off")
     if chosen == "defaults":
         return GuardConfig()
     if chosen == "off":
         return limits_off()
-    raise SystemExit(f"GQLGUARD_CONFORMANCE must be 'off' or 'defaults', not {chosen!r}")
+    raise SystemExit(f"CONFORMANCE_CONFIG must be 'off' or 'defaults', not {chosen!r}")
 
 
 _CONFIG = configuration()
