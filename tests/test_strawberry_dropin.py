@@ -246,3 +246,22 @@ def test_the_traceback_cap_ends_with_its_operation(caplog: pytest.LogCaptureFixt
         plain.execute_sync(text)
     logged = [r for r in caplog.records if r.name == "strawberry.execution"]
     assert len(logged) == 10  # its own errors, every one
+
+
+ADMIN_FIRST = "query A { secret } query B { hello }"
+
+
+@pytest.mark.parametrize("door", ["execute", "view"])
+async def test_an_unnamed_multi_operation_document_runs_nothing(door: str) -> None:
+    # Strawberry runs the first operation of such a document; the guard checked none of
+    # them, so the refusal must stand (it was left to Strawberry, which ran `secret`).
+    guarded = schema(config=GuardConfig(mask_errors=False))
+    if door == "execute":
+        result = await guarded.execute(ADMIN_FIRST)
+        assert result.data is None
+        assert result.errors and result.errors[0].extensions == {"code": "BAD_REQUEST"}
+        return
+    answer = TestClient(_view(guarded)).post("/", json={"query": ADMIN_FIRST}).json()
+    assert answer.get("data") is None
+    assert [error["extensions"]["code"] for error in answer["errors"]] == ["BAD_REQUEST"]
+    assert "hunter2" not in str(answer)

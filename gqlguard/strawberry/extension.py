@@ -69,7 +69,6 @@ from ..guard import (
     Guard,
     IntrospectionHook,
     Verdict,
-    request_shape_error,
     startup_settings,
 )
 from ..http import Caller, Pipeline
@@ -572,20 +571,13 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         context.pre_execution_errors = []
 
     def _answered_by_strawberry(self, verdict: Verdict) -> bool:
-        """Errors Strawberry reports itself, word for word and with its own status: syntax
-        errors (graphql-core's parser refused the text) and the selection of the operation
-        (none, or no such name: its 400). The text passed the pre-parse limits, so
-        Strawberry's own parse of it is bounded."""
-        context = self.execution_context
-        code = verdict.errors[0].code
-        if code is ErrorCode.GRAPHQL_PARSE_FAILED:
-            return True
-        return (
-            code is ErrorCode.BAD_REQUEST
-            and isinstance(context.query, str)
-            and request_shape_error(context.query, context.variables, context.operation_name)
-            is None
-        )
+        """Syntax errors are left to Strawberry, word for word: graphql-core's parser refused
+        the text, and Strawberry parses the same text with the same parser and options (it
+        passed the pre-parse limits, so that parse is bounded), so nothing can run. Every
+        other refusal is answered here — the choice of the operation included: Strawberry
+        runs the first operation of a multi-operation document sent without a name, which
+        the guard never checked."""
+        return verdict.errors[0].code is ErrorCode.GRAPHQL_PARSE_FAILED
 
     def _refuse(self, errors: list[GraphQLError]) -> None:
         """Answer ``errors`` through Strawberry's own path for pre-execution errors: with
