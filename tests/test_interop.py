@@ -1,5 +1,7 @@
 """Real clients against the demo under uvicorn (issue 16): Apollo Client 4 (APQ over POST and
-GET, a safelist built from the manifest), Apollo's manifest generator, graphql-http's audit.
+GET, a safelist built from the manifest), Apollo's manifest generator, graphql-http's audit,
+graphql-ws's createClient on the WebSocket door (the README's browser-style client,
+examples/countdown.mjs, run by tests/interop/subscribe.mjs).
 
 The node packages are pinned by tests/interop/package-lock.json and installed with `npm ci`
 (`make interop`). Without node these tests skip with the reason; under CI=true they fail.
@@ -26,6 +28,14 @@ MANIFEST = ROOT / "persisted_queries" / "manifest.json"
 # What graphql-http's audit checks with `query Type($name: String!) { __type(name: $name) … }`:
 # introspection, so with the defaults (introspection off) these two do not pass.
 NEEDS_INTROSPECTION = {"2EA1", "28B9"}
+PACKAGES = json.loads((INTEROP / "package.json").read_text(encoding="utf-8"))["dependencies"]
+# The demo's countdown(start: 3) yields 3, 2, 1 and completes.
+COUNTDOWN = [{"countdown": 3}, {"countdown": 2}, {"countdown": 1}]
+# One field, 60 directives: over the demo's max_directives (50). The limit answers before
+# validation, which would refuse the repeated @include too (GRAPHQL_VALIDATION_FAILED).
+DIRECTIVE_FLOOD = "subscription { countdown(start: 3) " + "@include(if: true) " * 60 + "}"
+# How graphql-ws closes a connection it no longer needs (lazy: once its last operation ended).
+CLIENT_CLOSE = {"code": 1000, "reason": "Normal Closure"}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,7 @@ def node() -> Iterator[str]:
         binary is not None and shutil.which("npm") is not None, "node and npm are not installed"
     )
     assert binary is not None
-    if not (INTEROP / "node_modules" / "@apollo" / "client").is_dir():
+    if not all((INTEROP / "node_modules" / name).is_dir() for name in PACKAGES):
         subprocess.run(["npm", "ci", "--silent"], cwd=INTEROP, check=True, timeout=600)
     yield binary
 
@@ -131,3 +141,45 @@ def test_graphql_http_audit_with_the_defaults_differs_only_where_introspection_i
     with serve() as url:
         results = run_node(node, "audit.mjs", url)
     assert {r["id"] for r in results if r["status"] in {"error", "warn"}} == NEEDS_INTROSPECTION
+
+
+def test_graphql_ws_client_from_the_demos_own_origin_gets_the_countdown_in_order(
+    node: str,
+) -> None:
+    with serve() as url:
+        outcome = run_node(node, "subscribe.mjs", url, "same-origin")
+    assert outcome["origin"] == url.removesuffix("/graphql")  # what a page the demo serves sends
+    assert [event.get("data") for event in outcome["events"]] == COUNTDOWN
+    assert [event for event in outcome["events"] if "errors" in event] == []
+    assert outcome["error"] is None
+    # The server ended the subscription with `complete`, and the client then closed.
+    assert outcome["closed"] == CLIENT_CLOSE
+
+
+def test_graphql_ws_client_from_another_site_is_refused_at_the_handshake(node: str) -> None:
+    with serve() as url:
+        refused = run_node(node, "subscribe.mjs", url, "cross-site")
+        # The same server, the same client, the page's own origin: only the Origin differs.
+        accepted = run_node(node, "subscribe.mjs", url, "same-origin")
+    assert refused["origin"] == "https://evil.example"
+    assert refused["events"] == []
+    # HTTP 403 instead of the upgrade (as `ws` reports it; a page's error Event has no text),
+    # then the close a failed handshake gets in every client: 1006, no close frame.
+    assert refused["error"] == {"event": "error", "message": "Unexpected server response: 403"}
+    assert refused["closed"] == {"code": 1006, "reason": ""}
+    assert [event.get("data") for event in accepted["events"]] == COUNTDOWN
+    assert accepted["error"] is None
+
+
+def test_graphql_ws_client_with_a_hostile_subscribe_gets_a_coded_error_and_no_event(
+    node: str,
+) -> None:
+    with serve() as url:
+        outcome = run_node(node, "subscribe.mjs", url, "same-origin", DIRECTIVE_FLOOD)
+    assert outcome["events"] == []
+    # The protocol's `error` message, coded, with the measure (expose_limits is on).
+    assert outcome["error"]["codes"] == ["DIRECTIVE_LIMIT_EXCEEDED"]
+    (error,) = outcome["error"]["errors"]
+    assert error["extensions"] == {"code": "DIRECTIVE_LIMIT_EXCEEDED", "measured": 60, "limit": 50}
+    # Not a close from the server: the connection stayed open until the client closed it.
+    assert outcome["closed"] == CLIENT_CLOSE
