@@ -362,6 +362,7 @@ class GuardConfig(BaseSettings):
         "jwt_algorithms",
         "trusted_proxies",
         "csrf_required_headers",
+        "websocket_origins",
         mode="before",
     )
     @classmethod

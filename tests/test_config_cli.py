@@ -25,6 +25,40 @@ def test_environment_variables_set_every_kind_of_field(monkeypatch: pytest.Monke
     assert config.cost_weights == {"Query.search": 10}
 
 
+def _list_settings() -> list[str]:
+    return [
+        name
+        for name, field in GuardConfig.model_fields.items()
+        if "tuple[str, ...]" in str(field.annotation)
+    ]
+
+
+@pytest.mark.parametrize("name", _list_settings())
+def test_every_list_setting_reads_a_comma_list_from_the_environment(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found from the model, so a list setting added later is held to it too
+    # (websocket_origins was not: GQLGUARD_WEBSOCKET_ORIGINS raised "valid tuple").
+    manifest = Path(__file__).parent.parent / "persisted_queries" / "manifest.json"
+    operations = json.loads(manifest.read_text())["operations"]
+    values = {
+        "jwt_algorithms": ("HS256", "HS384"),
+        "measure_limits": ("max_depth", "max_aliases"),
+        "exempt_operations": (operations[0]["name"], operations[1]["name"]),
+        "exempt_persisted_ids": (operations[0]["id"], operations[1]["id"]),
+    }
+    needs = {
+        "jwt_algorithms": {"jwt_secret": "s" * 64, "jwt_issuer": "i", "jwt_audience": "a"},
+        "exempt_operations": {"persisted_manifest": str(manifest)},
+        "exempt_persisted_ids": {"persisted_manifest": str(manifest)},
+    }
+    expected = values.get(name, ("https://a.example", "https://b.example"))
+    monkeypatch.setenv(f"GQLGUARD_{name.upper()}", ", ".join(expected))
+    for setting, value in needs.get(name, {}).items():
+        monkeypatch.setenv(f"GQLGUARD_{setting.upper()}", value)
+    assert sorted(getattr(GuardConfig(), name)) == sorted(expected)
+
+
 def test_invalid_environment_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GQLGUARD_MAX_DEPTH", "-1")
     with pytest.raises(ValueError):
