@@ -345,11 +345,12 @@ class Execution:
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None  # the operation the guard selected, resolved once
-    context: dict[str, Any]
+    context: Any  # the pipeline's dict, or the framework's own context (Strawberry's views)
     principal: Principal
     # "query", "mutation", "subscription": what the transport allows (GET: queries only)
     allowed_operations: frozenset[str] = frozenset({"query", "mutation", "subscription"})
     enforcement: Enforcement | None = field(default=None)
+    extensions: dict[str, Any] | None = None  # the request's `extensions` for this operation
 
 
 Execute = Callable[[Execution], Awaitable[ExecutionResult]]

@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -263,6 +263,8 @@ class Guard:
         validation_rules: Sequence[type[ASTValidationRule]] | None = None,
         parser_options: Mapping[str, Any] | None = None,
         policies: PolicyEvaluation | None = None,
+        facts: Mapping[str, Any] | None = None,
+        operation_types: Collection[str] | None = None,
     ) -> Verdict:
         """Run every static check on one operation; never raises for bad input.
 
@@ -281,14 +283,21 @@ class Guard:
         is the request's policy evaluation (``guard.policies.evaluation(principal,
         request)``), shared by the operations of one request so each policy runs once; by
         default one is made for this call. A verdict with ``pending_policies`` refuses until
-        a driver runs those ``async`` policies and checks again.
+        a driver runs those ``async`` policies and checks again. ``facts`` (request id,
+        principal, client) name the request in security events when the context cannot (a
+        framework's own context); by default they are read from a dict context.
+        ``operation_types``: the operation types the transport allows (a GET: ``query``);
+        another is refused (``METHOD_NOT_ALLOWED``) before authorization is looked at, so
+        the refusal is the request's one event.
         """
         started = time.perf_counter()
+        logged = context if facts is None else facts
         verdict = self._check(
             query,
             variables,
             operation_name,
-            context=context,
+            context=logged,
+            hook_context=context,
             principal=principal,
             document_id=document_id,
             document_only=document_only,
@@ -296,10 +305,11 @@ class Guard:
             rules=self.validation_rules if validation_rules is None else tuple(validation_rules),
             parser_options=dict(parser_options or {}),
             policies=policies,
+            operation_types=operation_types,
         )
         if not verdict.pending_policies:  # pending: not a verdict yet, checked again
             if self.config.mode == "measure" and verdict.analysis is not None:
-                self._log_measurement(verdict, query, document_id, context)
+                self._log_measurement(verdict, query, document_id, logged)
             self._notify(verdict, context)
         if telemetry.ENABLED:
             analysis = verdict.analysis
@@ -352,6 +362,7 @@ class Guard:
         operation_name: str | None,
         *,
         context: Any,
+        hook_context: Any,
         principal: Principal | None,
         document_id: str | None,
         document_only: bool,
@@ -359,6 +370,7 @@ class Guard:
         rules: tuple[type[ASTValidationRule], ...],
         parser_options: dict[str, Any],
         policies: PolicyEvaluation | None,
+        operation_types: Collection[str] | None = None,
     ) -> Verdict:
         config = self.config
         principal = principal if principal is not None else Principal.anonymous()
@@ -415,6 +427,9 @@ class Guard:
                     return answered
             self.documents.forget(key)
             return self._verdict(analysis.problems, prepared.document, analysis, context=context)
+        if operation_types is not None and analysis.operation_type not in operation_types:
+            refused = GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST.")
+            return self._verdict((refused,), prepared.document, analysis, context=context)
         if exempt:  # measured whole and logged, never refused by an analysis limit
             errors = []
             over = exceeded_limits(analysis, config, every=True)
@@ -427,7 +442,7 @@ class Guard:
             rolling_out = exceeded_limits(analysis, config, measured=True)
             if rolling_out:
                 self._log(rolling_out, analysis, measured_only=True, context=context)
-        if analysis.introspection and not self._introspection_allowed(context, principal):
+        if analysis.introspection and not self._introspection_allowed(hook_context, principal):
             errors.append(
                 GuardError(ErrorCode.INTROSPECTION_DISABLED, "Introspection is disabled.")
             )

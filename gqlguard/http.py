@@ -28,9 +28,9 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from graphql import ASTValidationRule
 
@@ -65,7 +65,9 @@ __all__ = [
     "ContextGetter",
     "GuardRequest",
     "GuardResponse",
+    "Host",
     "Pipeline",
+    "RunHere",
 ]
 
 # Refusals that are not the client's fault. A budget refusal is charged like any other: a
@@ -78,13 +80,55 @@ _log = logging.getLogger("gqlguard.execution")
 Authenticate = Callable[[Any], Awaitable[Principal | None] | Principal | None]
 ContextGetter = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
+T = TypeVar("T")
+
+
+class RunHere(Protocol):
+    """Runs a piece of the request's own work (a user's hook, the check, which calls the
+    user's policies) where the framework wants it: a sync framework's request thread."""
+
+    def __call__(self, work: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+async def _run_in_place(work: Callable[[], T]) -> T:
+    return work()
+
+
+_NOT_READ = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """What a framework that owns part of the request hands to :meth:`Pipeline.handle`
+    (Strawberry's views: their context, their execution, their decoded multipart body).
+
+    ``execute`` replaces the pipeline's executor for this request. ``context`` is the
+    framework's GraphQL context, shared by a batch's operations (None: the pipeline builds
+    its own per operation); the principal is put in it as ``context["principal"]`` when it is
+    a mapping without one. ``principal`` finds a principal the framework already knows (its
+    context's), before the bearer token is read. ``payload`` is a body the framework has
+    decoded itself (a GraphQL multipart upload's operations), else the pipeline reads the
+    body. ``run_here`` runs the request's own work (hooks, the check with its policies) on
+    the framework's thread when the pipeline runs elsewhere (sync views).
+    """
+
+    execute: Execute
+    context: Any = None
+    principal: Callable[[], Principal | None] | None = None
+    payload: Any = _NOT_READ
+    run_here: RunHere = _run_in_place
+    # The framework's own rule for batches (Strawberry's batching_config): off, or a cap;
+    # the stricter of it and the guard's config holds.
+    batching: bool = True
+    max_batch: int | None = None
+
 
 @dataclass(slots=True)
 class _Operation:
     """One element of a request (the request itself, or one element of a batch)."""
 
     envelope: dict[str, Any]
-    context: dict[str, Any]
+    context: Any
     lookup: Lookup | PersistedQueryError
     verdict: Verdict | None = None
     body: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +147,7 @@ class Caller:
     principal: Principal | None = None
     # The request's policy outcomes (each policy runs once per request, batch or not).
     policies: PolicyEvaluation | None = None
+    host: Host | None = None  # the framework's part of this request, if it has one
 
     @property
     def policy_request(self) -> PolicyRequest:
@@ -158,7 +203,10 @@ class Pipeline:
         context_getter: ContextGetter | None = None,
         budget: BudgetStore | None = None,
         persisted: PersistedQueries | None = None,
+        batching: tuple[bool, int | None] = (True, None),
     ) -> None:
+        """``batching``: the framework's own batch rule (on, its cap), kept beside the
+        guard's — as a :class:`Host` says it per request."""
         if guard is not None and config is not None and config != guard.config:
             # Two configurations would mean two sets of limits, two persisted stores: one
             # of them silently ignored. Refuse to start instead.
@@ -169,6 +217,7 @@ class Pipeline:
         self.guard = guard
         self.config = guard.config if guard is not None else config or GuardConfig()
         self.execute = execute
+        self.batching = batching
         self.authenticate = authenticate
         self.context_getter = context_getter
         self.budget = BudgetGate.for_config(self.config, budget)
@@ -179,13 +228,18 @@ class Pipeline:
 
     # -- the pipeline --------------------------------------------------------------------
 
-    async def handle(self, request: GuardRequest) -> GuardResponse:
-        """Answer one request; never raises for anything the client sent."""
+    async def handle(self, request: GuardRequest, host: Host | None = None) -> GuardResponse:
+        """Answer one request; never raises for anything the client sent. ``host``: the
+        parts a framework owns (see :class:`Host`); every stage stays here, in order."""
         caller = self.caller(request)
+        caller.host = host
         wants_graphql_response = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         try:
             await self.admit_caller(caller)
-            payload, allowed, _ = await self.transport.read(request)
+            if host is not None and host.payload is not _NOT_READ:
+                payload, allowed = self.transport.decoded(request, host.payload)
+            else:
+                payload, allowed, _ = await self.transport.read(request)
             body, status, headers = await self._operations(
                 caller, payload, allowed, wants_graphql_response
             )
@@ -226,13 +280,12 @@ class Pipeline:
         lookup = await self.lookup(envelope, context)
         if not isinstance(lookup, Lookup) or self.guard is None:
             return lookup, None
-        verdict = await self.check(caller, lookup, envelope, context, spent=spent)
+        verdict = await self.check(caller, lookup, envelope, context, spent=spent, allowed=allowed)
         miss = self.hidden_miss(envelope, verdict)
         if miss is not None:
             return miss, None
-        analysis = verdict.analysis
-        if analysis is not None and analysis.operation_type not in allowed:
-            raise _mutation_needs_post()
+        if verdict.errors and verdict.errors[0].code is ErrorCode.METHOD_NOT_ALLOWED:
+            raise _mutation_needs_post(logged=True)  # the check logged it
         return lookup, verdict
 
     @staticmethod
@@ -258,14 +311,22 @@ class Pipeline:
         context: Any,
         *,
         spent: tuple[float, float] = (0.0, 0.0),
+        allowed: frozenset[str] | None = None,
     ) -> Verdict:
         """The guard's check of one looked-up operation (the stage after the lookup);
         ``async`` policies the check needs are awaited here, once each, then it checks again
         (from the cache). A host with its own rules and parse options uses :meth:`check_now`."""
-        verdict = self.check_now(caller, lookup, envelope, context, spent=spent)
+        run_here = caller.host.run_here if caller.host is not None else _run_in_place
+
+        def checked() -> Verdict:
+            return self.check_now(
+                caller, lookup, envelope, context, spent=spent, operation_types=allowed
+            )
+
+        verdict = await run_here(checked)
         if verdict.pending_policies and caller.policies is not None:
             await caller.policies.resolve(verdict.pending_policies)
-            verdict = self.check_now(caller, lookup, envelope, context, spent=spent)
+            verdict = await run_here(checked)
         return verdict
 
     def check_now(
@@ -278,6 +339,7 @@ class Pipeline:
         spent: tuple[float, float] = (0.0, 0.0),
         validation_rules: Sequence[type[ASTValidationRule]] | None = None,
         parser_options: Mapping[str, Any] | None = None,
+        operation_types: frozenset[str] | None = None,
     ) -> Verdict:
         """:meth:`check` without waiting: a verdict with ``pending_policies`` refuses until
         the caller runs them (``caller.policies.resolve``) and checks again (cached)."""
@@ -295,6 +357,8 @@ class Pipeline:
             validation_rules=validation_rules,
             parser_options=parser_options,
             policies=caller.policies,
+            facts=caller.facts(),
+            operation_types=operation_types,
         )
 
     async def settle_admission(
@@ -361,6 +425,12 @@ class Pipeline:
     # -- transport -----------------------------------------------------------------------
 
     async def _principal(self, caller: Caller) -> Principal:
+        host = caller.host
+        if host is not None and host.principal is not None:
+            # The framework's (its context's), read on its thread.
+            known = await host.run_here(host.principal)
+            if known is not None:
+                return known
         if self.authenticate is None:
             if not self.tokens.configured:
                 # No key source: the Authorization header is the app's (Basic, its own
@@ -374,6 +444,8 @@ class Pipeline:
             found = self.authenticate(caller.hook_argument)
             if inspect.isawaitable(found):
                 found = await found
+        except GuardRejection:  # the hook refused with a code of its own (a bad token)
+            raise
         except Exception:  # the user's hook failed: no identity, and never a 500
             security_event(
                 "authenticate_hook_failed", [ErrorCode.UNAUTHENTICATED.value], caller.facts()
@@ -398,11 +470,17 @@ class Pipeline:
         wants_graphql_response: bool,
     ) -> tuple[Any, int, dict[str, str]]:
         batch = isinstance(payload, list)
+        host = caller.host
+        if batch:
+            rule = (host.batching, host.max_batch) if host is not None else self.batching
+            refused_batch = _framework_batch_refusal(*rule, len(payload))
+            if refused_batch is not None:
+                raise refused_batch
         envelopes = self.transport.envelopes(payload)
         operations: list[_Operation] = []
         spent = (0.0, 0.0)
         for envelope in envelopes:
-            context = await self._context(caller)
+            context = await self._context_for(caller)
             lookup, verdict = await self.admit(caller, envelope, context, allowed, spent)
             operation = _Operation(envelope, context, lookup, verdict)
             if batch and verdict is not None:
@@ -483,14 +561,17 @@ class Pipeline:
             context=operation.context,
             principal=principal,
             allowed_operations=allowed,
+            extensions=operation.envelope["extensions"],
             enforcement=(
                 Enforcement(guard, verdict, principal, caller.policy_request)
                 if guard is not None
                 else None
             ),
         )
+        host = caller.host
+        execute = host.execute if host is not None else self.execute
         try:
-            result = await self.execute(execution)
+            result = await execute(execution)
         except GuardRejection:
             raise
         except Exception:  # the executor (or a user's hook in it) failed: never a 5xx
@@ -549,6 +630,17 @@ class Pipeline:
             and "authorization" not in request.headers
             and "cookie" not in request.headers
         )
+
+    async def _context_for(self, caller: Caller) -> Any:
+        """The operation's GraphQL context: the framework's, or one of the pipeline's."""
+        host = caller.host
+        if host is None or host.context is None:
+            return await self._context(caller)
+        context = host.context
+        if isinstance(context, MutableMapping) and "principal" not in context:
+            # Resolvers read the principal where the pipeline puts it, at every door.
+            context["principal"] = caller.principal
+        return context
 
     async def _context(self, caller: Caller) -> dict[str, Any]:
         context: dict[str, Any] = {
@@ -616,7 +708,27 @@ def _actual_cost(
     return min(actual, estimated)
 
 
-def _mutation_needs_post() -> GuardRejection:
+def _framework_batch_refusal(
+    batching: bool, max_batch: int | None, size: int
+) -> GuardRejection | None:
+    """The framework's own batch rule: batching off, or its cap (never loosened by ours)."""
+    if not batching:
+        return GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "Batching is disabled."))
+    if max_batch is not None and size > max_batch:
+        return GuardRejection(
+            GuardError(
+                ErrorCode.BATCH_LIMIT_EXCEEDED,
+                "Too many operations in one batch.",
+                measured=size,
+                limit=max_batch,
+            )
+        )
+    return None
+
+
+def _mutation_needs_post(*, logged: bool = False) -> GuardRejection:
     return GuardRejection(
-        GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."), {"Allow": "POST"}
+        GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."),
+        {"Allow": "POST"},
+        logged=logged,
     )

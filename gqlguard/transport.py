@@ -112,6 +112,26 @@ class Transport:
             raise _bad_request("The body is not valid UTF-8 JSON.") from None
         return payload, ALL_OPERATIONS, raw
 
+    def decoded(self, request: GuardRequest, payload: Any) -> tuple[Any, frozenset[str]]:
+        """:meth:`read` for a body the framework decoded itself (a GraphQL multipart
+        upload, whose files it parsed): the method's rule and the body cap still hold."""
+        method = request.method.upper()
+        if method not in ("GET", "POST"):
+            raise GuardRejection(
+                GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."),
+                {"Allow": "GET, POST"},
+            )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.config.max_body_bytes:
+            raise GuardRejection(
+                GuardError(
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    "The body is too large.",
+                    limit=self.config.max_body_bytes,
+                )
+            )
+        return payload, frozenset({"query"}) if method == "GET" else ALL_OPERATIONS
+
     def envelopes(self, payload: Any) -> list[dict[str, Any]]:
         """Each operation's envelope (one, or a batch's), shape-checked; the batch cap."""
         if isinstance(payload, list):

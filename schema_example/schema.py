@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from gqlguard.authorization import Principal
@@ -42,6 +43,7 @@ from .data import DATA, CommentRow, OrderRow, PostRow, ProductRow, ReviewRow, Us
 
 CONNECTION_SIZE = ListSize(slicing_arguments=["first"], sized_fields=["edges", "nodes"])
 MAX_PAGE = 100
+BATCHING_CEILING = 100  # Strawberry's own batch cap; gqlguard's max_batch is lower
 
 
 def is_staff(principal: Principal, request: PolicyRequest) -> bool:
@@ -512,6 +514,9 @@ def build_schema(config: GuardConfig | None = None, *, guarded: bool = True) -> 
         subscription=Subscription,
         types=[User, Post, Product],
         extensions=extensions,
+        # Batching is Strawberry's to switch on (every gqlguard door keeps its rule);
+        # gqlguard's max_batch (5 by default) is the cap that binds.
+        config=StrawberryConfig(batching_config={"max_operations": BATCHING_CEILING}),
     )
     if guard is not None:
         guard.guard_for(schema)  # a policy or rule the schema cannot hold stops us here

@@ -4,6 +4,7 @@ persisted store, one set of budget buckets)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..extras import missing
@@ -25,7 +26,12 @@ from ..http import Authenticate, ContextGetter, Pipeline
 from .extension import GuardExtension
 from .handover import handing_over
 
-__all__ = ["guard_extension_of", "strawberry_executor", "strawberry_pipeline"]
+__all__ = [
+    "guard_extension_of",
+    "strawberry_batching",
+    "strawberry_executor",
+    "strawberry_pipeline",
+]
 
 
 def strawberry_executor(schema: Any) -> Execute:
@@ -58,6 +64,17 @@ def strawberry_executor(schema: Any) -> Execute:
     return run
 
 
+def strawberry_batching(schema: Any) -> tuple[bool, int | None]:
+    """The schema's own batch rule (``StrawberryConfig(batching_config=...)``): batching off
+    unless enabled there, and its ``max_operations``. Every door keeps it beside the guard's
+    ``max_batch``: a batch Strawberry's own views would refuse is refused."""
+    batching = getattr(getattr(schema, "config", None), "batching_config", None)
+    if not isinstance(batching, Mapping):
+        return False, None
+    cap = batching.get("max_operations")
+    return True, cap if isinstance(cap, int) else None
+
+
 def guard_extension_of(schema: Any) -> GuardExtension | None:
     """The :class:`GuardExtension` a Strawberry schema carries, if any."""
     for extension in getattr(schema, "extensions", ()):
@@ -84,6 +101,7 @@ def strawberry_pipeline(
             config=config,
             authenticate=authenticate,
             context_getter=context_getter,
+            batching=strawberry_batching(schema),
         )
     return Pipeline(
         extension.guard_for(schema),
@@ -94,4 +112,5 @@ def strawberry_pipeline(
         # One manifest, one store connection, one set of budget buckets per schema.
         budget=extension.budget,
         persisted=extension.persisted,
+        batching=strawberry_batching(schema),
     )

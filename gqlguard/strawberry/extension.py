@@ -291,8 +291,14 @@ class _CheckedExtension(SchemaExtension):
         self.enforcement = execution.enforcement
 
     def on_operation(self) -> Iterator[None]:
-        token = _STRAWBERRY_FILTER.limit(self.factory.config.max_errors)
+        # The pipeline logs each execution error it masks (at most max_errors, with the
+        # request id): Strawberry's own log records of them would be the same tracebacks
+        # again, without it.
+        token = _STRAWBERRY_FILTER.limit(0)
+        # principal_of(info) at every door, whatever the framework's context is.
+        held = hold_principal(self.execution.principal)
         yield None
+        release_principal(held)
         _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
@@ -531,6 +537,7 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
                     validation_rules=strawberry_rules(tuple(context.validation_rules)),
                     parser_options=context.parse_options,
                     policies=policies,
+                    facts=self.caller.facts() if self.caller is not None else None,
                 )
 
             verdict = checked()
@@ -584,7 +591,9 @@ class _GuardedOperation(_FieldHook, SchemaExtension):
         them set, Strawberry neither parses nor validates nor executes, and reports them."""
         context = self.execution_context
         if context.graphql_document is None:
-            context.graphql_document = _nothing_selected(context.operation_name)
+            context.graphql_document = _nothing_selected(
+                context.operation_name, getattr(context, "allowed_operations", None)
+            )
         context.pre_execution_errors = errors
         self.refusal = errors
 
@@ -786,12 +795,23 @@ def _principal_from_credentials(
     return tokens.principal(bearer_credentials(context, request))
 
 
-def _nothing_selected(operation_name: Any) -> DocumentNode:
+def _nothing_selected(operation_name: Any, allowed: Any = None) -> DocumentNode:
     """A document for a refusal that came before any document: Strawberry reads an
     operation (by name) from it to find the operation's type, and nothing else. The name is
-    the one sent, whatever its type: Strawberry finds the operation by equality."""
+    the one sent, whatever its type: Strawberry finds the operation by equality. The type is
+    one the transport allows (a query where it can be; graphql-ws carries subscriptions
+    only), so Strawberry reports the refusal instead of refusing the type."""
+    kinds = {getattr(kind, "value", kind) for kind in allowed or ()}
+    kind = next(
+        (
+            OperationType(name)
+            for name in ("query", "mutation", "subscription")
+            if not kinds or name in kinds
+        ),
+        OperationType.QUERY,
+    )
     operation = OperationDefinitionNode(
-        operation=OperationType.QUERY,
+        operation=kind,
         name=NameNode(value=operation_name) if operation_name is not None else None,
         variable_definitions=(),
         directives=(),

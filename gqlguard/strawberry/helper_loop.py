@@ -6,9 +6,12 @@ one."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from ..http import RunHere
 
 __all__ = ["HelperLoop"]
 
@@ -26,6 +29,36 @@ class HelperLoop:
         """Run ``work`` on the helper loop and wait for its result (or its exception)."""
         return asyncio.run_coroutine_threadsafe(work, self._started()).result()
 
+    def drive(self, work: Callable[[RunHere], Awaitable[T]]) -> T:
+        """Run ``work(run_here)`` on the helper loop while this thread waits — and serves:
+        each piece ``work`` hands to ``run_here`` runs here, on the calling thread (a sync
+        view's, where its framework, its ORM and the user's hooks belong), its result or
+        exception sent back to the loop."""
+        loop = self._started()
+        pieces: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+
+        async def run_here(piece: Callable[[], Any]) -> Any:
+            future: asyncio.Future[Any] = loop.create_future()
+            pieces.put((piece, future))
+            return await future
+
+        async def whole() -> T:
+            return await work(run_here)
+
+        done = asyncio.run_coroutine_threadsafe(whole(), loop)
+        done.add_done_callback(lambda _: pieces.put(None))
+        while (next_piece := pieces.get()) is not None:
+            piece, future = next_piece
+            try:
+                value = piece()
+            except BaseException as error:  # handed back: the pipeline decides what it means
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, value, None)
+        return done.result()
+
     def _started(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None:
@@ -38,3 +71,12 @@ class HelperLoop:
                     ).start()
                     self._loop = loop
         return loop
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)

@@ -1,0 +1,407 @@
+"""The two mixins behind gqlguard's Strawberry views (see :mod:`gqlguard.strawberry.views`):
+Strawberry's view methods replaced so every HTTP request is run by gqlguard's pipeline.
+
+- ``parse_http_body``: a JSON or GET request is left undecoded; the pipeline's transport stage
+  reads it (its media type, body cap, strict JSON, envelope shape, batch cap: coded answers,
+  never Strawberry's plain-text 400). A GraphQL multipart upload is decoded by Strawberry (its
+  files), then goes through the same stages.
+- ``execute_operation``: the request goes to :meth:`gqlguard.http.Pipeline.handle` with the
+  view's part of it (a :class:`~gqlguard.http.Host`): Strawberry's context (``get_context``)
+  and root value, Strawberry's ``schema.execute`` as the executor (the schema's
+  ``GuardExtension`` receives the checked document and enforces per field), the principal the
+  extension's hook finds in the context, Strawberry's batching rule. Status and headers go on
+  the view's sub-response. Streamed answers (SSE, multipart subscriptions) and WebSockets
+  stay with Strawberry's own handlers, where the extension checks each operation.
+- ``process_result``: the pipeline's answer as it made it (request errors carry no ``data``).
+- ``should_render_graphql_ide``: false for a GET that names a persisted query (APQ over GET).
+
+Sync views (Django, Flask) run the pipeline on the extension's helper loop while the
+request's own work — the check with the user's policies, the principal hook,
+``schema.execute_sync`` — runs on the view's thread, where Django's ORM expects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from ...extras import missing
+
+try:
+    from graphql import GraphQLError
+    from graphql.execution import ExperimentalIncrementalExecutionResults
+    from strawberry.exceptions import MissingQueryError
+    from strawberry.http import GraphQLRequestData
+    from strawberry.schema.exceptions import (
+        CannotGetOperationTypeError,
+        InvalidOperationTypeError,
+    )
+    from strawberry.types import ExecutionResult
+    from strawberry.types.graphql import OperationType
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise missing("strawberry", "gqlguard.strawberry.views") from error
+
+from ...config import ConfigError
+from ...errors import ErrorCode, GuardError, GuardRejection
+from ...execution import Execute, Execution
+from ...http import Host, Pipeline, RunHere
+from ...masking import mask_execution_errors
+from ...transport import GuardRequest, GuardResponse
+from ..context import answer_with
+from ..executor import guard_extension_of, strawberry_batching
+from ..extension import GuardExtension
+from ..handover import handing_over
+
+__all__ = ["GuardedAsyncView", "GuardedSyncView", "PipelineAnswer"]
+
+T = TypeVar("T")
+
+_STREAMED = ("text/event-stream", "multipart/mixed")  # Strawberry's streaming transports
+_MULTIPART = "multipart/form-data"
+
+
+class _Undecoded(GraphQLRequestData):
+    """A request left for the pipeline's transport stage to read."""
+
+    def __init__(self) -> None:
+        super().__init__(query=None, variables=None, operation_name=None, extensions=None)
+
+
+@dataclass
+class PipelineAnswer(ExecutionResult):
+    """One answer as the pipeline made it: ``body`` is what the client receives (``data``,
+    ``errors`` and ``extensions`` mirror it for a ``process_result`` that reads them)."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> PipelineAnswer:
+        errors = [
+            GraphQLError(error.get("message", ""), extensions=error.get("extensions"))
+            for error in body.get("errors", ())
+        ]
+        return cls(
+            data=body.get("data"),
+            errors=errors or None,
+            extensions=body.get("extensions"),
+            body=body,
+        )
+
+
+class _ViewDoor:
+    """What one view needs of the pipeline: built once per view, from its schema's
+    ``GuardExtension``."""
+
+    def __init__(self, schema: Any) -> None:
+        extension = guard_extension_of(schema)
+        if extension is None:
+            raise ConfigError(
+                "gqlguard's Strawberry views need a schema with GuardExtension in its "
+                "extensions: strawberry.Schema(..., extensions=[GuardExtension(config)])"
+            )
+        self.extension: GuardExtension = extension
+        self.schema = schema
+        self.pipeline: Pipeline = extension.view_pipeline(schema)
+
+    def host(
+        self,
+        view: Any,
+        method: str,
+        context: Any,
+        execute: Execute,
+        payload: Any,
+        run_here: RunHere | None = None,
+    ) -> Host:
+        extension = self.extension
+
+        def principal() -> Any:
+            return extension.principal_of(context)
+
+        batching, max_batch = strawberry_batching(self.schema)
+        return Host(
+            execute=execute,
+            context=context,
+            principal=principal,
+            payload=payload,
+            **({"run_here": run_here} if run_here is not None else {}),
+            batching=batching,
+            max_batch=max_batch,
+        )
+
+    def allowed(self, view: Any, method: str, execution: Execution) -> frozenset[OperationType]:
+        """What the transport allows, less what the view forbids (queries over GET)."""
+        allowed = {OperationType(name) for name in execution.allowed_operations}
+        if method == "GET" and not view.allow_queries_via_get:
+            allowed.discard(OperationType.QUERY)
+        return frozenset(allowed)
+
+    def answer(self, response: GuardResponse, sub_response: Any) -> Any:
+        """The pipeline's response on the view's sub-response (status, headers) and as the
+        results Strawberry's ``run`` hands to ``process_result``."""
+        answer_with({"response": sub_response}, response.status, response.headers)
+        body = response.body
+        if isinstance(body, list):
+            return [PipelineAnswer.of(item) for item in body]
+        return PipelineAnswer.of(body)
+
+    def masked_stream(
+        self, result: ExperimentalIncrementalExecutionResults, request_id: str | None
+    ) -> ExperimentalIncrementalExecutionResults:
+        """``@defer``/``@stream`` payloads after the first, masked as the first was."""
+        config = self.extension.config
+
+        def mask(errors: Any) -> Any:
+            if not errors:
+                return errors
+            return mask_execution_errors(list(errors), config, request_id) or None
+
+        async def masked() -> Any:
+            async for payload in result.subsequent_results:
+                for part in (*(payload.incremental or ()), *(payload.completed or ())):
+                    part.errors = mask(part.errors)
+                yield payload
+
+        result.initial_result.errors = mask(result.initial_result.errors)
+        return result._replace(subsequent_results=masked())
+
+
+def _guard_request(
+    method: str,
+    headers: Mapping[str, str],
+    query_params: Mapping[str, Any],
+    body: bytes | str,
+    native: Any,
+) -> GuardRequest:
+    return GuardRequest(
+        method.upper(),
+        {name.lower(): value for name, value in headers.items()},
+        urlencode(dict(query_params)) if method.upper() == "GET" else "",
+        body.encode("utf-8") if isinstance(body, str) else body,
+        _peer(native),
+        native,
+    )
+
+
+def _peer(native: Any) -> str | None:
+    """The client's address, in the framework's words."""
+    client = getattr(native, "client", None)  # Starlette
+    if client is not None and getattr(client, "host", None):
+        return str(client.host)
+    for name in ("remote", "remote_addr"):  # aiohttp, Flask
+        value = getattr(native, name, None)
+        if isinstance(value, str):
+            return value
+    meta = getattr(native, "META", None)  # Django
+    if isinstance(meta, Mapping) and isinstance(meta.get("REMOTE_ADDR"), str):
+        return str(meta["REMOTE_ADDR"])
+    return None
+
+
+def _decoded(request_data: Any) -> Any:
+    """A body Strawberry decoded (a multipart upload), as the transport stage reads JSON."""
+    if isinstance(request_data, list):
+        return [_decoded(item) for item in request_data]
+    payload: dict[str, Any] = {
+        "query": request_data.query,
+        "variables": request_data.variables,
+        "operationName": request_data.operation_name,
+    }
+    if request_data.extensions is not None:
+        payload["extensions"] = request_data.extensions
+    return payload
+
+
+def _streamed(headers: Mapping[str, str]) -> bool:
+    accept = ",".join(value for name, value in headers.items() if name.lower() == "accept")
+    return any(kind in accept for kind in _STREAMED)
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            return value.split(";")[0].strip().lower()
+    return ""
+
+
+def _names_a_persisted_query(query_params: Mapping[str, Any]) -> bool:
+    return query_params.get("query") is None and "persistedQuery" in str(
+        query_params.get("extensions") or ""
+    )
+
+
+def _refusal(error: InvalidOperationTypeError | Exception) -> GuardRejection:
+    if isinstance(error, InvalidOperationTypeError):
+        return GuardRejection(
+            GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."), {"Allow": "POST"}
+        )
+    return GuardRejection(
+        GuardError(ErrorCode.BAD_REQUEST, "The operation could not be determined.")
+    )
+
+
+class _GuardedView:
+    """What the async and sync views share."""
+
+    schema: Any
+    allow_queries_via_get: bool
+    _gqlguard_door: _ViewDoor | None = None
+
+    @property
+    def _door(self) -> _ViewDoor:
+        door = self._gqlguard_door
+        if door is None:
+            door = self._gqlguard_door = _ViewDoor(self.schema)
+        return door
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted query by its hash carries no `query`: it is APQ, not a
+        # browser asking for the IDE.
+        return bool(
+            super().should_render_graphql_ide(request)  # type: ignore[misc]
+            and not _names_a_persisted_query(request.query_params)
+        )
+
+    def _answered(self, result: Any) -> dict[str, Any] | None:
+        return result.body if isinstance(result, PipelineAnswer) else None
+
+
+class GuardedAsyncView(_GuardedView):
+    """The mixin over Strawberry's ``AsyncBaseHTTPView`` subclasses (list it first)."""
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if _streamed(request.headers) or _content_type(request.headers) == _MULTIPART:
+            return await super().parse_http_body(request)  # type: ignore[misc]
+        return _Undecoded()
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        if _streamed(request_adapter.headers):
+            # SSE and multipart subscriptions: Strawberry's stream handlers, the extension
+            # checking the operation inside them, as over WebSockets.
+            return await super().execute_operation(  # type: ignore[misc]
+                request=request,
+                request_adapter=request_adapter,
+                request_data=request_data,
+                context=context,
+                root_value=root_value,
+                sub_response=sub_response,
+            )
+        door = self._door
+        method = request_adapter.method.upper()
+        streams: list[ExperimentalIncrementalExecutionResults] = []
+        schema = self.schema
+
+        async def execute(execution: Execution) -> Any:
+            with handing_over(execution):
+                try:
+                    result = await schema.execute(
+                        execution.query,
+                        variable_values=execution.variables,
+                        context_value=execution.context,
+                        root_value=root_value,
+                        operation_name=execution.operation_name,
+                        allowed_operation_types=door.allowed(self, method, execution),
+                        operation_extensions=execution.extensions,
+                    )
+                except (
+                    InvalidOperationTypeError,
+                    MissingQueryError,
+                    CannotGetOperationTypeError,
+                ) as refused:
+                    raise _refusal(refused) from None
+            return _first_of(result, streams)
+
+        undecoded = isinstance(request_data, _Undecoded)
+        body = await request_adapter.get_body() if undecoded and method == "POST" else b""
+        guard_request = _guard_request(
+            method, request_adapter.headers, request_adapter.query_params, body, request
+        )
+        payload = _NOT_GIVEN if undecoded else _decoded(request_data)
+        host = door.host(self, method, context, execute, payload)
+        response = await door.pipeline.handle(guard_request, host)
+        if streams:
+            answer_with({"response": sub_response}, response.status, response.headers)
+            return door.masked_stream(streams[0], response.headers.get("X-Request-ID"))
+        return door.answer(response, sub_response)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        answered = self._answered(result)
+        if answered is not None:
+            return answered
+        return await super().process_result(request, result)  # type: ignore[misc]
+
+
+class GuardedSyncView(_GuardedView):
+    """The mixin over Strawberry's ``SyncBaseHTTPView`` subclasses (list it first)."""
+
+    def execute_operation(
+        self, request: Any, context: Any, root_value: Any, sub_response: Any
+    ) -> Any:
+        door = self._door
+        adapter = self.request_adapter_class(request)  # type: ignore[attr-defined]
+        method = adapter.method.upper()
+        if _content_type(adapter.headers) == _MULTIPART:
+            payload: Any = _decoded(self.parse_http_body(adapter))  # type: ignore[attr-defined]
+            body: bytes | str = b""
+        else:
+            payload, body = _NOT_GIVEN, adapter.body if method == "POST" else b""
+        guard_request = _guard_request(method, adapter.headers, adapter.query_params, body, request)
+        schema = self.schema
+        helper = door.extension.helper
+
+        def serve(run_here: RunHere) -> Awaitable[GuardResponse]:
+            async def execute(execution: Execution) -> Any:
+                def run() -> Any:
+                    with handing_over(execution):
+                        try:
+                            return schema.execute_sync(
+                                execution.query,
+                                variable_values=execution.variables,
+                                context_value=execution.context,
+                                root_value=root_value,
+                                operation_name=execution.operation_name,
+                                allowed_operation_types=door.allowed(self, method, execution),
+                                operation_extensions=execution.extensions,
+                            )
+                        except (
+                            InvalidOperationTypeError,
+                            MissingQueryError,
+                            CannotGetOperationTypeError,
+                        ) as refused:
+                            raise _refusal(refused) from None
+
+                return await run_here(run)
+
+            host = door.host(self, method, context, execute, payload, run_here)
+            return door.pipeline.handle(guard_request, host)
+
+        response = helper.drive(serve)
+        return door.answer(response, sub_response)
+
+    def process_result(self, request: Any, result: Any) -> Any:
+        answered = self._answered(result)
+        if answered is not None:
+            return answered
+        return super().process_result(request, result)  # type: ignore[misc]
+
+
+_NOT_GIVEN: Any = Host.__dataclass_fields__["payload"].default  # the pipeline reads the body
+
+
+def _first_of(result: Any, streams: list[ExperimentalIncrementalExecutionResults]) -> Any:
+    """An incremental answer (``@defer``/``@stream``) is kept for the view to stream; the
+    pipeline measures and masks its first payload."""
+    if isinstance(result, ExperimentalIncrementalExecutionResults):
+        streams.append(result)
+        initial = result.initial_result
+        return ExecutionResult(data=initial.data, errors=initial.errors)
+    return result

@@ -1,0 +1,1 @@
+"""Every door gqlguard supports, behind one client interface (see ``clients.py``)."""
