@@ -390,7 +390,10 @@ class Guard:
             analysis = self._analysis(prepared, query, variables, operation_name, exempt=exempt)
         except GuardRejection as rejection:
             self.documents.forget(key)
-            self.rejections.remember(key, (rejection.error,))
+            if rejection.error.code is not ErrorCode.BAD_REQUEST:
+                # Remembered by the text alone: never the choice of the operation, which
+                # the next request of the same text may make with a name.
+                self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
         granted: frozenset[str] = frozenset()
         if self.authorizer.policy_names and not document_only:

@@ -97,6 +97,16 @@ def test_a_replayed_refusal_is_answered_from_memory_without_validating_again(
     assert len(calls) == validated  # no replay reached graphql-core's validation
 
 
+def test_a_refused_choice_of_operation_is_not_remembered_for_the_text() -> None:
+    # "Must provide operation name." depends on the request's operationName, not on the
+    # text: the same text with a name must pass (it was refused from memory, for everyone).
+    guard = Guard(SCHEMA, GuardConfig(), policies=DEMO_POLICIES)
+    text = "query A { posts(limit: 1) { title } } query B { posts(limit: 1) { id } }"
+    assert [e.code.value for e in guard.check(text).errors] == ["BAD_REQUEST"]
+    assert [e.code.value for e in guard.check(text, None, "Z").errors] == ["BAD_REQUEST"]
+    assert guard.check(text, None, "B").accepted
+
+
 def test_rejection_memory_is_bounded_in_bytes(library: GraphQLSchema) -> None:
     guard = Guard(library, GuardConfig(rejection_cache_max_bytes=5_000))
     for n in range(200):
