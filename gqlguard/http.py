@@ -47,7 +47,7 @@ from .limits import budget_charge
 from .masking import mask_execution_errors
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .policies import PolicyEvaluation, PolicyRequest
-from .tokens import JWTAuthenticator
+from .tokens import AuthenticationError, JWTAuthenticator
 from .transport import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -253,6 +253,27 @@ class Pipeline:
             GRAPHQL_RESPONSE if wants_graphql_response else JSON,
         )
 
+    async def screen(self, request: GuardRequest, host: Host | None = None) -> GuardResponse | None:
+        """The request's own stages without its operations — CSRF prevention, the
+        principal, a spent client, the transport (media type, body cap, strict JSON, the
+        envelope, batch caps) — for a request whose operation the framework runs itself (a
+        streamed subscription, checked by the schema's extension): the refusal, or None."""
+        caller = self.caller(request)
+        caller.host = host
+        try:
+            await self.admit_caller(caller)
+            payload, _, _ = await self.transport.read(request)
+            if isinstance(payload, list):
+                rule = (host.batching, host.max_batch) if host is not None else self.batching
+                refused_batch = _framework_batch_refusal(*rule, len(payload))
+                if refused_batch is not None:
+                    raise refused_batch
+            self.transport.envelopes(payload)
+        except GuardRejection as rejected:
+            await self.refused(caller, rejected)
+            return rejection_response(rejected, self.config, request, caller.facts())
+        return None
+
     # -- the stages, for adapters whose framework reads the body and executes (Strawberry's
     # own views drive these from GuardExtension's hooks, in this same order) ----------------
 
@@ -285,7 +306,18 @@ class Pipeline:
         if miss is not None:
             return miss, None
         if verdict.errors and verdict.errors[0].code is ErrorCode.METHOD_NOT_ALLOWED:
-            raise _mutation_needs_post(logged=True)  # the check logged it
+            # The check logged it; a subscription is never served by a request/response
+            # answer (a coded 400), a mutation needs POST (405).
+            analysis = verdict.analysis
+            if analysis is not None and analysis.operation_type == "subscription":
+                raise GuardRejection(
+                    GuardError(
+                        ErrorCode.BAD_REQUEST,
+                        "Subscriptions are served over WebSocket or a streamed response.",
+                    ),
+                    logged=True,
+                )
+            raise _mutation_needs_post(logged=True)
         return lookup, verdict
 
     @staticmethod
@@ -427,9 +459,16 @@ class Pipeline:
     async def _principal(self, caller: Caller) -> Principal:
         host = caller.host
         if host is not None and host.principal is not None:
-            # The framework's (its context's), read on its thread.
-            known = await host.run_here(host.principal)
-            if known is not None:
+            # The framework's (its context's), read on its thread; a failing hook fails
+            # closed, as the extension's does.
+            try:
+                known = await host.run_here(host.principal)
+            except Exception:
+                security_event(
+                    "principal_hook_failed", [ErrorCode.UNAUTHENTICATED.value], caller.facts()
+                )
+                raise AuthenticationError from None
+            if isinstance(known, Principal):
                 return known
         if self.authenticate is None:
             if not self.tokens.configured:

@@ -42,6 +42,8 @@ SECURITY_HEADERS = {
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ALL_OPERATIONS = frozenset({"query", "mutation", "subscription"})
+# What one JSON answer can serve: a subscription needs a stream (WebSocket, SSE, multipart).
+ANSWERED_OPERATIONS = frozenset({"query", "mutation"})
 MULTIPART = "multipart/form-data"  # the GraphQL multipart request spec (file uploads)
 BodyStream = Callable[[], AsyncIterator[bytes]]
 
@@ -110,7 +112,7 @@ class Transport:
             payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_json_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise _bad_request("The body is not valid UTF-8 JSON.") from None
-        return payload, ALL_OPERATIONS, raw
+        return payload, ANSWERED_OPERATIONS, raw
 
     def decoded(self, request: GuardRequest, payload: Any) -> tuple[Any, frozenset[str]]:
         """:meth:`read` for a body the framework decoded itself (a GraphQL multipart
@@ -130,7 +132,7 @@ class Transport:
                     limit=self.config.max_body_bytes,
                 )
             )
-        return payload, frozenset({"query"}) if method == "GET" else ALL_OPERATIONS
+        return payload, frozenset({"query"}) if method == "GET" else ANSWERED_OPERATIONS
 
     def envelopes(self, payload: Any) -> list[dict[str, Any]]:
         """Each operation's envelope (one, or a batch's), shape-checked; the batch cap."""

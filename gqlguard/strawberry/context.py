@@ -86,6 +86,12 @@ def answer_with(context: Any, status: int | None, headers: Mapping[str, str]) ->
     response = _item(context, "response")
     if response is None or response is _item(context, "request"):
         return
+    if getattr(response, "prepared", False):
+        # Already started (aiohttp's WebSocketResponse, in a WebSocket's context): its
+        # status is long sent, and setting one raises inside Strawberry's handler, which
+        # then answers nothing at all. The refusal reaches the client as the protocol's
+        # error.
+        return
     target = getattr(response, "headers", None)
     if target is not None:
         for name, value in headers.items():

@@ -10,6 +10,7 @@ from typing import Any
 from ..extras import missing
 
 try:
+    from graphql.execution import ExperimentalIncrementalExecutionResults
     from strawberry.exceptions import MissingQueryError
     from strawberry.schema.exceptions import (
         CannotGetOperationTypeError,
@@ -42,7 +43,7 @@ def strawberry_executor(schema: Any) -> Execute:
     async def run(execution: Execution) -> Any:
         with handing_over(execution if execution.document is not None else None):
             try:
-                return await schema.execute(
+                result = await schema.execute(
                     execution.query,
                     variable_values=execution.variables,
                     context_value=execution.context,
@@ -60,6 +61,17 @@ def strawberry_executor(schema: Any) -> Execute:
                 raise GuardRejection(
                     GuardError(ErrorCode.BAD_REQUEST, "The operation could not be determined.")
                 ) from None
+            if isinstance(result, ExperimentalIncrementalExecutionResults):
+                # One JSON answer cannot carry later payloads: refused, coded (gqlguard's
+                # Strawberry views stream them).
+                await result.subsequent_results.aclose()
+                raise GuardRejection(
+                    GuardError(
+                        ErrorCode.BAD_REQUEST,
+                        "@defer and @stream are served by Strawberry's views, not here.",
+                    )
+                )
+            return result
 
     return run
 

@@ -53,18 +53,24 @@ class HelperLoop:
             piece, future = next_piece
             try:
                 value = piece()
-            except BaseException as error:  # handed back: the pipeline decides what it means
+            except Exception as error:  # handed back: the pipeline decides what it means
                 loop.call_soon_threadsafe(_settle, future, None, error)
+            except BaseException:
+                # KeyboardInterrupt, SystemExit (a worker's timeout): the request ends here,
+                # on its own thread; the helper loop only drops its half.
+                loop.call_soon_threadsafe(future.cancel)
+                done.cancel()
+                raise
             else:
                 loop.call_soon_threadsafe(_settle, future, value, None)
         return done.result()
 
     def _started(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
-        if loop is None:
+        if loop is None or not loop.is_running():
             with self._lock:
                 loop = self._loop
-                if loop is None:
+                if loop is None or not loop.is_running():
                     loop = asyncio.new_event_loop()
                     threading.Thread(
                         target=loop.run_forever, name="gqlguard-helper-loop", daemon=True

@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 from ...extras import missing
 
 try:
-    from graphql import GraphQLError
+    from graphql import GraphQLError, SourceLocation
     from graphql.execution import ExperimentalIncrementalExecutionResults
     from strawberry.exceptions import MissingQueryError
     from strawberry.http import GraphQLRequestData
@@ -78,16 +78,27 @@ class PipelineAnswer(ExecutionResult):
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> PipelineAnswer:
-        errors = [
-            GraphQLError(error.get("message", ""), extensions=error.get("extensions"))
-            for error in body.get("errors", ())
-        ]
+        errors = [_error_of(error) for error in body.get("errors", ())]
         return cls(
             data=body.get("data"),
             errors=errors or None,
             extensions=body.get("extensions"),
             body=body,
         )
+
+
+def _error_of(formatted: dict[str, Any]) -> GraphQLError:
+    """A formatted error as a ``GraphQLError`` again (for a ``process_result`` that formats
+    ``result.errors`` itself): message, locations, path, extensions."""
+    error = GraphQLError(
+        formatted.get("message", ""),
+        path=formatted.get("path"),
+        extensions=formatted.get("extensions"),
+    )
+    locations = formatted.get("locations")
+    if locations:
+        error.locations = [SourceLocation(at["line"], at["column"]) for at in locations]
+    return error
 
 
 class _ViewDoor:
@@ -140,30 +151,37 @@ class _ViewDoor:
     def answer(self, response: GuardResponse, sub_response: Any) -> Any:
         """The pipeline's response on the view's sub-response (status, headers) and as the
         results Strawberry's ``run`` hands to ``process_result``."""
-        answer_with({"response": sub_response}, response.status, response.headers)
+        answer_with({"response": sub_response}, _status(response), response.headers)
         body = response.body
         if isinstance(body, list):
             return [PipelineAnswer.of(item) for item in body]
         return PipelineAnswer.of(body)
 
     def masked_stream(
-        self, result: ExperimentalIncrementalExecutionResults, request_id: str | None
+        self,
+        result: ExperimentalIncrementalExecutionResults,
+        execution: Execution,
+        request_id: str | None,
     ) -> ExperimentalIncrementalExecutionResults:
-        """``@defer``/``@stream`` payloads after the first, masked as the first was."""
+        """``@defer``/``@stream`` payloads after the first, as the first was answered:
+        denial placeholders become their coded errors, then masking."""
         config = self.extension.config
+        enforcement = execution.enforcement
 
-        def mask(errors: Any) -> Any:
-            if not errors:
-                return errors
-            return mask_execution_errors(list(errors), config, request_id) or None
+        def answered(errors: Any) -> Any:
+            found = list(errors or ())
+            if enforcement is not None and enforcement.adds_errors:
+                found = enforcement.errors(found)
+            if not found:
+                return None
+            return mask_execution_errors(found, config, request_id) or None
 
         async def masked() -> Any:
             async for payload in result.subsequent_results:
                 for part in (*(payload.incremental or ()), *(payload.completed or ())):
-                    part.errors = mask(part.errors)
+                    part.errors = answered(part.errors)
                 yield payload
 
-        result.initial_result.errors = mask(result.initial_result.errors)
         return result._replace(subsequent_results=masked())
 
 
@@ -199,8 +217,18 @@ def _peer(native: Any) -> str | None:
     return None
 
 
+class _Malformed:
+    """A multipart body Strawberry could not decode: the transport stage refuses it (coded,
+    after CSRF prevention), never Strawberry's plain text or a 500."""
+
+
+_MALFORMED_UPLOAD = _Malformed()
+
+
 def _decoded(request_data: Any) -> Any:
     """A body Strawberry decoded (a multipart upload), as the transport stage reads JSON."""
+    if isinstance(request_data, _Malformed):
+        return request_data
     if isinstance(request_data, list):
         return [_decoded(item) for item in request_data]
     payload: dict[str, Any] = {
@@ -213,9 +241,14 @@ def _decoded(request_data: Any) -> Any:
     return payload
 
 
-def _streamed(headers: Mapping[str, str]) -> bool:
-    accept = ",".join(value for name, value in headers.items() if name.lower() == "accept")
-    return any(kind in accept for kind in _STREAMED)
+def _streamed(view: Any, headers: Mapping[str, str]) -> bool:
+    """Whether Strawberry answers this request with a stream (SSE, a multipart
+    subscription), decided as Strawberry decides it, from the protocols the view serves: an
+    Accept header naming a stream the view does not serve makes an ordinary request."""
+    decide = getattr(view, "_get_stream_transport_from_headers", None)
+    if decide is None:  # a Strawberry without HTTP streams: every request is the pipeline's
+        return False
+    return decide(headers) is not None
 
 
 def _content_type(headers: Mapping[str, str]) -> str:
@@ -231,14 +264,53 @@ def _names_a_persisted_query(query_params: Mapping[str, Any]) -> bool:
     )
 
 
-def _refusal(error: InvalidOperationTypeError | Exception) -> GuardRejection:
+def _refusal(error: Exception, method: str) -> GuardRejection:
     if isinstance(error, InvalidOperationTypeError):
+        if method == "GET":  # the view serves no queries over GET (allow_queries_via_get)
+            return GuardRejection(
+                GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Send this operation with POST."),
+                {"Allow": "POST"},
+            )
         return GuardRejection(
-            GuardError(ErrorCode.METHOD_NOT_ALLOWED, "Mutations need POST."), {"Allow": "POST"}
+            GuardError(ErrorCode.BAD_REQUEST, "This operation type is not served here.")
         )
     return GuardRejection(
         GuardError(ErrorCode.BAD_REQUEST, "The operation could not be determined.")
     )
+
+
+def _async_body(native: Any, adapter: Any) -> Any:
+    """The body as the transport stage reads it: chunk by chunk where the framework streams
+    it (never past ``max_body_bytes``), else what the framework has read."""
+    stream = getattr(native, "stream", None)  # Starlette
+    if callable(stream):
+        return stream
+    content = getattr(native, "content", None)  # aiohttp
+    if content is not None and callable(getattr(content, "iter_chunked", None)):
+        return lambda: content.iter_chunked(65536)
+
+    async def whole() -> Any:
+        body = await adapter.get_body()
+        yield body.encode("utf-8") if isinstance(body, str) else body
+
+    return whole
+
+
+def _sync_body(native: Any, headers: dict[str, str], cap: int) -> bytes:
+    """The raw bytes (never decoded as text: a non-UTF-8 body is the transport's coded 400),
+    unread when the declared length is over the cap; a body the framework refuses to read
+    (Django's own upload cap) counts as over it."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return b""
+    try:
+        body = getattr(native, "body", None)  # Django
+        if not isinstance(body, bytes):
+            body = native.get_data()  # Flask
+    except Exception:  # the framework's own limit (RequestDataTooBig)
+        headers["content-length"] = str(cap + 1)
+        return b""
+    return body if isinstance(body, bytes) else bytes(body)
 
 
 class _GuardedView:
@@ -246,6 +318,7 @@ class _GuardedView:
 
     schema: Any
     allow_queries_via_get: bool
+    graphql_ide: Any
     _gqlguard_door: _ViewDoor | None = None
 
     @property
@@ -257,9 +330,11 @@ class _GuardedView:
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a persisted query by its hash carries no `query`: it is APQ, not a
-        # browser asking for the IDE.
+        # browser asking for the IDE; with the IDE off, a GET without a query is the
+        # pipeline's coded 400, not Strawberry's 404.
         return bool(
-            super().should_render_graphql_ide(request)  # type: ignore[misc]
+            self.graphql_ide
+            and super().should_render_graphql_ide(request)  # type: ignore[misc]
             and not _names_a_persisted_query(request.query_params)
         )
 
@@ -271,8 +346,14 @@ class GuardedAsyncView(_GuardedView):
     """The mixin over Strawberry's ``AsyncBaseHTTPView`` subclasses (list it first)."""
 
     async def parse_http_body(self, request: Any) -> Any:
-        if _streamed(request.headers) or _content_type(request.headers) == _MULTIPART:
-            return await super().parse_http_body(request)  # type: ignore[misc]
+        multipart = _content_type(request.headers) == _MULTIPART
+        if _streamed(self, request.headers) or (
+            multipart and getattr(self, "multipart_uploads_enabled", False)
+        ):
+            try:
+                return await super().parse_http_body(request)  # type: ignore[misc]
+            except Exception:  # Strawberry's plain-text 400s, or a crash on odd parts
+                return _MALFORMED_UPLOAD
         return _Undecoded()
 
     async def execute_operation(
@@ -284,9 +365,26 @@ class GuardedAsyncView(_GuardedView):
         root_value: Any,
         sub_response: Any,
     ) -> Any:
-        if _streamed(request_adapter.headers):
-            # SSE and multipart subscriptions: Strawberry's stream handlers, the extension
+        door = self._door
+        method = request_adapter.method.upper()
+        if _streamed(self, request_adapter.headers):
+            # SSE and multipart subscriptions: the request's own stages here (CSRF, the
+            # token, the transport's caps), then Strawberry's stream handlers, the extension
             # checking the operation inside them, as over WebSockets.
+            screened = await door.pipeline.screen(
+                _guard_request(
+                    method,
+                    request_adapter.headers,
+                    request_adapter.query_params,
+                    await request_adapter.get_body() if method == "POST" else b"",
+                    request,
+                ),
+                door.host(self, method, context, _never_executed, _NOT_GIVEN),
+            )
+            if screened is not None:
+                return door.answer(screened, sub_response)
+            if isinstance(request_data, _Malformed):  # read again by the screen: never
+                raise RuntimeError("a malformed body passed the transport stage")
             return await super().execute_operation(  # type: ignore[misc]
                 request=request,
                 request_adapter=request_adapter,
@@ -295,9 +393,7 @@ class GuardedAsyncView(_GuardedView):
                 root_value=root_value,
                 sub_response=sub_response,
             )
-        door = self._door
-        method = request_adapter.method.upper()
-        streams: list[ExperimentalIncrementalExecutionResults] = []
+        streams: list[tuple[ExperimentalIncrementalExecutionResults, Execution]] = []
         schema = self.schema
 
         async def execute(execution: Execution) -> Any:
@@ -317,11 +413,11 @@ class GuardedAsyncView(_GuardedView):
                     MissingQueryError,
                     CannotGetOperationTypeError,
                 ) as refused:
-                    raise _refusal(refused) from None
-            return _first_of(result, streams)
+                    raise _refusal(refused, method) from None
+            return _first_of(result, execution, streams)
 
         undecoded = isinstance(request_data, _Undecoded)
-        body = await request_adapter.get_body() if undecoded and method == "POST" else b""
+        body = _async_body(request, request_adapter) if undecoded and method == "POST" else b""
         guard_request = _guard_request(
             method, request_adapter.headers, request_adapter.query_params, body, request
         )
@@ -329,8 +425,9 @@ class GuardedAsyncView(_GuardedView):
         host = door.host(self, method, context, execute, payload)
         response = await door.pipeline.handle(guard_request, host)
         if streams:
-            answer_with({"response": sub_response}, response.status, response.headers)
-            return door.masked_stream(streams[0], response.headers.get("X-Request-ID"))
+            answer_with({"response": sub_response}, _status(response), response.headers)
+            result, execution = streams[0]
+            return door.masked_stream(result, execution, response.headers.get("X-Request-ID"))
         return door.answer(response, sub_response)
 
     async def process_result(self, request: Any, result: Any) -> Any:
@@ -349,12 +446,19 @@ class GuardedSyncView(_GuardedView):
         door = self._door
         adapter = self.request_adapter_class(request)  # type: ignore[attr-defined]
         method = adapter.method.upper()
-        if _content_type(adapter.headers) == _MULTIPART:
-            payload: Any = _decoded(self.parse_http_body(adapter))  # type: ignore[attr-defined]
-            body: bytes | str = b""
-        else:
-            payload, body = _NOT_GIVEN, adapter.body if method == "POST" else b""
-        guard_request = _guard_request(method, adapter.headers, adapter.query_params, body, request)
+        headers = {name.lower(): value for name, value in adapter.headers.items()}
+        payload: Any = _NOT_GIVEN
+        body = b""
+        if _content_type(headers) == _MULTIPART and getattr(
+            self, "multipart_uploads_enabled", False
+        ):
+            try:
+                payload = _decoded(self.parse_http_body(adapter))  # type: ignore[attr-defined]
+            except Exception:  # Strawberry's plain-text 400s, or a crash on odd parts
+                payload = _MALFORMED_UPLOAD
+        elif method == "POST":
+            body = _sync_body(request, headers, door.extension.config.max_body_bytes)
+        guard_request = _guard_request(method, headers, adapter.query_params, body, request)
         schema = self.schema
         helper = door.extension.helper
 
@@ -377,7 +481,7 @@ class GuardedSyncView(_GuardedView):
                             MissingQueryError,
                             CannotGetOperationTypeError,
                         ) as refused:
-                            raise _refusal(refused) from None
+                            raise _refusal(refused, method) from None
 
                 return await run_here(run)
 
@@ -394,14 +498,27 @@ class GuardedSyncView(_GuardedView):
         return super().process_result(request, result)  # type: ignore[misc]
 
 
+async def _never_executed(execution: Execution) -> Any:  # pragma: no cover - screen only
+    raise RuntimeError("a screened request is executed by Strawberry's stream handlers")
+
+
+def _status(response: GuardResponse) -> int | None:
+    """The pipeline's status when it refuses; a 200 leaves the status a resolver set."""
+    return None if response.status == 200 else response.status
+
+
 _NOT_GIVEN: Any = Host.__dataclass_fields__["payload"].default  # the pipeline reads the body
 
 
-def _first_of(result: Any, streams: list[ExperimentalIncrementalExecutionResults]) -> Any:
+def _first_of(
+    result: Any,
+    execution: Execution,
+    streams: list[tuple[ExperimentalIncrementalExecutionResults, Execution]],
+) -> Any:
     """An incremental answer (``@defer``/``@stream``) is kept for the view to stream; the
     pipeline measures and masks its first payload."""
     if isinstance(result, ExperimentalIncrementalExecutionResults):
-        streams.append(result)
+        streams.append((result, execution))
         initial = result.initial_result
         return ExecutionResult(data=initial.data, errors=initial.errors)
     return result
