@@ -22,7 +22,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from gqlguard import GuardConfig
-from gqlguard.strawberry import GuardExtension
+from gqlguard.strawberry import Authenticated, GuardExtension
 from gqlguard.strawberry.views.asgi import GraphQL
 
 from .doors.clients import CLIENT, _django_ready
@@ -276,3 +276,54 @@ async def test_a_refusal_with_a_status_reaches_an_aiohttp_websocket(protocol: st
     assert message["type"] == "error"
     errors = message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
     assert [error["extensions"]["code"] for error in errors] == ["BAD_REQUEST"]
+
+
+@strawberry.type
+class Product:
+    name: str = "lamp"
+
+    @strawberry.field(directives=[Authenticated()])
+    def margin(self) -> int | None:
+        return 42
+
+
+@strawberry.type
+class ShopQuery:
+    @strawberry.field
+    async def product(self) -> Product:
+        return Product()
+
+
+DEFERRED = "{ product { name ... @defer { margin } } }"
+MULTIPART = {**JSON, "accept": "multipart/mixed;deferSpec=20220824, application/json"}
+
+
+def _deferring_schema() -> Any:
+    return strawberry.Schema(
+        query=ShopQuery,
+        extensions=[GuardExtension(GuardConfig())],
+        config=StrawberryConfig(enable_experimental_incremental_execution=True),
+    )
+
+
+async def test_deferred_payloads_carry_coded_denials_and_no_internal_marker() -> None:
+    async with client(GraphQL(_deferring_schema())) as http:
+        answer = await http.post("/", json={"query": DEFERRED}, headers=MULTIPART)
+    assert answer.headers["content-type"].startswith("multipart/mixed")
+    payloads = [
+        json.loads(part.split("\r\n\r\n", 1)[1])
+        for part in answer.text.split("---")
+        if "\r\n\r\n" in part
+    ]
+    assert payloads[0]["data"] == {"product": {"name": "lamp"}}
+    later = json.dumps(payloads[1:])
+    assert "UNAUTHORIZED_FIELD_OR_TYPE" in later and "42" not in later
+    assert "_GQLGUARD" not in answer.text  # the denial placeholder's internal code
+
+
+async def test_create_app_refuses_a_deferred_operation_coded() -> None:
+    from gqlguard.starlette import create_app
+
+    async with client(create_app(_deferring_schema())) as http:
+        answer = await http.post("/graphql", json={"query": DEFERRED}, headers=MULTIPART)
+    assert answer.status_code == 400 and codes(answer.json()) == ["BAD_REQUEST"]
