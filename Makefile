@@ -143,6 +143,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/authorization.py
 	$(BIN)/python bench/cache_bytes.py
 	$(BIN)/python bench/subscriptions.py
+	$(BIN)/python bench/views.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .venv-tools tests/interop/node_modules $(STRAWBERRY_VENV) .venv-3.*

@@ -65,6 +65,29 @@ class HelperLoop:
                 loop.call_soon_threadsafe(_settle, future, value, None)
         return done.result()
 
+    @staticmethod
+    def run_in_place(work: Callable[[RunHere], Awaitable[T]]) -> T:
+        """Run ``work`` to its end on this thread, with no event loop: for a pipeline that
+        waits on nothing (in-memory stores, synchronous policies), every piece runs here
+        as it comes, without a hop to the helper loop (a sync view's request stays on its
+        thread, and outside any loop, where Django's ORM expects it)."""
+
+        async def in_place(piece: Callable[[], Any]) -> Any:
+            return piece()
+
+        async def whole() -> T:
+            return await work(in_place)
+
+        coroutine = whole()
+        try:
+            while True:
+                waited_on = coroutine.send(None)
+                if waited_on is not None:  # a future needs a loop: not this pipeline's case
+                    coroutine.close()
+                    raise RuntimeError("run_in_place: the pipeline waited on a future")
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+
     def _started(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None or not loop.is_running():

@@ -43,11 +43,13 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise missing("strawberry", "gqlguard.strawberry.views") from error
 
+from ...budget import RedisBudget
 from ...config import ConfigError
 from ...errors import ErrorCode, GuardError, GuardRejection
 from ...execution import Execute, Execution
 from ...http import Host, Pipeline, RunHere
 from ...masking import mask_execution_errors
+from ...persisted import RedisStore
 from ...transport import GuardRequest, GuardResponse
 from ..context import answer_with
 from ..executor import guard_extension_of, strawberry_batching
@@ -115,6 +117,15 @@ class _ViewDoor:
         self.extension: GuardExtension = extension
         self.schema = schema
         self.pipeline: Pipeline = extension.view_pipeline(schema)
+        # A sync view's pipeline runs on its own thread when it waits on nothing: stores in
+        # memory, synchronous policies (a Redis store needs the helper loop, where its client
+        # lives).
+        persisted = extension.persisted
+        self.waits = (
+            isinstance(extension.budget, RedisBudget)
+            or (persisted is not None and isinstance(persisted.store, RedisStore))
+            or bool(extension.policies.asynchronous)
+        )
 
     def host(
         self,
@@ -488,7 +499,7 @@ class GuardedSyncView(_GuardedView):
             host = door.host(self, method, context, execute, payload, run_here)
             return door.pipeline.handle(guard_request, host)
 
-        response = helper.drive(serve)
+        response = helper.drive(serve) if door.waits else helper.run_in_place(serve)
         return door.answer(response, sub_response)
 
     def process_result(self, request: Any, result: Any) -> Any:
