@@ -22,7 +22,8 @@ request's own work — the check with the user's policies, the principal hook,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -290,6 +291,27 @@ def _refusal(error: Exception, method: str) -> GuardRejection:
     )
 
 
+def _executed(allowed: frozenset[OperationType], execution: Execution, root_value: Any) -> Any:
+    """``schema.execute``'s (or ``execute_sync``'s) keywords for one checked operation."""
+    return {
+        "variable_values": execution.variables,
+        "context_value": execution.context,
+        "root_value": root_value,
+        "operation_name": execution.operation_name,
+        "allowed_operation_types": allowed,
+        "operation_extensions": execution.extensions,
+    }
+
+
+@contextmanager
+def _refused_by_strawberry(method: str) -> Iterator[None]:
+    """Strawberry's own refusals of an operation, as the pipeline's coded ones."""
+    try:
+        yield
+    except (InvalidOperationTypeError, MissingQueryError, CannotGetOperationTypeError) as refused:
+        raise _refusal(refused, method) from None
+
+
 def _async_body(native: Any, adapter: Any) -> Any:
     """The body as the transport stage reads it: chunk by chunk where the framework streams
     it (never past ``max_body_bytes``), else what the framework has read."""
@@ -408,23 +430,11 @@ class GuardedAsyncView(_GuardedView):
         schema = self.schema
 
         async def execute(execution: Execution) -> Any:
-            with handing_over(execution):
-                try:
-                    result = await schema.execute(
-                        execution.query,
-                        variable_values=execution.variables,
-                        context_value=execution.context,
-                        root_value=root_value,
-                        operation_name=execution.operation_name,
-                        allowed_operation_types=door.allowed(self, method, execution),
-                        operation_extensions=execution.extensions,
-                    )
-                except (
-                    InvalidOperationTypeError,
-                    MissingQueryError,
-                    CannotGetOperationTypeError,
-                ) as refused:
-                    raise _refusal(refused, method) from None
+            with handing_over(execution), _refused_by_strawberry(method):
+                result = await schema.execute(
+                    execution.query,
+                    **_executed(door.allowed(self, method, execution), execution, root_value),
+                )
             return _first_of(result, execution, streams)
 
         undecoded = isinstance(request_data, _Undecoded)
@@ -476,23 +486,11 @@ class GuardedSyncView(_GuardedView):
         def serve(run_here: RunHere) -> Awaitable[GuardResponse]:
             async def execute(execution: Execution) -> Any:
                 def run() -> Any:
-                    with handing_over(execution):
-                        try:
-                            return schema.execute_sync(
-                                execution.query,
-                                variable_values=execution.variables,
-                                context_value=execution.context,
-                                root_value=root_value,
-                                operation_name=execution.operation_name,
-                                allowed_operation_types=door.allowed(self, method, execution),
-                                operation_extensions=execution.extensions,
-                            )
-                        except (
-                            InvalidOperationTypeError,
-                            MissingQueryError,
-                            CannotGetOperationTypeError,
-                        ) as refused:
-                            raise _refusal(refused, method) from None
+                    allowed = door.allowed(self, method, execution)
+                    with handing_over(execution), _refused_by_strawberry(method):
+                        return schema.execute_sync(
+                            execution.query, **_executed(allowed, execution, root_value)
+                        )
 
                 return await run_here(run)
 
