@@ -346,3 +346,72 @@ async def test_create_app_refuses_a_deferred_operation_coded() -> None:
     async with client(create_app(_deferring_schema())) as http:
         answer = await http.post("/graphql", json={"query": DEFERRED}, headers=MULTIPART)
     assert answer.status_code == 400 and codes(answer.json()) == ["BAD_REQUEST"]
+
+
+@strawberry.type
+class SlowSubscription:
+    @strawberry.subscription
+    async def slow(self) -> AsyncGenerator[int, None]:
+        await asyncio.sleep(5)
+        yield 1
+
+
+def _socket_app(config: GuardConfig, **view: Any) -> Any:
+    from starlette.testclient import TestClient
+
+    slow = strawberry.Schema(
+        query=Query, subscription=SlowSubscription, extensions=[GuardExtension(config)]
+    )
+    return TestClient(GraphQL(slow, **view))
+
+
+def test_the_websocket_caps_are_gqlguards_settings_at_the_views() -> None:
+    # Strawberry's own defaults are 100 operations per connection and a minute to init;
+    # the views take gqlguard's settings, as create_app's WebSocket door does.
+    http = _socket_app(GuardConfig(websocket_max_operations=1, websocket_init_timeout=0.3))
+    with http.websocket_connect("/", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        for operation in ("1", "2"):
+            subscribe = {"query": "subscription { slow }"}
+            ws.send_json({"id": operation, "type": "subscribe", "payload": subscribe})
+        refused = ws.receive_json()
+    assert refused["id"] == "2" and refused["type"] == "error"
+    from starlette.websockets import WebSocketDisconnect
+
+    socket = http.websocket_connect("/", subprotocols=["graphql-transport-ws"])
+    with socket as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()  # no connection_init: closed after the configured 0.3 s
+    assert closed.value.code == 4408
+
+
+def test_a_view_given_its_own_caps_keeps_them() -> None:
+    http = _socket_app(GuardConfig(websocket_max_operations=1), max_subscriptions_per_connection=2)
+    with http.websocket_connect("/", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        for operation in ("1", "2", "3"):
+            subscribe = {"query": "subscription { slow }"}
+            ws.send_json({"id": operation, "type": "subscribe", "payload": subscribe})
+        assert ws.receive_json()["id"] == "3"  # the view's 2, not the config's 1
+
+
+def test_websocket_origins_extend_strawberrys_same_origin_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    http = _socket_app(GuardConfig(websocket_origins=("https://app.example",)))
+    listed = {"origin": "https://app.example"}
+    with http.websocket_connect("/", subprotocols=["graphql-transport-ws"], headers=listed) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+    with (
+        pytest.raises(WebSocketDisconnect),
+        http.websocket_connect(
+            "/", subprotocols=["graphql-transport-ws"], headers={"origin": "https://evil.example"}
+        ) as ws,
+    ):
+        ws.receive_json()
+    events = [r.getMessage() for r in caplog.records if r.name == "gqlguard.security"]
+    assert any('"FORBIDDEN"' in event and "evil.example" in event for event in events)

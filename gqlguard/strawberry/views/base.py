@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -47,6 +48,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 from ...budget import RedisBudget
 from ...config import ConfigError
 from ...errors import ErrorCode, GuardError, GuardRejection
+from ...events import security_event
 from ...execution import Execute, Execution
 from ...http import Host, Pipeline, RunHere
 from ...masking import mask_execution_errors
@@ -377,6 +379,38 @@ class _GuardedView:
 
 class GuardedAsyncView(_GuardedView):
     """The mixin over Strawberry's ``AsyncBaseHTTPView`` subclasses (list it first)."""
+
+    max_subscriptions_per_connection: int | None
+    connection_init_wait_timeout: timedelta
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built now: a schema without GuardExtension stops the server at start.
+        config = self._door.extension.config
+        # The WebSocket caps are gqlguard's settings (as under create_app) unless the view
+        # is given its own.
+        if "max_subscriptions_per_connection" not in kwargs:
+            self.max_subscriptions_per_connection = config.websocket_max_operations
+        if "connection_init_wait_timeout" not in kwargs:
+            self.connection_init_wait_timeout = timedelta(seconds=config.websocket_init_timeout)
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        """Strawberry's rule (its ``allowed_origins``), or gqlguard's ``websocket_origins``
+        (Strawberry calls this for a cross-origin handshake only)."""
+        allowed = self._door.extension.origins.violation({"origin": origin}) is None
+        return allowed or bool(
+            super().is_websocket_origin_allowed(request, origin)  # type: ignore[misc]
+        )
+
+    async def reject_websocket(self, request: Any) -> Any:
+        headers = getattr(request, "headers", {})
+        security_event(
+            "rejected",
+            [ErrorCode.FORBIDDEN.value],
+            {"request_id": None, "principal": None, "client": _peer(request)},
+            origin=headers.get("origin") if hasattr(headers, "get") else None,
+        )
+        return await super().reject_websocket(request)  # type: ignore[misc]
 
     async def parse_http_body(self, request: Any) -> Any:
         multipart = _content_type(request.headers) == _MULTIPART
