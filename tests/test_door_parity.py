@@ -38,6 +38,7 @@ from schema_example.config import (
 )
 
 from .doors.clients import (
+    EXTENSION_DOORS,
     HTTP_DOORS,
     LEGACY_WS,
     REFERENCE,
@@ -672,3 +673,48 @@ async def test_a_refused_subscription_is_coded_alike(
         door, [step], caplog, settings=settings, reference=SOCKET_REFERENCE
     )
     assert codes(want.answer) == [code] and codes(seen.answer) == [code]
+
+
+# -- Strawberry's own views: the extension alone -------------------------------------------------
+
+# What the extension decides from its hooks: every verdict on an operation. The transport is
+# the view's own there (its words for a malformed body, its batching, GET's rules), and the
+# syntax error Strawberry reports itself: those cases are the views' (README).
+EXTENSION_CASES = [
+    name
+    for name, case in HOSTILE.items()
+    if case.step.params is None
+    and isinstance(case.step.body, dict)
+    and name not in ("syntax-error", "oversized-body")
+]
+
+
+@pytest.mark.parametrize("operation", list(ACCEPTED))
+@pytest.mark.parametrize("door", list(EXTENSION_DOORS))
+async def test_the_extension_alone_answers_the_accepted_corpus_alike(
+    door: str, operation: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    step = post(
+        {
+            "query": MANIFEST[operation]["body"],
+            "variables": ACCEPTED[operation],
+            "operationName": operation,
+        }
+    )
+    (want,) = await run(REFERENCE, demo, BASE, [step], caplog)
+    (seen,) = await run(door, demo, BASE, [step], caplog)
+    assert seen.answer.status == 200 and want.answer.body["data"]
+    assert seen.answer.body.get("data") == want.answer.body["data"]
+    assert codes(seen.answer) == codes(want.answer)
+
+
+@pytest.mark.parametrize("case", EXTENSION_CASES)
+@pytest.mark.parametrize("door", list(EXTENSION_DOORS))
+async def test_the_extension_alone_refuses_the_hostile_corpus_alike(
+    door: str, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    hostile = HOSTILE[case]
+    (seen,) = await run(door, demo, hostile.settings, [hostile.step], caplog)
+    assert codes(seen.answer) == [hostile.code]
+    assert seen.answer.body.get("data") is None, "nothing ran"
+    assert [e["codes"] for e in seen.log["events"]] == [[hostile.code]]

@@ -168,23 +168,29 @@ def create_app_door(target: Target) -> Door:
     return AsgiDoor("create_app", create_app(target.schema, target.config))
 
 
-def strawberry_asgi_app(target: Target) -> Any:
+def strawberry_asgi_app(target: Target, *, own: bool = False) -> Any:
+    """gqlguard's ASGI view; ``own``: Strawberry's own, the extension alone checking."""
+    from strawberry.asgi import GraphQL as Own
+
     from gqlguard.strawberry.views.asgi import GraphQL
 
-    return GraphQL(target.schema, graphql_ide=None)
+    return (Own if own else GraphQL)(target.schema, graphql_ide=None)
 
 
 def asgi_door(target: Target) -> Door:
     return AsgiDoor("asgi", strawberry_asgi_app(target))
 
 
-def fastapi_app(target: Target) -> Any:
+def fastapi_app(target: Target, *, own: bool = False) -> Any:
     from fastapi import FastAPI
+    from strawberry.fastapi import GraphQLRouter as Own
 
     from gqlguard.strawberry.views.fastapi import GraphQLRouter
 
     api = FastAPI()
-    api.include_router(GraphQLRouter(target.schema, graphql_ide=None), prefix=PATH)
+    api.include_router(
+        (Own if own else GraphQLRouter)(target.schema, graphql_ide=None), prefix=PATH
+    )
     return api
 
 
@@ -211,15 +217,17 @@ def _django_ready() -> None:
 
 
 class DjangoDoor(Door):
-    def __init__(self, target: Target, *, asynchronous: bool) -> None:
+    def __init__(self, target: Target, *, asynchronous: bool, own: bool = False) -> None:
         _django_ready()
         from django.test import RequestFactory
+        from strawberry.django import views as own_views
 
-        from gqlguard.strawberry.views.django import AsyncGraphQLView, GraphQLView
+        from gqlguard.strawberry.views import django as views
 
         self.asynchronous = asynchronous
         self.name = "django-async" if asynchronous else "django"
-        view_class: Any = AsyncGraphQLView if asynchronous else GraphQLView
+        chosen: Any = own_views if own else views
+        view_class: Any = chosen.AsyncGraphQLView if asynchronous else chosen.GraphQLView
         self.view = view_class.as_view(schema=target.schema, graphql_ide=None)
         self.factory = RequestFactory(REMOTE_ADDR=CLIENT)
 
@@ -249,13 +257,15 @@ class DjangoDoor(Door):
 
 
 class FlaskDoor(Door):
-    def __init__(self, target: Target, *, asynchronous: bool) -> None:
+    def __init__(self, target: Target, *, asynchronous: bool, own: bool = False) -> None:
         from flask import Flask
+        from strawberry.flask import views as own_views
 
-        from gqlguard.strawberry.views.flask import AsyncGraphQLView, GraphQLView
+        from gqlguard.strawberry.views import flask as views
 
         self.name = "flask-async" if asynchronous else "flask"
-        view_class: Any = AsyncGraphQLView if asynchronous else GraphQLView
+        chosen: Any = own_views if own else views
+        view_class: Any = chosen.AsyncGraphQLView if asynchronous else chosen.GraphQLView
         app = Flask(f"door-{self.name}")
         view = view_class.as_view("graphql", schema=target.schema, graphql_ide=None)
         app.add_url_rule(PATH, view_func=view, methods=["GET", "POST"])
@@ -286,13 +296,15 @@ class FlaskDoor(Door):
 class AiohttpDoor(Door):
     name = "aiohttp"
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, own: bool = False) -> None:
         from aiohttp import web
+        from strawberry.aiohttp.views import GraphQLView as Own
 
         from gqlguard.strawberry.views.aiohttp import GraphQLView
 
         self.app = web.Application()
-        self.app.router.add_route("*", PATH, GraphQLView(schema=target.schema, graphql_ide=None))
+        view = (Own if own else GraphQLView)(schema=target.schema, graphql_ide=None)
+        self.app.router.add_route("*", PATH, view)
         self.client: Any = None
 
     async def _client(self) -> Any:
@@ -474,7 +486,20 @@ SOCKET_DOORS: dict[str, Callable[[Target], Door]] = {
     for host, build in (("create_app", _socket_on_create_app), ("asgi", _socket_on_asgi))
 }
 
-DOORS: dict[str, Callable[[Target], Door]] = {**HTTP_DOORS, **SOCKET_DOORS}
+# Strawberry's own views, unchanged, with only the schema's GuardExtension checking each
+# operation from its hooks: held to the reference's verdicts (codes, no data), not to its
+# transport (their own words for a malformed request, "data": null on a request error).
+EXTENSION_DOORS: dict[str, Callable[[Target], Door]] = {
+    "own:asgi": lambda target: AsgiDoor("own:asgi", strawberry_asgi_app(target, own=True)),
+    "own:fastapi": lambda target: AsgiDoor("own:fastapi", fastapi_app(target, own=True)),
+    "own:django": lambda target: DjangoDoor(target, asynchronous=False, own=True),
+    "own:django-async": lambda target: DjangoDoor(target, asynchronous=True, own=True),
+    "own:flask": lambda target: FlaskDoor(target, asynchronous=False, own=True),
+    "own:flask-async": lambda target: FlaskDoor(target, asynchronous=True, own=True),
+    "own:aiohttp": lambda target: AiohttpDoor(target, own=True),
+}
+
+DOORS: dict[str, Callable[[Target], Door]] = {**HTTP_DOORS, **SOCKET_DOORS, **EXTENSION_DOORS}
 
 
 def open_door(name: str, target: Target) -> Door:
