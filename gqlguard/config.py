@@ -201,7 +201,7 @@ class GuardConfig(BaseSettings):
     # Content-Type must carry one of these headers, non-empty.
     csrf_prevention: bool = True
     # WebSocket handshakes: origins allowed besides the server's own (same-origin by
-    # default; "*" allows any). See gqlguard.strawberry.origins.
+    # default; "*" allows any). See gqlguard.origins.
     websocket_origins: tuple[str, ...] = ()
     # Per WebSocket connection (create_app): operations in flight at once, and the seconds a
     # client has to send connection_init (graphql-ws's own servers wait 3).

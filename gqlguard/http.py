@@ -284,10 +284,23 @@ class Pipeline:
         """The request-level stages before any body is read: CSRF prevention, authentication,
         and the refusal of a client whose budget is spent. Raises :class:`GuardRejection`."""
         self.transport.refuse_cross_site(caller.request)
+        await self.identify(caller)
+        await self.refuse_spent(caller)
+
+    async def identify(self, caller: Caller) -> None:
+        """The caller's principal and its policy evaluation (a WebSocket connection's, from
+        its ``connection_init``: the handshake has no CSRF rule to pass)."""
         caller.principal = await self._principal(caller)
         self.evaluate_policies(caller)
+
+    async def refuse_spent(self, caller: Caller) -> None:
+        """A client whose budget is spent is refused before anything else is read."""
         if self.budget is not None:
             await self.budget.refuse_spent(caller.budget_key)
+
+    async def operation_context(self, caller: Caller) -> Any:
+        """One operation's GraphQL context (the framework's, or one the pipeline builds)."""
+        return await self._context_for(caller)
 
     async def admit(
         self,
@@ -585,27 +598,9 @@ class Pipeline:
             operation.request_error = True
             return
         guard = self.guard
-        principal = caller.principal or Principal.anonymous()
         analysis = verdict.analysis if verdict is not None else None
-        execution = Execution(
-            document=verdict.document if verdict is not None else None,
-            verdict=verdict,
-            query=lookup.query,
-            variables=operation.envelope["variables"],
-            operation_name=(
-                analysis.operation_name
-                if analysis is not None
-                else operation.envelope["operation_name"]
-            ),
-            context=operation.context,
-            principal=principal,
-            allowed_operations=allowed,
-            extensions=operation.envelope["extensions"],
-            enforcement=(
-                Enforcement(guard, verdict, principal, caller.policy_request)
-                if guard is not None
-                else None
-            ),
+        execution = self.execution(
+            caller, operation.envelope, operation.context, lookup, verdict, allowed
         )
         host = caller.host
         execute = host.execute if host is not None else self.execute
@@ -618,6 +613,20 @@ class Pipeline:
             raise GuardRejection(
                 GuardError(ErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error.")
             ) from None
+        body, actual = self.answered(caller, verdict, result)
+        operation.body = body
+        operation.request_error = result.data is None and bool(result.errors)
+        if self.budget is not None and guard is not None and analysis is not None:
+            operation.actual = actual
+            telemetry.record_actual_cost(analysis.field_cost, operation.actual)
+
+    def answered(
+        self, caller: Caller, verdict: Verdict | None, result: Any
+    ) -> tuple[dict[str, Any], float]:
+        """One executed result as the client receives it — errors masked, ``data``, the
+        ``extensions`` gqlguard adds — and the cost to keep (see :func:`_actual_cost`)."""
+        guard = self.guard
+        analysis = verdict.analysis if verdict is not None else None
         body: dict[str, Any] = {}
         if result.errors:
             errors = mask_execution_errors(result.errors, self.config, caller.request_id)
@@ -642,11 +651,41 @@ class Pipeline:
             extensions.update(result_extensions(verdict, guard, result.data, reported))
         if extensions:
             body["extensions"] = extensions
-        operation.body = body
-        operation.request_error = result.data is None and bool(result.errors)
-        if self.budget is not None and guard is not None and analysis is not None:
-            operation.actual = _actual_cost(guard, verdict, result, response_costs)
-            telemetry.record_actual_cost(analysis.field_cost, operation.actual)
+        if guard is None or analysis is None or self.budget is None:
+            return body, 0.0  # no budget: nothing to refund, no walk for it
+        return body, _actual_cost(guard, verdict, result, response_costs)
+
+    def execution(
+        self,
+        caller: Caller,
+        envelope: dict[str, Any],
+        context: Any,
+        lookup: Lookup,
+        verdict: Verdict | None,
+        allowed: frozenset[str],
+    ) -> Execution:
+        """What the executor receives for one admitted operation."""
+        guard = self.guard
+        principal = caller.principal or Principal.anonymous()
+        analysis = verdict.analysis if verdict is not None else None
+        return Execution(
+            document=verdict.document if verdict is not None else None,
+            verdict=verdict,
+            query=lookup.query,
+            variables=envelope["variables"],
+            operation_name=(
+                analysis.operation_name if analysis is not None else envelope["operation_name"]
+            ),
+            context=context,
+            principal=principal,
+            allowed_operations=allowed,
+            enforcement=(
+                Enforcement(guard, verdict, principal, caller.policy_request)
+                if guard is not None
+                else None
+            ),
+            extensions=envelope["extensions"],
+        )
 
     def _shared_cacheable(self, caller: Caller, operation: _Operation) -> bool:
         """A GET that named a persisted query by its hash, by an anonymous caller that sent

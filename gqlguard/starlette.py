@@ -28,11 +28,14 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 
 from .config import ConfigError, GuardConfig, protections_summary
 from .execution import Execute, graphql_core_executor
-from .guard import CheckCallback, Guard
+from .guard import CheckCallback, Guard, graphql_schema_of
 from .http import Authenticate, ContextGetter, GuardRequest, Pipeline
 from .object_rules import ObjectRule
+from .origins import OriginPolicy
 from .policies import PolicyFunction
 from .transport import SECURITY_HEADERS
+from .websocket_connection import ConnectionGuard
+from .websocket_protocols import PipelineWebSockets
 
 __all__ = ["GraphQLEndpoint", "create_app", "pipeline_for", "protections_summary"]
 
@@ -241,19 +244,28 @@ def create_app(
     )
     routes: list[BaseRoute] = [Route(path, GraphQLEndpoint(pipeline))]
     extension = _guard_extension_of(schema)
+    # Subscriptions (and any operation) over WebSocket, each operation through the same
+    # stages, inside the connection's own rules (gqlguard.websocket_connection).
+    sockets: Any
     if extension is not None:
-        # Subscriptions (and any operation) over WebSocket: Strawberry's protocol handlers,
-        # each operation through the extension's stages; the connection's own rules here.
-        from .strawberry.websockets import GuardedWebSockets
+        # Strawberry's protocol handlers, each operation through the extension's stages.
+        from .strawberry.websockets import strawberry_websockets
 
-        sockets = GuardedWebSockets(schema, extension.config, extension.origins)
-        routes.append(WebSocketRoute(path, sockets))
+        sockets = strawberry_websockets(schema, extension.config, extension.origins)
+    else:
+        # graphql-core: gqlguard's protocol handler over the pipeline itself.
+        sockets = ConnectionGuard(
+            PipelineWebSockets(pipeline, graphql_schema_of(schema)),
+            pipeline.config,
+            OriginPolicy(pipeline.config.websocket_origins),
+        )
+    routes.append(WebSocketRoute(path, sockets))
     return Starlette(routes=routes)
 
 
 def _guard_extension_of(schema: Any) -> Any:
     if isinstance(getattr(schema, "graphql_schema", schema), GraphQLSchema):
-        return None  # graphql-core (Ariadne): HTTP only
+        return None  # graphql-core (Ariadne, Graphene)
     from .strawberry import guard_extension_of
 
     return guard_extension_of(schema)

@@ -9,8 +9,10 @@
 - :mod:`~gqlguard.strawberry.executor`: gqlguard's whole pipeline for a Strawberry schema
   (``create_app``, or :func:`strawberry_pipeline` under any framework);
 - :mod:`~gqlguard.strawberry.context`: what the guard reads from Strawberry's context;
-- :mod:`~gqlguard.strawberry.handover` and :mod:`~gqlguard.strawberry.origins`: the
-  pipeline's hand-over of a checked document, and the WebSocket Origin allow-list.
+- :mod:`~gqlguard.strawberry.views`: gqlguard's Strawberry views (ASGI, FastAPI, Django, Flask,
+  aiohttp), every HTTP request run by the pipeline;
+- :mod:`~gqlguard.strawberry.handover`: the pipeline's hand-over of a checked document;
+  :mod:`~gqlguard.strawberry.websockets`: GraphQL over WebSocket for ``create_app``.
 """
 
 from .context import principal_in_context, principal_of

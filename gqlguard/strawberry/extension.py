@@ -74,6 +74,7 @@ from ..guard import (
 from ..http import Caller, Pipeline
 from ..masking import mask_execution_errors, refuses_operation_type
 from ..object_rules import ObjectRule
+from ..origins import OriginPolicy
 from ..persisted import Lookup, PersistedQueries, PersistedQueryError
 from ..policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from ..tokens import AuthenticationError, JWTAuthenticator
@@ -91,7 +92,6 @@ from .context import (
 )
 from .handover import take_handed_over
 from .helper_loop import HelperLoop
-from .origins import OriginPolicy
 
 __all__ = ["GuardExtension", "strawberry_rules"]
 

@@ -457,6 +457,23 @@ def _socket_on_create_app(protocol: str) -> Callable[[Target], Door]:
     return build
 
 
+def _socket_on_graphql_core(protocol: str) -> Callable[[Target], Door]:
+    """create_app over the demo's graphql-core schema: gqlguard's own protocol handler."""
+
+    def build(target: Target) -> Door:
+        from gqlguard.starlette import create_app
+
+        app = create_app(
+            target.graphql_schema,
+            target.config,
+            policies=target.policies,
+            object_rules=target.object_rules,
+        )
+        return SocketDoor(f"ws:{protocol}:graphql-core", app, protocol)
+
+    return build
+
+
 def _socket_on_asgi(protocol: str) -> Callable[[Target], Door]:
     def build(target: Target) -> Door:
         return SocketDoor(f"ws:{protocol}:asgi", strawberry_asgi_app(target), protocol)
@@ -483,7 +500,11 @@ HTTP_DOORS: dict[str, Callable[[Target], Door]] = {
 SOCKET_DOORS: dict[str, Callable[[Target], Door]] = {
     f"ws:{protocol}:{host}": build(protocol)
     for protocol in (TRANSPORT_WS, LEGACY_WS)
-    for host, build in (("create_app", _socket_on_create_app), ("asgi", _socket_on_asgi))
+    for host, build in (
+        ("create_app", _socket_on_create_app),
+        ("asgi", _socket_on_asgi),
+        ("graphql-core", _socket_on_graphql_core),
+    )
 }
 
 # Strawberry's own views, unchanged, with only the schema's GuardExtension checking each

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import ErrorCode, GuardError, GuardRejection
+from .errors import ErrorCode, GuardError, GuardRejection
 
 __all__ = ["OriginPolicy"]
 
