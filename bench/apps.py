@@ -1,4 +1,5 @@
-"""The apps bench/throughput.py serves: the demo schema with the guard and without it."""
+"""The apps the benchmarks serve: the demo schema with the guard and without it (bench/throughput.py),
+its graphql-core schema under create_app (bench/subscriptions.py)."""
 
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
@@ -6,6 +7,8 @@ from strawberry.extensions import ParserCache, ValidationCache
 from gqlguard import GuardConfig
 from gqlguard.starlette import create_app
 from schema_example.schema import (
+    DEMO_OBJECT_RULES,
+    DEMO_POLICIES,
     Mutation,
     Post,
     Product,
@@ -27,4 +30,13 @@ cached_unguarded = create_app(
         extensions=[ResolverCounter, ParserCache(), ValidationCache()],
     ),
     GuardConfig.unlimited(),
+)
+
+# The demo's graphql-core schema under create_app (gqlguard's own WebSocket handler), with
+# the demo's policies and object rules: bench/subscriptions.py runs both doors.
+graphql_core = create_app(
+    build_schema(guarded=False)._schema,
+    GuardConfig(persisted_mode="off"),
+    policies=DEMO_POLICIES,
+    object_rules=DEMO_OBJECT_RULES,
 )

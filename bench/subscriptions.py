@@ -1,5 +1,6 @@
 """One WebSocket connection to the demo under uvicorn (create_app), 1,000 `subscribe` messages
-with hostile ones mixed in: every refusal coded, and the server's memory as the messages go.
+with hostile ones mixed in: every refusal coded, and the server's memory as the messages go —
+for a Strawberry schema and for its graphql-core schema (gqlguard's own protocol handler).
 
 Run: `.venv/bin/python bench/subscriptions.py` (part of `make bench`). Writes the "websockets"
 section of docs/benchmarks.md.
@@ -69,33 +70,44 @@ async def run(url: str, rss: list[int], pid: int) -> Counter[str]:
     return outcomes
 
 
+DOORS = {
+    "Strawberry schema (Strawberry's protocol handlers)": "schema_example.app:app",
+    "graphql-core schema (gqlguard's protocol handler)": "bench.apps:graphql_core",
+}
+
+
 def main() -> None:
-    pids: list[int] = []
     started = time.time()
-    with serve(env={"GQLGUARD_PERSISTED_MODE": "off"}, pids=pids) as http_url:
-        url = http_url.replace("http://", "ws://")
-        rss = [_rss_bytes(pids[0])]
-        outcomes = asyncio.run(run(url, rss, pids[0]))
     lines = [
         "## WebSockets (bench/subscriptions.py)",
         "",
         f"One graphql-transport-ws connection to the demo under uvicorn (`create_app`), "
         f"{MESSAGES:,} `subscribe` messages: an accepted subscription and five hostile "
-        "operations in turn.",
-        "",
-        "| operation | outcome | count |",
-        "|---|---|---:|",
-        *(
-            f"| {key.split(': ', 1)[0]} | {key.split(': ', 1)[1]} | {count} |"
-            for key, count in sorted(outcomes.items())
-        ),
-        "",
-        "Server RSS every 200 messages: "
-        + ", ".join(f"{value / 1e6:.1f} MB" for value in rss)
-        + f" (first to last: {(rss[-1] - rss[0]) / 1e6:+.1f} MB).",
-        "",
-        f"_Measured in {time.time() - started:.0f} s._",
+        "operations in turn; once per door (the demo's Strawberry schema, and its graphql-core "
+        "schema with the same policies and object rules).",
     ]
+    for door, app in DOORS.items():
+        pids: list[int] = []
+        with serve(app, env={"GQLGUARD_PERSISTED_MODE": "off"}, pids=pids) as http_url:
+            url = http_url.replace("http://", "ws://")
+            rss = [_rss_bytes(pids[0])]
+            outcomes = asyncio.run(run(url, rss, pids[0]))
+        lines += [
+            "",
+            f"**{door}**",
+            "",
+            "| operation | outcome | count |",
+            "|---|---|---:|",
+            *(
+                f"| {key.split(': ', 1)[0]} | {key.split(': ', 1)[1]} | {count} |"
+                for key, count in sorted(outcomes.items())
+            ),
+            "",
+            "Server RSS every 200 messages: "
+            + ", ".join(f"{value / 1e6:.1f} MB" for value in rss)
+            + f" (first to last: {(rss[-1] - rss[0]) / 1e6:+.1f} MB).",
+        ]
+    lines += ["", f"_Measured in {time.time() - started:.0f} s._"]
     print(write_section("websockets", lines))
 
 

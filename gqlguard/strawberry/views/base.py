@@ -22,6 +22,7 @@ request's own work — the check with the user's policies, the principal hook,
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -348,6 +349,9 @@ def _sync_body(native: Any, headers: dict[str, str], cap: int) -> bytes:
     return body if isinstance(body, bytes) else bytes(body)
 
 
+_DOORS: weakref.WeakKeyDictionary[Any, _ViewDoor] = weakref.WeakKeyDictionary()
+
+
 class _GuardedView:
     """What the async and sync views share."""
 
@@ -360,7 +364,11 @@ class _GuardedView:
     def _door(self) -> _ViewDoor:
         door = self._gqlguard_door
         if door is None:
-            door = self._gqlguard_door = _ViewDoor(self.schema)
+            # One per schema: Django and Flask build a view per request.
+            door = _DOORS.get(self.schema)
+            if door is None:
+                door = _DOORS.setdefault(self.schema, _ViewDoor(self.schema))
+            self._gqlguard_door = door
         return door
 
     def should_render_graphql_ide(self, request: Any) -> bool:
