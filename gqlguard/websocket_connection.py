@@ -170,7 +170,7 @@ def _protocol_message(frame: Any, start: str) -> tuple[str, str | None] | None:
         return "", None
     try:
         message = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
         return None
     if not isinstance(message, dict):
         return None
@@ -192,7 +192,7 @@ def _kind_and_id(frame: Any) -> tuple[str | None, str | None]:
         return None, None
     try:
         message = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(message, dict):
         return None, None

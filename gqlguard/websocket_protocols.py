@@ -88,8 +88,13 @@ class _Connection:
         self.scope = scope
         self.send_message = send
         self.legacy = protocol == LEGACY_WS
-        self.caller: Caller | None = None
-        self.unusable: GuardRejection | None = None  # the connection_init's credentials
+        # Only this protocol's own messages: the connection rules count and check these (the
+        # other protocol's `start` would pass them uncounted).
+        self.start_kind, self.stop_kind = (
+            ("start", "stop") if self.legacy else ("subscribe", "complete")
+        )
+        # The handshake, with connection_init's credentials: each operation's caller.
+        self.request: GuardRequest | None = None
         self.initialised = False
         self.running: dict[str, asyncio.Task[None]] = {}
 
@@ -97,7 +102,10 @@ class _Connection:
 
     async def handle(self, text: Any) -> bool:
         """Answer one frame; False when the connection is closed."""
-        message = json.loads(text) if isinstance(text, str) else None
+        try:
+            message = json.loads(text) if isinstance(text, str) else None
+        except (ValueError, RecursionError):
+            message = None
         if not isinstance(message, dict):  # a binary frame (the rules let it through)
             return await self.close(4400, "Invalid message")
         kind, operation = message.get("type"), message.get("id")
@@ -110,9 +118,9 @@ class _Connection:
             return True
         if kind == "connection_terminate" and self.legacy:
             return await self.close(1000, "")
-        if kind in ("subscribe", "start") and isinstance(operation, str):
+        if kind == self.start_kind and isinstance(operation, str):
             return await self.start(operation, message.get("payload"))
-        if kind in ("complete", "stop") and isinstance(operation, str):
+        if kind == self.stop_kind and isinstance(operation, str):
             task = self.running.pop(operation, None)
             if task is not None:
                 task.cancel()
@@ -126,40 +134,33 @@ class _Connection:
             if self.legacy:
                 return True
             return await self.close(4429, "Too many initialisation requests")
+        if payload is not None and not isinstance(payload, dict):
+            return await self.close(4400, "Invalid connection_init payload")
         self.initialised = True
         headers = {
             key.decode("latin-1").lower(): value.decode("latin-1")
             for key, value in self.scope.get("headers", ())
         }
-        credentials = payload.get("Authorization") if isinstance(payload, dict) else None
+        found = payload or {}
+        credentials = found.get("Authorization", found.get("authorization"))
         if isinstance(credentials, str):
             headers["authorization"] = credentials
         client = self.scope.get("client")
-        request = GuardRequest("GET", headers, client=str(client[0]) if client else None)
-        caller = self.pipeline.caller(request)
-        try:
-            await self.pipeline.identify(caller)
-        except GuardRejection as refused:
-            # Unusable credentials refuse every operation, coded, as each HTTP request with
-            # them is refused (and as the Strawberry door answers): the connection stays.
-            self.unusable = refused
-        self.caller = caller
+        self.request = GuardRequest("GET", headers, client=str(client[0]) if client else None)
         await self.send({"type": "connection_ack"})
         return True
 
     async def start(self, operation: str, payload: Any) -> bool:
-        if self.caller is None:
-            if self.legacy:
-                await self.refuse(
-                    operation, GuardError(ErrorCode.UNAUTHENTICATED, "Send connection_init first.")
-                )
-                return True
+        request = self.request
+        if request is None:
             return await self.close(4401, "Unauthorized")
         if operation in self.running:
             if self.legacy:
                 return True
             return await self.close(4409, f"Subscriber for {operation} already exists")
-        task = asyncio.create_task(self.run(operation, payload, self.caller))
+        # A caller per operation: its credentials are checked again each time (a token
+        # that expired since connection_init refuses the next operation, as over HTTP).
+        task = asyncio.create_task(self.run(operation, payload, self.pipeline.caller(request)))
         self.running[operation] = task
         task.add_done_callback(lambda _: self._forget(operation, task))
         return True
@@ -174,10 +175,12 @@ class _Connection:
         pipeline = self.pipeline
         allowed = frozenset({"subscription"}) if self.legacy else ALL_OPERATIONS
         try:
-            if self.unusable is not None:
-                raise self.unusable
+            await pipeline.identify(caller)
             await pipeline.refuse_spent(caller)
-            (envelope,) = pipeline.transport.envelopes(payload)
+            envelopes = pipeline.transport.envelopes(payload)
+            if len(envelopes) != 1:  # a batch is not a WebSocket operation
+                raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "Send one operation."))
+            (envelope,) = envelopes
             context = await pipeline.operation_context(caller)
             lookup, verdict = await pipeline.admit(caller, envelope, context, allowed)
         except GuardRejection as rejected:
@@ -226,6 +229,13 @@ class _Connection:
         """A subscription: charged once, when it starts; each event masked as a result is.
         False when graphql-core refused to start it (its error sent)."""
         enforcement = execution.enforcement
+        if enforcement is not None and enforcement.nothing_left:
+            # Every root field denied: refused before its source starts (graphql-core calls
+            # a subscription's source with no middleware, so it would run and stream nulls).
+            errors = enforcement.errors([])
+            formatted = mask_execution_errors(errors, self.pipeline.config, caller.request_id)
+            await self.refuse_all(operation, [dict(error.formatted) for error in formatted])
+            return False
         layers = (
             MiddlewareManager(enforcement)
             if enforcement is not None and enforcement.needed
@@ -253,6 +263,7 @@ class _Connection:
                     event.errors = enforcement.errors(event.errors) or None
                 body, _ = self.pipeline.answered(caller, execution.verdict, event)
                 await self.send({"id": operation, "type": self.next_kind, "payload": body})
+                await asyncio.sleep(0)  # a source that never awaits cannot starve the loop
         finally:
             closing = getattr(events, "aclose", None)
             if closing is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,7 +24,9 @@ directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENU
 type Query { hello: String  secret: String @authenticated  boom: String  user: User }
 type User { friend: User  name: String }
 type Mutation { touch: Int }
-type Subscription { countdown(start: Int!): Int  leaky: Int  slow: Int }
+type Subscription {
+  countdown(start: Int!): Int  leaky: Int  slow: Int  secretFeed: Int @authenticated
+}
 """
 SECRET = "s" * 64
 TRANSPORT_WS, LEGACY_WS = "graphql-transport-ws", "graphql-ws"
@@ -58,7 +61,13 @@ def library() -> GraphQLSchema:
         await asyncio.sleep(30)
         yield 1
 
+    async def secret_feed(*_: Any) -> AsyncIterator[int]:
+        ran.append("secret feed")
+        yield 42
+
     fields = schema.subscription_type.fields
+    fields["secretFeed"].subscribe = secret_feed
+    fields["secretFeed"].resolve = lambda value, *_, **__: value
     fields["slow"].subscribe = slow
     fields["slow"].resolve = lambda value, *_, **__: value
     fields["countdown"].subscribe = countdown
@@ -84,8 +93,8 @@ def client() -> Iterator[TestClient]:
         yield http
 
 
-def token(secret: str = SECRET) -> str:
-    claims = {"sub": "1", "iss": "tests", "aud": "tests", "exp": 4_000_000_000}
+def token(secret: str = SECRET, expires: int = 4_000_000_000) -> str:
+    claims = {"sub": "1", "iss": "tests", "aud": "tests", "exp": expires}
     return "Bearer " + jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -205,3 +214,73 @@ def test_the_connection_rules_hold_around_this_handler(client: TestClient) -> No
         ),
     ):
         pass  # refused at the handshake
+
+
+# -- from an attacker's run over this door -------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+def test_a_denied_subscription_never_starts_its_source(client: TestClient, protocol: str) -> None:
+    # graphql-core calls a subscription's source with no middleware: every root field
+    # denied must refuse the operation before it starts (it streamed nulls, side effects ran).
+    (message,) = operate(client, {"query": "subscription { secretFeed }"}, protocol)
+    assert message["type"] == "error" and codes(message) == ["UNAUTHORIZED_FIELD_OR_TYPE"]
+    assert ran == []
+
+
+def test_credentials_are_checked_again_for_each_operation() -> None:
+    config = GuardConfig(jwt_secret=SECRET, jwt_issuer="tests", jwt_audience="tests", jwt_leeway=0)
+    expiring = token(expires=int(time.time()) + 1)
+    http = TestClient(create_app(library(), config))
+    with http, http.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"authorization": expiring}})
+        ws.receive_json()
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ secret }"}})
+        assert ws.receive_json()["payload"]["data"] == {"secret": "hunter2"}
+        ws.receive_json()  # complete
+        time.sleep(1.5)  # the token expires while the connection stays
+        ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": "{ secret }"}})
+        refused = ws.receive_json()
+    assert refused["type"] == "error" and codes(refused) == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "frame"),
+    [
+        # the other protocol's start: it passed the connection's in-flight count uncounted
+        (TRANSPORT_WS, {"id": "1", "type": "start", "payload": {"query": "{ hello }"}}),
+        (LEGACY_WS, {"id": "1", "type": "subscribe", "payload": {"query": "{ hello }"}}),
+        # a frame nested past the JSON decoder's recursion limit (a RecursionError escaped)
+        (TRANSPORT_WS, "deep"),
+    ],
+)
+def test_frames_outside_the_protocol_close_with_4400(
+    client: TestClient, protocol: str, frame: Any
+) -> None:
+    with client.websocket_connect("/graphql", subprotocols=[protocol]) as ws:
+        ws.send_json({"type": "connection_init"})
+        ws.receive_json()
+        if frame == "deep":
+            variables = "[" * 5000 + "]" * 5000
+            ws.send_text(
+                '{"id": "1", "type": "subscribe", "payload": {"query": "{ hello }", '
+                f'"variables": {{"v": {variables}}}}}}}'
+            )
+        else:
+            ws.send_json(frame)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4400 and ran == []
+
+
+def test_connection_init_is_checked_like_strawberrys(client: TestClient) -> None:
+    with client.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+        ws.send_json({"type": "connection_init", "payload": "not an object"})
+        with pytest.raises(WebSocketDisconnect) as invalid:
+            ws.receive_json()
+    assert invalid.value.code == 4400
+    with client.websocket_connect("/graphql", subprotocols=[LEGACY_WS]) as ws:
+        ws.send_json({"id": "1", "type": "start", "payload": {"query": "subscription { slow }"}})
+        with pytest.raises(WebSocketDisconnect) as early:
+            ws.receive_json()
+    assert early.value.code == 4401
