@@ -415,3 +415,31 @@ def test_websocket_origins_extend_strawberrys_same_origin_rule(
         ws.receive_json()
     events = [r.getMessage() for r in caplog.records if r.name == "gqlguard.security"]
     assert any('"FORBIDDEN"' in event and "evil.example" in event for event in events)
+
+
+async def test_the_ide_is_served_only_in_development_as_under_create_app() -> None:
+    browser = {"accept": "text/html"}
+    async with client(GraphQL(schema())) as http:
+        strict = await http.get("/", headers=browser)
+    assert strict.status_code == 400 and "<html" not in strict.text.lower()
+    async with client(GraphQL(schema(GuardConfig(graphiql=True)))) as http:
+        development = await http.get("/", headers=browser)
+    assert development.status_code == 200 and "<html" in development.text.lower()
+
+
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_a_sync_view_without_the_extension_stops_at_start(framework: str) -> None:
+    from gqlguard.config import ConfigError
+
+    bare = strawberry.Schema(query=Query)
+    if framework == "flask":
+        from gqlguard.strawberry.views.flask import GraphQLView as FlaskView
+
+        with pytest.raises(ConfigError, match="GuardExtension"):
+            FlaskView.as_view("graphql", schema=bare)
+    else:
+        _django_ready()
+        from gqlguard.strawberry.views.django import GraphQLView as DjangoView
+
+        with pytest.raises(ConfigError, match="GuardExtension"):
+            DjangoView.as_view(schema=bare)

@@ -371,12 +371,23 @@ class _GuardedView:
             self._gqlguard_door = door
         return door
 
+    @classmethod
+    def as_view(cls, *args: Any, **kwargs: Any) -> Any:
+        # Django and Flask build the view per request: a schema without GuardExtension must
+        # stop the server here, at start, not answer each request with a 500.
+        schema = kwargs.get("schema")
+        if schema is not None:
+            _ = _DOORS.get(schema) or _DOORS.setdefault(schema, _ViewDoor(schema))
+        return super().as_view(*args, **kwargs)  # type: ignore[misc]
+
     def should_render_graphql_ide(self, request: Any) -> bool:
-        # A GET naming a persisted query by its hash carries no `query`: it is APQ, not a
-        # browser asking for the IDE; with the IDE off, a GET without a query is the
-        # pipeline's coded 400, not Strawberry's 404.
+        # The IDE is a development page, as under create_app: only with `graphiql = true`
+        # and Strawberry's own `graphql_ide`. A GET naming a persisted query by its hash
+        # carries no `query`: it is APQ, not a browser asking for the IDE. Otherwise a GET
+        # without a query is the pipeline's coded 400, not Strawberry's 404.
         return bool(
             self.graphql_ide
+            and self._door.extension.config.graphiql
             and super().should_render_graphql_ide(request)  # type: ignore[misc]
             and not _names_a_persisted_query(request.query_params)
         )

@@ -12,8 +12,8 @@ __all__ = ["AsyncGraphQLView", "GraphQLView"]
 
 
 class GraphQLView(GuardedSyncView, views.GraphQLView[Any]):
-    """The sync view: the pipeline's waiting stages on the extension's helper loop, the
-    request's own work on the view's thread."""
+    """The sync view: the pipeline on the view's thread, outside any event loop (on the
+    extension's helper loop only for a Redis store or an ``async`` policy)."""
 
 
 class AsyncGraphQLView(GuardedAsyncView, views.AsyncGraphQLView[Any]):
