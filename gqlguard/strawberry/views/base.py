@@ -130,30 +130,24 @@ class _ViewDoor:
             or (persisted is not None and isinstance(persisted.store, RedisStore))
             or bool(extension.policies.asynchronous)
         )
+        self.batching, self.max_batch = strawberry_batching(schema)
 
     def host(
-        self,
-        view: Any,
-        method: str,
-        context: Any,
-        execute: Execute,
-        payload: Any,
-        run_here: RunHere | None = None,
+        self, context: Any, execute: Execute, payload: Any, run_here: RunHere | None = None
     ) -> Host:
         extension = self.extension
 
         def principal() -> Any:
             return extension.principal_of(context)
 
-        batching, max_batch = strawberry_batching(self.schema)
         return Host(
             execute=execute,
             context=context,
             principal=principal,
             payload=payload,
             **({"run_here": run_here} if run_here is not None else {}),
-            batching=batching,
-            max_batch=max_batch,
+            batching=self.batching,
+            max_batch=self.max_batch,
         )
 
     def allowed(self, view: Any, method: str, execution: Execution) -> frozenset[OperationType]:
@@ -352,6 +346,15 @@ def _sync_body(native: Any, headers: dict[str, str], cap: int) -> bytes:
 _DOORS: weakref.WeakKeyDictionary[Any, _ViewDoor] = weakref.WeakKeyDictionary()
 
 
+def _door_for(schema: Any) -> _ViewDoor:
+    """One door per schema (Django and Flask build a view per request); raises ConfigError
+    for a schema without GuardExtension."""
+    door = _DOORS.get(schema)
+    if door is None:
+        door = _DOORS.setdefault(schema, _ViewDoor(schema))
+    return door
+
+
 class _GuardedView:
     """What the async and sync views share."""
 
@@ -364,11 +367,7 @@ class _GuardedView:
     def _door(self) -> _ViewDoor:
         door = self._gqlguard_door
         if door is None:
-            # One per schema: Django and Flask build a view per request.
-            door = _DOORS.get(self.schema)
-            if door is None:
-                door = _DOORS.setdefault(self.schema, _ViewDoor(self.schema))
-            self._gqlguard_door = door
+            door = self._gqlguard_door = _door_for(self.schema)
         return door
 
     @classmethod
@@ -377,7 +376,7 @@ class _GuardedView:
         # stop the server here, at start, not answer each request with a 500.
         schema = kwargs.get("schema")
         if schema is not None:
-            _ = _DOORS.get(schema) or _DOORS.setdefault(schema, _ViewDoor(schema))
+            _door_for(schema)
         return super().as_view(*args, **kwargs)  # type: ignore[misc]
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -465,7 +464,7 @@ class GuardedAsyncView(_GuardedView):
                     await request_adapter.get_body() if method == "POST" else b"",
                     request,
                 ),
-                door.host(self, method, context, _never_executed, _NOT_GIVEN),
+                door.host(context, _never_executed, _NOT_GIVEN),
             )
             if screened is not None:
                 return door.answer(screened, sub_response)
@@ -496,7 +495,7 @@ class GuardedAsyncView(_GuardedView):
             method, request_adapter.headers, request_adapter.query_params, body, request
         )
         payload = _NOT_GIVEN if undecoded else _decoded(request_data)
-        host = door.host(self, method, context, execute, payload)
+        host = door.host(context, execute, payload)
         response = await door.pipeline.handle(guard_request, host)
         if streams:
             answer_with({"response": sub_response}, _status(response), response.headers)
@@ -547,7 +546,7 @@ class GuardedSyncView(_GuardedView):
 
                 return await run_here(run)
 
-            host = door.host(self, method, context, execute, payload, run_here)
+            host = door.host(context, execute, payload, run_here)
             return door.pipeline.handle(guard_request, host)
 
         response = helper.drive(serve) if door.waits else helper.run_in_place(serve)
