@@ -1,0 +1,155 @@
+"""gqlguard's validation driver against graphql-core's ``validate``: the same errors, in the same
+order, with the same locations, for graphql-core's rules, the user's rules, and rules that use
+the corners of graphql-core's visitor protocol (SKIP, BREAK, per-instance methods, their own
+method lookup). graphql-core's validation suite runs against the driver too (make
+conformance); this holds what that suite does not vary: many rules erring on one node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    BREAK,
+    SKIP,
+    ASTValidationRule,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    build_schema,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.language.visitor import EnterLeaveVisitor
+from graphql.validation.rules.overlapping_fields_can_be_merged import MAX_COMPLEXITY_BUDGET
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gqlguard import GuardConfig
+from gqlguard.errors import ErrorCode, GuardRejection
+from gqlguard.testing import hostile_documents, valid_queries
+from gqlguard.validation import validate_as_sent
+from gqlguard.work import WorkMeter
+from schema_example.schema import build_schema as build_demo_schema
+
+DEMO = build_demo_schema(GuardConfig(), guarded=False)._schema
+PETS = build_schema(
+    """
+    directive @onField on FIELD
+    interface Pet { name(surname: Boolean): String }
+    type Dog implements Pet { name(surname: Boolean): String barks: Boolean owner: Human }
+    type Cat implements Pet { name(surname: Boolean): String meows: Boolean }
+    type Human { name: String pets: [Pet] }
+    union Being = Dog | Cat | Human
+    type Query { dog: Dog pet: Pet being: Being human(id: ID!): Human }
+    """
+)
+
+
+class SkipsAliasedFields(ASTValidationRule):
+    """Reports every field it enters, skipping the subtree of an aliased one."""
+
+    def enter_field(self, node: FieldNode, *_: Any) -> Any:
+        self.report_error(GraphQLError(f"skip-rule saw {node.name.value}", node))
+        return SKIP if node.alias else None
+
+    def leave_field(self, node: FieldNode, *_: Any) -> None:
+        self.report_error(GraphQLError(f"skip-rule left {node.name.value}", node))
+
+
+class StopsAtThirdField(ASTValidationRule):
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.seen = 0
+
+    def enter_field(self, node: FieldNode, *_: Any) -> Any:
+        self.seen += 1
+        self.report_error(GraphQLError(f"break-rule saw {node.name.value}", node))
+        return BREAK if self.seen == 3 else None
+
+
+class MethodsOnTheInstance(ASTValidationRule):
+    """Its field handler is an attribute of the instance, not of the class."""
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.enter_field = self._report  # graphql-core finds it by name on the instance
+
+    def _report(self, node: FieldNode, *_: Any) -> None:
+        self.report_error(GraphQLError(f"instance-rule saw {node.name.value}", node))
+
+
+class OwnLookup(ASTValidationRule):
+    """Replaces graphql-core's method lookup: acts on selection sets through it."""
+
+    def get_enter_leave_for_kind(self, kind: str) -> EnterLeaveVisitor:
+        if kind == "selection_set":
+            return EnterLeaveVisitor(self._report, None)
+        return EnterLeaveVisitor(None, None)
+
+    def _report(self, node: Any, *_: Any) -> None:
+        self.report_error(GraphQLError("lookup-rule saw a selection set", node))
+
+
+RULE_SETS = {
+    "specified": list(specified_rules),
+    "with the user's rules": [
+        SkipsAliasedFields,
+        *specified_rules,
+        StopsAtThirdField,
+        MethodsOnTheInstance,
+        OwnLookup,
+    ],
+}
+
+
+def _described(errors: list[GraphQLError]) -> list[tuple[str, Any, Any]]:
+    return [(error.message, error.locations, error.path) for error in errors]
+
+
+def _same_as_graphql_core(schema: GraphQLSchema, text: str, max_errors: int = 100) -> None:
+    try:
+        document = parse(text)
+    except Exception:  # a syntax error: nothing to validate
+        return
+    for name, rules in RULE_SETS.items():
+        expected = validate(schema, document, rules, max_errors=max_errors)
+        try:
+            # graphql-core's own budget for its field-merge rule: both stop at one comparison.
+            meter = WorkMeter(MAX_COMPLEXITY_BUDGET)
+            ours = validate_as_sent(schema, document, rules, meter, max_errors=max_errors)
+        except GuardRejection as rejection:
+            assert rejection.error.code is ErrorCode.WORK_LIMIT_EXCEEDED
+            assert expected[-1].message == "Validation aborted.", name
+            continue
+        assert _described(ours) == _described(expected), name
+
+
+def test_many_rules_erring_on_one_node_answer_in_graphql_cores_order() -> None:
+    text = """
+    query Q($unused: Int, $id: ID) {
+      dog { a: name(surname: 1) name(surname: true) nope barks @onField @onField @unknown }
+      dog { name: barks ...DogOwner ...Missing }
+      pet { ... on Human { name } ...DogOwner }
+      being { name }
+      human { name(surname: true) pets { name { deeper } } }
+    }
+    query Q { dog }
+    fragment DogOwner on Dog { owner { name pets { name } } }
+    fragment DogOwner on Cat { meows }
+    fragment Never on Dog { barks }
+    """
+    _same_as_graphql_core(PETS, text)
+    _same_as_graphql_core(PETS, text, max_errors=7)  # the cap stops both at the same error
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.one_of(valid_queries(DEMO), hostile_documents(DEMO)))
+def test_generated_documents_are_judged_as_graphql_core_judges_them(text: str) -> None:
+    _same_as_graphql_core(DEMO, text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.one_of(valid_queries(PETS), hostile_documents(PETS)))
+def test_interfaces_and_unions_are_judged_as_graphql_core_judges_them(text: str) -> None:
+    _same_as_graphql_core(PETS, text)
