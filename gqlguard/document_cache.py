@@ -122,6 +122,7 @@ class DocumentCache:
             max_tokens=config.max_tokens,
             max_comments=config.max_comments,
             parser_options=parser_options,
+            work_budget=self._work_budget,
         )
         meter = WorkMeter(self._work_budget)
         meter.charge("tokens", scan.tokens + scan.comments)

@@ -28,7 +28,8 @@ from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
 from .errors import ErrorCode, GuardError, GuardRejection
-from .prescan import Prescan, prescan
+from .prescan import Prescan, field_merge_ceiling, field_merge_floor, prescan
+from .work import FIELD_MERGING, work_exceeded
 
 __all__ = ["GuardRejection", "parse_document"]
 
@@ -41,11 +42,16 @@ def parse_document(
     max_comments: int | None,
     source: Source | None = None,
     parser_options: Mapping[str, Any] | None = None,
+    work_budget: int | None = None,
 ) -> tuple[DocumentNode, Prescan]:
     """Parse ``query`` under the pre-parse limits or raise :class:`GuardRejection`; also
     returns the pre-scan's counts (``tokens`` excludes comments, as ``max_tokens`` does).
     ``source`` (whose body is ``query``) and ``parser_options`` (graphql-core's ``parse``
-    keywords) are for callers that stand in for ``graphql.parse``."""
+    keywords) are for callers that stand in for ``graphql.parse``. With ``work_budget``, a
+    text whose tokens and certain field-merge comparisons
+    (:func:`~gqlguard.prescan.field_merge_floor`) already pass it is refused
+    (``WORK_LIMIT_EXCEEDED``) before it is parsed: the validation it would reach is certain
+    to stop at the budget."""
     if max_characters is not None and len(query) > max_characters:
         raise GuardRejection(
             GuardError(
@@ -58,6 +64,13 @@ def parse_document(
     scan = prescan(query, max_tokens=max_tokens, max_comments=max_comments)
     if scan.over is not None:
         raise GuardRejection(_over_limit(scan, max_tokens, max_comments))
+    if work_budget is not None:
+        read = scan.tokens + scan.comments
+        room = work_budget - read
+        if field_merge_ceiling(query) > room:  # else the floor cannot pass the room
+            floor = field_merge_floor(query, room=room)
+            if floor > room:
+                raise GuardRejection(work_exceeded(FIELD_MERGING, read + floor, work_budget))
     options: dict[str, Any] = {
         "no_location": False,
         "max_lexical_tokens": max_tokens,

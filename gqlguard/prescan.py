@@ -22,10 +22,11 @@ O(characters read), at most the document.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["MAX_NESTING", "Prescan", "prescan"]
+__all__ = ["MAX_NESTING", "Prescan", "field_merge_ceiling", "field_merge_floor", "prescan"]
 
 # Brackets nested deeper than this are refused before parsing: graphql-core's recursive
 # descent parser needs several Python frames per level and would hit the recursion limit
@@ -108,3 +109,145 @@ def prescan(
         elif kind == 3:
             level -= 1
     return Prescan(tokens, comments, deepest)
+
+
+# Top-level words that open a type-system definition: their braces hold field definitions,
+# which graphql-core's field-merge rule never compares.
+_TYPE_SYSTEM: Final = frozenset(
+    ("type", "interface", "input", "enum", "union", "scalar", "schema", "extend", "directive")
+)
+_EXECUTABLE: Final = frozenset(("query", "mutation", "subscription", "fragment"))
+
+
+_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
+def field_merge_ceiling(text: str) -> int:
+    """What :func:`field_merge_floor` could at most count on ``text``, counted in C: two units
+    per pair of equal names anywhere in the text, and for ``k`` spreads ``k * k + 2 * k``.
+    Only a text whose ceiling passes the room is scanned for its floor (realistic documents
+    never are). A text this counts short is still bounded: by the meter, stage by stage.
+
+    >>> field_merge_ceiling("{ a a ...F }")
+    5
+    """
+    spreads = text.count("...")
+    pairs = sum(count * (count - 1) for count in Counter(_NAME.findall(text)).values())
+    return pairs + spreads * spreads + 2 * spreads
+
+
+class _Group:
+    """One collection of graphql-core's field-merge rule: a selection set's fields and
+    spreads, its inline fragments' included."""
+
+    __slots__ = ("fields", "names", "spreads")
+
+    def __init__(self) -> None:
+        self.names: dict[str, int] = {}
+        self.fields = 0
+        self.spreads: list[str] = []
+
+
+def field_merge_floor(text: str, *, room: int) -> int:
+    """A floor on the units graphql-core's field-merge rule spends on ``text``, counted on its
+    tokens before anything is parsed; counting stops once past ``room``.
+
+    The rule collects each selection set's fields and fragment spreads with those of its
+    inline fragments, and spends before it looks at anything else: two units on every pair
+    of fields with one response name (so ``2 * (k - 1)`` for the ``k``-th field of a name);
+    and, when the collection holds spreads and fields or several spreads, one unit per
+    spread, one per distinct fragment and two per pair of distinct fragments. Only those
+    units are counted (a spread of a fragment the text does not define counts once at
+    most, distinct fragments only among the defined ones): nested comparisons, scopes and
+    schema types add to the rule's work, never here. The scan follows the grammar of
+    selection sets only where it can be sure: everything inside parentheses (arguments,
+    variable definitions and their values) and inside type-system definitions is passed
+    over. A text graphql-core cannot parse is counted all the same, and refused either way.
+
+    >>> field_merge_floor("{ a a b: a ... on Q { a } ...F @skip(if: true) }", room=100)
+    7
+    >>> field_merge_floor("{ a a a a }", room=100)
+    12
+    >>> fragments = "fragment A on Q { a } fragment B on Q { a }"
+    >>> field_merge_floor("{ ...A ...B ...A } " + fragments, room=100)
+    7
+    >>> field_merge_floor("{ a { a } b: c(x: {a: 1, a: 2}) }", room=100)
+    0
+    """
+    groups: list[_Group | None] = []  # per open brace: its collection (None: not counted)
+    finished: list[_Group] = []  # collections with spreads, priced once the fragments are known
+    defined: set[str] = set()  # fragment names the text defines
+    parens = 0
+    previous = ""  # the last token that decides what a name is ("...", "@", ":", "fragment")
+    skip_name = False  # the next name is a type condition
+    inline = False  # the next brace opens an inline fragment: its selections join the group
+    executable = True  # at the top level: whether the next brace opens a selection set
+    spent = 0
+    for match in _TOKEN.finditer(text):
+        kind = match.lastindex
+        if kind == 1:
+            continue
+        token = match.group()
+        if parens:
+            parens += token == "(" if kind == 2 else -(token == ")") if kind == 3 else 0
+            continue
+        if kind == 2:
+            if token == "(":
+                parens = 1
+            elif token == "{":
+                if not groups:
+                    groups.append(_Group() if executable else None)
+                elif inline:
+                    groups.append(groups[-1])
+                else:
+                    groups.append(_Group() if groups[-1] is not None else None)
+            inline = False
+            previous = ""
+            continue
+        if kind == 3:
+            if token == "}" and groups:
+                group = groups.pop()
+                if group is not None and group.spreads and (not groups or groups[-1] is not group):
+                    finished.append(group)
+                if not groups:
+                    executable = True
+            previous = ""
+            continue
+        first = token[0]
+        if first == "_" or first.isalpha():
+            if not groups:
+                if previous == "fragment":
+                    defined.add(token)
+                if token in _TYPE_SYSTEM:
+                    executable = False
+                elif token in _EXECUTABLE:
+                    executable = True
+                previous = token
+                continue
+            group = groups[-1]
+            if previous == "...":
+                inline = token == "on"
+                skip_name = inline
+                if not inline and group is not None:
+                    group.spreads.append(token)
+            elif skip_name:
+                skip_name = False
+            elif previous not in ("@", ":") and group is not None:
+                seen = group.names.get(token, 0)
+                group.names[token] = seen + 1
+                group.fields += 1
+                spent += 2 * seen
+                if spent > room:
+                    return spent
+            previous = ""
+            continue
+        if token in ("...", "@", ":"):
+            previous = token
+            inline = inline or token == "..."
+        else:
+            previous = ""
+    for group in finished:
+        if group.fields or len(group.spreads) > 1:
+            fragments = len(defined.intersection(group.spreads))
+            spent += len(group.spreads) + fragments + fragments * (fragments - 1)
+    return spent

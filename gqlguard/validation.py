@@ -61,11 +61,10 @@ from graphql.validation.validate import (
 )
 
 from .parallel_rules import ParallelRules
-from .work import WorkMeter
+from .work import FIELD_MERGING, WorkMeter
 
 __all__ = ["metered_rules", "specified_rules", "validate_as_sent"]
 
-_STAGE = "field merging"
 _DEFAULT_MAX_ERRORS = 100  # graphql-core's default
 _TOO_MANY_ERRORS = "Too many validation errors, error limit reached. Validation aborted."
 
@@ -204,7 +203,7 @@ def validate_as_sent(
     for rule_context, budget in context.metered_starts:
         remaining = rule_context.remaining_complexity_budget
         exhausted = exhausted or remaining < 0
-        meter.charge(_STAGE, budget - max(remaining, 0))
+        meter.charge(FIELD_MERGING, budget - max(remaining, 0))
     if exhausted:  # graphql-core stopped the whole validation: the document is refused
-        meter.charge(_STAGE, meter.remaining + 1)
+        meter.charge(FIELD_MERGING, meter.remaining + 1)
     return errors

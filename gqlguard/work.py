@@ -31,7 +31,10 @@ from typing import Final
 from .config import GuardConfig
 from .errors import ErrorCode, GuardError, GuardRejection
 
-__all__ = ["UNITS_PER_TOKEN", "WorkMeter", "work_budget", "work_exceeded"]
+__all__ = ["FIELD_MERGING", "UNITS_PER_TOKEN", "WorkMeter", "work_budget", "work_exceeded"]
+
+# The stage graphql-core's field-merge rule charges (checked before parsing too: parsing.py).
+FIELD_MERGING: Final = "field merging"
 
 # The budget per lexical token the configuration allows. Calibrated on the demo's persisted
 # operations and large queries of the kind public APIs document (bench/work.py): the largest
