@@ -2,13 +2,29 @@
 verified persisted id), bounded in entries and in estimated bytes, least recently used
 first out.
 
->>> from gqlguard.work import WorkMeter
+A document is kept from its second sighting on. The first waits in a window of the last
+16 first sightings (a batch's copies and a check made again find it there) and leaves a
+fingerprint (the key's hash, a few bytes) for a repeat that comes later. Real clients repeat
+their texts, so they pay at most one more check per text; a flood of texts that never
+repeat — unique hostile or merely unusual ones — neither evicts the documents clients repeat
+nor fills the process with parsed documents that the garbage collector must walk at every
+full collection (bench/amplification.py measures both).
+
 >>> cache = DocumentCache(entries=2, max_bytes=10**6, work_budget=4000)
 >>> first = cache.prepared("{ a }", cache_key("{ a }", None), {}, GuardConfig())
 >>> cache.prepared("{ a }", cache_key("{ a }", None), {}, GuardConfig()) is first
 True
->>> cache.forget(cache_key("{ a }", None)); cache.bytes
-0
+>>> def prepared(text):
+...     return cache.prepared(text, cache_key(text, None), {}, GuardConfig())
+>>> early = prepared("{ b }")
+>>> for n in range(20):  # first sightings only: the window keeps the last 16
+...     _ = prepared(f"{{ a{n} }}")
+>>> prepared("{ b }") is early  # out of the window: parsed again (its fingerprint: kept now)
+False
+>>> prepared("{ b }") is prepared("{ b }")
+True
+>>> held = cache.bytes; cache.forget(cache_key("{ b }", None)); cache.bytes < held
+True
 """
 
 from __future__ import annotations
@@ -35,6 +51,9 @@ __all__ = ["CacheKey", "DecisionKey", "DocumentCache", "PreparedDocument", "Vari
 # pages (bench/cache_bytes.py): about 10 kB for the entry and 360 bytes per token or comment,
 # plus the text itself — within 8% of what was retained for every document measured.
 _ENTRY_BYTES = 10_000
+_MIN_FINGERPRINTS = 4096
+_WINDOW = 16
+_UNSEEN = object()
 _BYTES_PER_TOKEN = 360
 
 # What a decision depends on: the operation and the kind of principal (authenticated, the
@@ -105,6 +124,11 @@ class DocumentCache:
         self._work_budget = work_budget
         self._lock = threading.Lock()
         self.bytes = 0
+        # First sightings, newest last: at most _WINDOW documents, counted in ``bytes``.
+        self._window: OrderedDict[CacheKey, PreparedDocument] = OrderedDict()
+        # Fingerprints of keys seen once (not kept yet), oldest first; a few bytes each.
+        self._seen_once: OrderedDict[int, None] = OrderedDict()
+        self._max_seen_once = max(2 * entries, _MIN_FINGERPRINTS)
 
     def prepared(
         self, query: str, key: CacheKey, parser_options: dict[str, Any], config: GuardConfig
@@ -116,6 +140,11 @@ class DocumentCache:
         prepared = self._entries.get(key)
         if prepared is not None:
             return prepared
+        with self._lock:
+            prepared = self._window.get(key)
+            if prepared is not None:  # the second sighting, soon after the first: kept
+                self._keep(key, prepared)
+                return prepared
         document, scan = parse_document(
             query,
             max_characters=config.max_characters,
@@ -134,22 +163,49 @@ class DocumentCache:
             meter,
         )
         with self._lock:
-            raced = self._entries.get(key)
+            raced = self._entries.get(key) or self._window.get(key)
             if raced is not None:  # another thread parsed it meanwhile: one entry, one count
                 return raced
-            self._entries[key] = prepared
+            fingerprint = hash(key)
+            if self._seen_once.pop(fingerprint, _UNSEEN) is not _UNSEEN:
+                self._keep(key, prepared)  # seen before, longer ago than the window holds
+                return prepared
+            self._seen_once[fingerprint] = None
+            if len(self._seen_once) > self._max_seen_once:
+                self._seen_once.popitem(last=False)
+            # A first sighting waits in the window: a batch's copies, a check made again
+            # (async policies, a host's own rules) and a client's quick repeat find it.
+            self._window[key] = prepared
             self.bytes += prepared.size
-            while self._entries and (
-                len(self._entries) > self._max_entries or self.bytes > self._max_bytes
-            ):
-                _, evicted = self._entries.popitem(last=False)
+            if len(self._window) > _WINDOW:
+                _, evicted = self._window.popitem(last=False)
                 self.bytes -= evicted.size
+            self._evict()
         return prepared
+
+    def _keep(self, key: CacheKey, prepared: PreparedDocument) -> None:
+        """Admit ``prepared`` (its bytes counted once, from the window or anew)."""
+        self._seen_once.pop(hash(key), None)
+        self._entries[key] = prepared
+        if self._window.pop(key, None) is None:  # else counted when it entered the window
+            self.bytes += prepared.size
+        self._evict()
+
+    def _evict(self) -> None:
+        # The window's documents go first: none of them has proved it will come again.
+        while self._window and self.bytes > self._max_bytes:
+            _, evicted = self._window.popitem(last=False)
+            self.bytes -= evicted.size
+        while self._entries and (
+            len(self._entries) > self._max_entries or self.bytes > self._max_bytes
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= evicted.size
 
     def forget(self, key: CacheKey) -> None:
         """Drop a rejected document: its AST must not stay in memory (a flood of unique
         hostile documents would otherwise buy the cache's whole budget)."""
         with self._lock:
-            evicted = self._entries.pop(key, None)
+            evicted = self._entries.pop(key, None) or self._window.pop(key, None)
             if evicted is not None:
                 self.bytes -= evicted.size

@@ -232,6 +232,18 @@ def test_repeated_query_reuses_the_parsed_document(library: GraphQLSchema) -> No
     assert first.analysis is second.analysis
 
 
+def test_texts_that_never_repeat_are_not_kept(library: GraphQLSchema) -> None:
+    guard = Guard(library)
+    for n in range(50):
+        assert guard.check(f"{{ books {{ title }} }} # {n}").accepted
+    window = guard.cached_bytes  # the last 16 first sightings, waiting for a repeat
+    for n in range(50, 100):
+        assert guard.check(f"{{ books {{ title }} }} # {n}").accepted
+    assert guard.cached_bytes == window  # no growth: nothing that never repeats is kept
+    guard.check("{ books { title } } # 7")  # seen before (its fingerprint): kept now
+    assert guard.cached_bytes > window
+
+
 def test_variables_change_the_analysis_of_a_cached_document(library: GraphQLSchema) -> None:
     guard = Guard(library)
     query = "query($n: Int) { books(limit: $n) { pages } }"
