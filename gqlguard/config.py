@@ -189,6 +189,10 @@ class GuardConfig(BaseSettings):
     # Refusals that depend on the text alone, remembered by hash (gqlguard.rejections), so a
     # replayed expensive document is refused without being checked again.
     rejection_cache_max_bytes: int = Field(default=1_000_000, ge=0)
+    # Async doors check a text longer than this that the guard has not seen on one worker
+    # thread, one check at a time per client, so the event loop keeps serving everyone else
+    # (gqlguard.offload); None checks every text on the loop.
+    offload_characters: int | None = Field(default=1_000, ge=0)
 
     # Transport
     max_batch: int | None = Field(default=5, ge=0)

@@ -202,6 +202,10 @@ class DocumentCache:
             _, evicted = self._entries.popitem(last=False)
             self.bytes -= evicted.size
 
+    def holds(self, key: CacheKey) -> bool:
+        """Whether ``key``'s document is here (kept, or waiting in the window)."""
+        return key in self._entries or key in self._window
+
     def forget(self, key: CacheKey) -> None:
         """Drop a rejected document: its AST must not stay in memory (a flood of unique
         hostile documents would otherwise buy the cache's whole budget)."""

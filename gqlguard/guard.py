@@ -671,6 +671,12 @@ class Guard:
         visit(document, TypeInfoVisitor(type_info, Occurrences()))
         return self._client_errors(unknown, query, MASKED_VALIDATION_MESSAGE)
 
+    def knows(self, query: str, document_id: str | None = None) -> bool:
+        """Whether a check of ``query`` would be answered from what the guard holds (its
+        parsed document, or a remembered refusal): a check that is short by construction."""
+        key = cache_key(query, document_id)
+        return self.documents.holds(key) or self.rejections.recall(key) is not None
+
     @property
     def cached_bytes(self) -> int:
         """What the document cache holds, as estimated against ``cache_max_bytes``."""

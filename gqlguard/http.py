@@ -45,6 +45,7 @@ from .execution import Enforcement, Execute, Execution, result_extensions
 from .guard import Guard, Verdict
 from .limits import budget_charge
 from .masking import mask_execution_errors
+from .offload import OffLoopChecks
 from .persisted import NO_CACHE_HEADERS, Lookup, PersistedQueries, PersistedQueryError
 from .policies import PolicyEvaluation, PolicyRequest
 from .tokens import AuthenticationError, JWTAuthenticator
@@ -216,6 +217,7 @@ class Pipeline:
             )
         self.guard = guard
         self.config = guard.config if guard is not None else config or GuardConfig()
+        self.off_loop = OffLoopChecks()
         self.execute = execute
         self.batching = batching
         self.authenticate = authenticate
@@ -368,11 +370,27 @@ class Pipeline:
                 caller, lookup, envelope, context, spent=spent, operation_types=allowed
             )
 
-        verdict = await run_here(checked)
+        if run_here is _run_in_place and self._long_and_unseen(lookup):
+            verdict = await self.off_loop.run(caller.budget_key, checked)
+        else:
+            verdict = await run_here(checked)
         if verdict.pending_policies and caller.policies is not None:
             await caller.policies.resolve(verdict.pending_policies)
-            verdict = await run_here(checked)
+            verdict = await run_here(checked)  # from the cache now
         return verdict
+
+    def _long_and_unseen(self, lookup: Lookup) -> bool:
+        """Whether this check may be long: a text over ``offload_characters`` the guard
+        does not hold (gqlguard.offload)."""
+        limit = self.config.offload_characters
+        query = lookup.query
+        return (
+            limit is not None
+            and self.guard is not None
+            and isinstance(query, str)
+            and len(query) > limit
+            and not self.guard.knows(query, lookup.document_id)
+        )
 
     def check_now(
         self,

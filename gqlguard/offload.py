@@ -1,0 +1,69 @@
+"""Checks of long texts the guard has not seen, off the event loop.
+
+One event loop serves every connection of an async server, in turn: a check running on it
+holds every other request for its whole length. The work meter bounds that length, but a
+document within every limit can still cost a few times a realistic query's check, and four
+connections sending such texts would make everyone else wait behind them. So the pipeline
+checks a text on the loop only when the check is short by construction — a text the guard
+already holds (its document cache or its rejection memory), or one of at most
+``offload_characters`` characters — and hands any other to one worker thread. There the
+check gives the loop its turn every few milliseconds (the interpreter's switch interval),
+and a client waits for its own previous check before its next one starts, so however many
+connections one client opens, it occupies one place in the worker's queue.
+
+Sync doors (Flask's and Django's sync views) already check on the request's own thread:
+nothing is moved for them. O(1) per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["OffLoopChecks"]
+
+T = TypeVar("T")
+
+
+class OffLoopChecks:
+    """One worker thread for long unseen checks, one place in its queue per client."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._started = threading.Lock()
+        # Per client: its lock and how many of its requests hold or wait on it (the entry
+        # goes when that count is back to zero, so the map holds only clients in flight).
+        self._clients: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def _worker(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._started:
+                executor = self._executor
+                if executor is None:
+                    executor = self._executor = ThreadPoolExecutor(
+                        max_workers=1, thread_name_prefix="gqlguard-check"
+                    )
+        return executor
+
+    async def run(self, client: str, check: Callable[[], T]) -> T:
+        """``check()`` on the worker thread, after ``client``'s previous one (the request's
+        context variables go with it)."""
+        entry = self._clients.get(client)
+        if entry is None:
+            entry = self._clients[client] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                work = functools.partial(contextvars.copy_context().run, check)
+                return await asyncio.get_running_loop().run_in_executor(self._worker(), work)
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._clients.pop(client, None)

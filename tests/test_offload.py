@@ -1,0 +1,114 @@
+"""Long texts the guard has not seen are checked off the event loop (gqlguard.offload): the
+loop keeps answering other requests while such a check runs; short texts and texts the
+guard holds are checked on the loop; ``offload_characters=None`` keeps every check there."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+from graphql import GraphQLObjectType, build_schema
+
+from gqlguard import GuardConfig
+from gqlguard.starlette import create_app
+
+from .conftest import PREFLIGHT
+
+SLOW_MARK = "slow-check"  # a comment in the text that makes the check take its time
+THREADS: list[str] = []
+
+
+def _accepted(verdict: Any, _context: Any) -> None:
+    """The user's on_accept hook (public), run inside the check: notes the thread the check
+    runs on, and takes 0.4 s on a text carrying the mark — a long check, whatever makes it
+    long."""
+    THREADS.append(threading.current_thread().name)
+    document = verdict.document
+    if document is not None and document.loc is not None and SLOW_MARK in document.loc.source.body:
+        time.sleep(0.4)
+
+
+def _app(**config: Any) -> Any:
+    schema = build_schema("type Query { hello: String }")
+    query = schema.query_type
+    assert isinstance(query, GraphQLObjectType)
+    query.fields["hello"].resolve = lambda *_: "hi"
+    return create_app(schema, GuardConfig(persisted_mode="off", **config), on_accept=_accepted)
+
+
+def _long(marked: bool, salt: str) -> str:
+    return "{ hello }\n# " + ("x" * 1_200) + (SLOW_MARK if marked else "") + salt + "\n"
+
+
+async def _post(http: httpx.AsyncClient, text: str) -> tuple[float, dict[str, Any]]:
+    response = await http.post("/graphql", json={"query": text}, headers=PREFLIGHT)
+    return time.perf_counter(), response.json()
+
+
+async def test_a_long_unseen_check_leaves_the_loop_serving_others() -> None:
+    THREADS.clear()
+    app = _app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        slow = asyncio.create_task(_post(http, _long(True, "a")))
+        await asyncio.sleep(0.05)  # the slow check has started
+        quick_done, quick = await _post(http, "{ hello }")
+        slow_done, slow_answer = await slow
+    assert quick["data"] == slow_answer["data"] == {"hello": "hi"}
+    assert quick_done < slow_done  # answered while the long check was still running
+    assert THREADS[0].startswith("gqlguard-check")
+    assert THREADS[1] == threading.main_thread().name
+
+
+async def test_known_texts_and_short_texts_are_checked_on_the_loop() -> None:
+    THREADS.clear()
+    app = _app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        text = _long(False, "b")
+        await _post(http, "{ hello }")  # short: on the loop
+        await _post(http, text)  # long, unseen: off the loop
+        await _post(http, text)  # held now (the window): on the loop, from the cache
+        await _post(http, "{ hello } # another short one")
+    main = threading.main_thread().name
+    assert [name.startswith("gqlguard-check") for name in THREADS] == [
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert THREADS[0] == THREADS[2] == main
+
+
+async def test_offload_can_be_turned_off() -> None:
+    THREADS.clear()
+    app = _app(offload_characters=None)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        slow = asyncio.create_task(_post(http, _long(True, "c")))
+        await asyncio.sleep(0.05)
+        quick_done, _ = await _post(http, "{ hello }")
+        slow_done, _ = await slow
+    assert slow_done < quick_done  # the loop waited for the long check
+    assert [threading.main_thread().name] * 2 == THREADS
+
+
+async def test_a_refusal_off_the_loop_is_the_same_coded_answer() -> None:
+    app = _app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        text = "{ hello " + "hello " * 80 + "}\n# " + "y" * 1_200 + "\n"
+        _, off = await _post(http, text)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=_app(offload_characters=None)), base_url="http://t"
+    ) as http:
+        _, on = await _post(http, text)
+    assert off == on
+    assert off["errors"][0]["extensions"]["code"] == "WORK_LIMIT_EXCEEDED"
