@@ -83,6 +83,7 @@ OPTIONAL_LIMITS = (
     "budget_capacity",
     "max_introspection_depth",
     "max_introspection_cost",
+    "offload_characters",
 )
 # Keys of [tool.gqlguard] that are not GuardConfig fields but belong to the CLI.
 _TOOL_KEYS = frozenset({"schema"})

@@ -48,9 +48,9 @@ __all__ = ["CacheKey", "DecisionKey", "DocumentCache", "PreparedDocument", "Vari
 
 # What one cached document holds (its AST, the source text, its analysis, validation and
 # decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
-# pages (bench/cache_bytes.py): about 10 kB for the entry and 360 bytes per token or comment,
-# plus the text itself — within 8% of what was retained for every document measured.
-_ENTRY_BYTES = 10_000
+# pages (bench/cache_bytes.py): about 7.5 kB for the entry and 360 bytes per token or comment,
+# plus the text itself (docs/benchmarks.md gives the spread over every document measured).
+_ENTRY_BYTES = 7_500
 _MIN_FINGERPRINTS = 4096
 _WINDOW = 16
 _UNSEEN = object()
