@@ -48,17 +48,25 @@ async def _post(http: httpx.AsyncClient, text: str) -> tuple[float, dict[str, An
     return time.perf_counter(), response.json()
 
 
-async def test_a_long_unseen_check_leaves_the_loop_serving_others() -> None:
-    THREADS.clear()
-    app = _app()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        slow = asyncio.create_task(_post(http, _long(True, "a")))
+def _client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def _slow_beside_quick(app: Any, salt: str) -> tuple[float, float, list[Any]]:
+    """A long marked text, then a short one while its check runs: when each was answered,
+    and both answers' data."""
+    async with _client(app) as http:
+        slow = asyncio.create_task(_post(http, _long(True, salt)))
         await asyncio.sleep(0.05)  # the slow check has started
         quick_done, quick = await _post(http, "{ hello }")
         slow_done, slow_answer = await slow
-    assert quick["data"] == slow_answer["data"] == {"hello": "hi"}
+    return quick_done, slow_done, [quick.get("data"), slow_answer.get("data")]
+
+
+async def test_a_long_unseen_check_leaves_the_loop_serving_others() -> None:
+    THREADS.clear()
+    quick_done, slow_done, data = await _slow_beside_quick(_app(), "a")
+    assert data == [{"hello": "hi"}] * 2
     assert quick_done < slow_done  # answered while the long check was still running
     assert THREADS[0].startswith("gqlguard-check")
     assert THREADS[1] == threading.main_thread().name
@@ -67,9 +75,7 @@ async def test_a_long_unseen_check_leaves_the_loop_serving_others() -> None:
 async def test_known_texts_and_short_texts_are_checked_on_the_loop() -> None:
     THREADS.clear()
     app = _app()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with _client(app) as http:
         text = _long(False, "b")
         await _post(http, "{ hello }")  # short: on the loop
         await _post(http, text)  # long, unseen: off the loop
@@ -87,28 +93,18 @@ async def test_known_texts_and_short_texts_are_checked_on_the_loop() -> None:
 
 async def test_offload_can_be_turned_off() -> None:
     THREADS.clear()
-    app = _app(offload_characters=None)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        slow = asyncio.create_task(_post(http, _long(True, "c")))
-        await asyncio.sleep(0.05)
-        quick_done, _ = await _post(http, "{ hello }")
-        slow_done, _ = await slow
+    quick_done, slow_done, data = await _slow_beside_quick(_app(offload_characters=None), "c")
+    assert data == [{"hello": "hi"}] * 2
     assert slow_done < quick_done  # the loop waited for the long check
     assert [threading.main_thread().name] * 2 == THREADS
 
 
 async def test_a_refusal_off_the_loop_is_the_same_coded_answer() -> None:
     app = _app()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with _client(app) as http:
         text = "{ hello " + "hello " * 80 + "}\n# " + "y" * 1_200 + "\n"
         _, off = await _post(http, text)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=_app(offload_characters=None)), base_url="http://t"
-    ) as http:
+    async with _client(_app(offload_characters=None)) as http:
         _, on = await _post(http, text)
     assert off == on
     assert off["errors"][0]["extensions"]["code"] == "WORK_LIMIT_EXCEEDED"
