@@ -4,8 +4,9 @@ runs them, with the per-node dispatch work done once instead of once per validat
 graphql-core resolves each rule instance's ``enter_<kind>``/``leave_<kind>`` methods by name,
 on every validation, for every kind it meets, and then loops over every rule at every node,
 including the rules that have nothing to do there. On a realistic query that bookkeeping is a
-sixth of validation. Here the lookup is made once per rule *class* and kind (then bound to the
-instance), and each kind's loop holds only the rules that act on it. The order in which rules
+sixth of validation. Here, for graphql-core's own rule classes, the lookup is made once per
+class and kind (then bound to the instance); each kind's loop holds only the rules that act
+on it. The order in which rules
 are called at a node, what SKIP and BREAK do, and when a skip ends are graphql-core's:
 
 * a rule without an ``enter_<kind>`` (nor ``enter``) is never called on entering that kind —
@@ -13,8 +14,9 @@ are called at a node, what SKIP and BREAK do, and when a skip ends are graphql-c
 * a rule may be skipping only from a node it entered, so on leaving a kind only the rules with
   an enter or a leave function for that kind can have a skip to end there.
 
-A rule whose instance carries its own ``enter*``/``leave*`` attributes, or whose class
-replaces ``get_enter_leave_for_kind``, is asked as graphql-core would ask it.
+Any other rule — Strawberry's, the user's, one whose instance carries its own ``enter*``
+attributes or whose class replaces ``get_enter_leave_for_kind`` — is asked as graphql-core
+asks it, every validation, when the kind is first met: whatever it answers is what runs.
 
 O(1) per node and rule that acts on the node's kind.
 
@@ -64,9 +66,20 @@ def _class_functions(cls: type, kind: str) -> tuple[_Method | None, _Method | No
     return found
 
 
+# Rule classes whose methods are looked up once per class: graphql-core's own (its specified
+# rules, its fragment-nesting guard) and the metered field-merge subclasses gqlguard makes of
+# them. Anyone else's rule is asked as graphql-core asks it, every validation.
+_OWN_MODULES = ("graphql.", "gqlguard.validation")
+
+
 def _resolved_per_class(visitor: Visitor) -> bool:
     """Whether the class-level lookup finds what the instance's own lookup would."""
-    if type(visitor).get_enter_leave_for_kind is not Visitor.get_enter_leave_for_kind:
+    cls = type(visitor)
+    if not cls.__module__.startswith(_OWN_MODULES):
+        return False
+    if cls.get_enter_leave_for_kind is not Visitor.get_enter_leave_for_kind:
+        return False
+    if visitor.enter_leave_map:  # answers it gave already stand
         return False
     own = getattr(visitor, "__dict__", {})
     return not any(
@@ -75,30 +88,31 @@ def _resolved_per_class(visitor: Visitor) -> bool:
 
 
 _Plan = tuple[tuple[tuple[int, _Method], ...], tuple[tuple[int, _Method | None], ...]]
-# Per (visitor classes, kind): which visitors enter and which leave, with unbound functions.
-_plans: dict[tuple[tuple[type, ...], str], _Plan] = {}
-
-
-def _plan(classes: tuple[type, ...], kind: str) -> _Plan:
-    found = _plans.get((classes, kind))
-    if found is None:
-        functions = [_class_functions(cls, kind) for cls in classes]
-        found = _plans[(classes, kind)] = _arrange(functions)
-        if len(_plans) > _MAX_CLASSES:
-            _plans.clear()
-    return found
 
 
 def _arrange(functions: Sequence[tuple[_Method | None, _Method | None]]) -> _Plan:
-    entering = tuple(
-        (index, enter) for index, (enter, _) in enumerate(functions) if enter is not None
-    )
+    entering = tuple((index, enter) for index, (enter, _) in enumerate(functions) if enter)
     leaving = tuple(
-        (index, leave)
-        for index, (enter, leave) in enumerate(functions)
-        if enter is not None or leave is not None
+        (index, leave or None) for index, (enter, leave) in enumerate(functions) if enter or leave
     )
     return entering, leaving
+
+
+# Per (the classes looked up per class, None for the others; kind): the enter and leave
+# functions of those classes, unbound, by index.
+_plans: dict[tuple[tuple[type | None, ...], str], _Plan] = {}
+
+
+def _class_plan(classes: tuple[type | None, ...], kind: str) -> _Plan:
+    found = _plans.get((classes, kind))
+    if found is None:
+        if len(_plans) >= _MAX_CLASSES:
+            _plans.clear()
+        functions = [
+            _class_functions(cls, kind) if cls is not None else (None, None) for cls in classes
+        ]
+        found = _plans[(classes, kind)] = _arrange(functions)
+    return found
 
 
 class ParallelRules(Visitor):
@@ -109,21 +123,30 @@ class ParallelRules(Visitor):
         super().__init__()
         self.visitors = visitors
         self.skipping: list[Any] = [None] * len(visitors)
-        per_class = all(_resolved_per_class(visitor) for visitor in visitors)
-        self._classes = tuple(type(visitor) for visitor in visitors) if per_class else None
+        self._classes = tuple(
+            type(visitor) if _resolved_per_class(visitor) else None for visitor in visitors
+        )
+        # The others: asked as graphql-core asks them.
+        self._asked = [index for index, cls in enumerate(self._classes) if cls is None]
 
     def _bound_plan(self, kind: str) -> _Plan:
         visitors = self.visitors
-        if self._classes is None:  # asked visitor by visitor, as graphql-core asks
-            return _arrange([visitor.get_enter_leave_for_kind(kind) for visitor in visitors])
-        entering, leaving = _plan(self._classes, kind)
-        return (
-            tuple((index, enter.__get__(visitors[index])) for index, enter in entering),
-            tuple(
-                (index, leave.__get__(visitors[index]) if leave is not None else None)
-                for index, leave in leaving
-            ),
-        )
+        entering_unbound, leaving_unbound = _class_plan(self._classes, kind)
+        entering = [(index, enter.__get__(visitors[index])) for index, enter in entering_unbound]
+        leaving = [
+            (index, leave.__get__(visitors[index]) if leave is not None else None)
+            for index, leave in leaving_unbound
+        ]
+        if self._asked:
+            for index in self._asked:
+                enter, leave = visitors[index].get_enter_leave_for_kind(kind)
+                if enter:
+                    entering.append((index, enter))
+                if enter or leave:
+                    leaving.append((index, leave or None))
+            entering.sort(key=lambda pair: pair[0])
+            leaving.sort(key=lambda pair: pair[0])
+        return tuple(entering), tuple(leaving)
 
     def get_enter_leave_for_kind(self, kind: str) -> EnterLeaveVisitor:
         try:

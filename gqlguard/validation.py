@@ -16,7 +16,8 @@ costs less than graphql-core alone spends on it (docs/benchmarks.md): the rules 
 the validation context keeps its per-node caches by node identity — graphql-core's AST nodes
 hash by value, recursively and uncached, so each lookup of an operation's cached variable
 usages hashed the whole operation again. A node is only ever equal to itself in a document
-parsed with locations, the only kind gqlguard validates. graphql-core's own validation suite
+parsed with locations, the only kind gqlguard validates (a document without locations keeps
+graphql-core's caches). graphql-core's own validation suite
 runs against this path (``make conformance``).
 
 O(document) for every rule but the field-merge one, which stops at the meter's budget.
@@ -111,9 +112,12 @@ class _MeteredContext(ValidationContext):
         meter: WorkMeter | None,
     ) -> None:
         super().__init__(schema, document, type_info, on_error, hide_suggestions)
-        for name in _NODE_CACHES:
-            if type(getattr(self, name, None)) is dict:
-                setattr(self, name, _ByIdentity())
+        # Without locations, equal nodes at two places are one key to graphql-core (its
+        # fragment-work budget is spent once for both): its caches stay as they are.
+        if document.loc is not None:
+            for name in _NODE_CACHES:
+                if type(getattr(self, name, None)) is dict:
+                    setattr(self, name, _ByIdentity())
         self.work_meter = meter
         # (rule context, budget it started with) per metered rule instance, read back after.
         self.metered_starts: list[tuple[Any, int]] = []
@@ -126,7 +130,8 @@ class _MeteredFieldMerging(OverlappingFieldsCanBeMergedRule):
         super().__init__(context)
         meter = getattr(context, "work_meter", None)
         if isinstance(context, _MeteredContext) and meter is not None:
-            budget = max(meter.remaining, 0)
+            # graphql-core's own budget still holds when the meter's is larger (max_work).
+            budget = min(max(meter.remaining, 0), self.rule_context.remaining_complexity_budget)
             self.rule_context.remaining_complexity_budget = budget
             context.metered_starts.append((self.rule_context, budget))
 

@@ -6,8 +6,10 @@ conformance); this holds what that suite does not vary: many rules erring on one
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import pytest
 from graphql import (
     BREAK,
     SKIP,
@@ -153,3 +155,85 @@ def test_generated_documents_are_judged_as_graphql_core_judges_them(text: str) -
 @given(text=st.one_of(valid_queries(PETS), hostile_documents(PETS)))
 def test_interfaces_and_unions_are_judged_as_graphql_core_judges_them(text: str) -> None:
     _same_as_graphql_core(PETS, text)
+
+
+def _report(rule: ASTValidationRule, node: Any, *_: Any, label: str = "") -> None:
+    rule.report_error(GraphQLError(f"{label} saw {getattr(node, 'kind', node)}", node))
+
+
+STATIC_CALLS: list[str] = []
+
+
+class SetDuringTraversal(ASTValidationRule):
+    def enter_document(self, *_: Any) -> None:
+        self.enter_field = lambda node, *_: _report(self, node, label="late")
+
+
+class PartialMethod(ASTValidationRule):
+    enter_field = functools.partialmethod(_report, label="partial")
+
+
+class StaticHandler(ASTValidationRule):
+    @staticmethod
+    def enter_field(node: Any, *_: Any) -> None:
+        STATIC_CALLS.append(node.name.value)
+
+
+class DynamicHandler(ASTValidationRule):
+    def __getattr__(self, name: str) -> Any:
+        if name == "enter_field":
+            return lambda node, *_: _report(self, node, label="dynamic")
+        raise AttributeError(name)
+
+
+class NoneProperty(ASTValidationRule):
+    @property
+    def enter_field(self) -> Any:
+        return None
+
+    def enter(self, node: Any, *_: Any) -> None:
+        if getattr(node, "kind", None) == "field":
+            _report(self, node, label="fallback")
+
+
+CORNER_RULES = [SetDuringTraversal, PartialMethod, StaticHandler, DynamicHandler, NoneProperty]
+
+
+@pytest.mark.parametrize("rule", CORNER_RULES, ids=lambda rule: rule.__name__)
+def test_a_rule_is_asked_for_its_methods_as_graphql_core_asks_it(
+    rule: type[ASTValidationRule],
+) -> None:
+    document = parse("{ dog { name barks } pet { name } }")
+    rules = [*specified_rules, rule]
+    STATIC_CALLS.clear()
+    expected = validate(PETS, document, rules)
+    theirs = list(STATIC_CALLS)
+    assert expected or theirs  # each of these rules does something graphql-core sees
+    STATIC_CALLS.clear()
+    ours = validate_as_sent(PETS, document, rules, WorkMeter(MAX_COMPLEXITY_BUDGET))
+    assert _described(ours) == _described(expected)
+    assert theirs == STATIC_CALLS
+
+
+def test_a_rule_class_patched_after_its_first_use_runs_patched() -> None:
+    class Patched(ASTValidationRule):
+        def enter_field(self, node: Any, *_: Any) -> None:
+            _report(self, node, label="before")
+
+    document = parse("{ dog { name } }")
+    validate_as_sent(PETS, document, [Patched], WorkMeter(10**6))
+    Patched.enter_field = lambda self, node, *_: _report(self, node, label="after")  # type: ignore[method-assign]
+    ours = validate_as_sent(PETS, document, [Patched], WorkMeter(10**6))
+    assert {error.message.split()[0] for error in ours} == {"after"}
+
+
+def test_documents_without_locations_keep_graphql_cores_shared_caches() -> None:
+    # Equal operations without locations are one key to graphql-core: its fragment-work
+    # budget is spent once for all of them, so none of them aborts the validation.
+    schema = build_schema("type Query { a(x: [Int]): Int }")
+    fragment = "fragment F on Query { a(x: [" + ", ".join(["$v"] * 1000) + "]) }"
+    text = " ".join(["query ($v: Int) { ...F }"] * 60) + " " + fragment
+    document = parse(text, no_location=True)
+    expected = validate(schema, document, specified_rules, max_errors=1000)
+    ours = validate_as_sent(schema, document, specified_rules, WorkMeter(10**9), max_errors=1000)
+    assert _described(ours) == _described(expected)
