@@ -178,7 +178,8 @@ def field_merge_floor(text: str, *, room: int) -> int:
     finished: list[_Group] = []  # collections with spreads, priced once the fragments are known
     defined: set[str] = set()  # fragment names the text defines
     parens = 0
-    previous = ""  # the last token that decides what a name is ("...", "@", ":", "fragment")
+    previous = ""  # the last punctuator that decides what a name is ("...", "@", ":")
+    keyword = ""  # at the top level: a definition's keyword whose name comes next
     skip_name = False  # the next name is a type condition
     inline = False  # the next brace opens an inline fragment: its selections join the group
     executable = True  # at the top level: whether the next brace opens a selection set
@@ -192,17 +193,19 @@ def field_merge_floor(text: str, *, room: int) -> int:
             parens += token == "(" if kind == 2 else -(token == ")") if kind == 3 else 0
             continue
         if kind == 2:
-            if token == "(":
+            previous = ""
+            if token == "(":  # arguments: an inline fragment's directives may have some
                 parens = 1
-            elif token == "{":
+                continue
+            if token == "{":
                 if not groups:
                     groups.append(_Group() if executable else None)
+                    keyword = ""
                 elif inline:
                     groups.append(groups[-1])
                 else:
                     groups.append(_Group() if groups[-1] is not None else None)
             inline = False
-            previous = ""
             continue
         if kind == 3:
             if token == "}" and groups:
@@ -216,13 +219,18 @@ def field_merge_floor(text: str, *, room: int) -> int:
         first = token[0]
         if first == "_" or first.isalpha():
             if not groups:
-                if previous == "fragment":
-                    defined.add(token)
-                if token in _TYPE_SYSTEM:
-                    executable = False
+                # A definition's keyword, or the name the keyword before it gives
+                # (`type query`, `fragment on`... name things, they open nothing).
+                if keyword == "extend" and token in _TYPE_SYSTEM:
+                    keyword = token  # `extend type X`: X is the name
+                elif keyword:
+                    if keyword == "fragment":
+                        defined.add(token)
+                    keyword = ""
+                elif token in _TYPE_SYSTEM:
+                    executable, keyword = False, token
                 elif token in _EXECUTABLE:
-                    executable = True
-                previous = token
+                    executable, keyword = True, token
                 continue
             group = groups[-1]
             if previous == "...":

@@ -137,3 +137,27 @@ def test_a_text_under_the_floor_is_checked_as_before() -> None:
     text = "{ dog { " + "name " * 20 + "} }"  # 380 units of certain comparisons
     assert field_merge_floor(text, room=BUDGET) < BUDGET
     assert guard.check(text).accepted
+
+
+_SPREADS = " ".join(f"...F{n}" for n in range(20))
+_DEFINED = " ".join(f"fragment F{n} on Query {{ name }}" for n in range(20))
+_FIELDS = " ".join(["name: Int"] * 50)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an inline fragment whose directive has arguments joins its parent's collection
+        f"{{ {_SPREADS} ... @tag(fragment: true) {{ {_SPREADS} }} }} {_DEFINED}",
+        f'{{ {_SPREADS} ... on Query @tag(on: "x") {{ {_SPREADS} }} }} {_DEFINED}',
+        # type-system definitions named like executable keywords open no selection set
+        f"{{ name }} type query {{ {_FIELDS} }}",
+        f"{{ name }} extend type subscription {{ {_FIELDS} }}",
+        f"{{ name }} input fragment {{ {_FIELDS} }}",
+    ],
+    ids=["directive arguments", "type condition and arguments", "type query", "extend", "input"],
+)
+def test_shapes_found_by_review_stay_under_the_rule(text: str) -> None:
+    spent = _spent_by_graphql_core(text)
+    assert spent is not None
+    assert field_merge_floor(text, room=10**12) <= spent
