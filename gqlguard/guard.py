@@ -771,10 +771,15 @@ class Guard:
         prepared, view = checking.prepared, checking.view
         if view is None:
             if prepared.validation is None:
-                # The whole document's analysis, whoever asks: one meter, one verdict.
-                prepared.validation = self._validated(
-                    self.schema, checking, prepared.meter, checking.full.work
-                )
+                # The whole document's analysis, whoever asks: one count, one verdict. Two
+                # checks of a new document at once (threads, the off-loop worker) each count
+                # on a copy, so neither is charged the other's work; the first to finish
+                # publishes both its count and its verdict.
+                meter = prepared.meter.copy()
+                validation = self._validated(self.schema, checking, meter, checking.full.work)
+                with self._lock:
+                    if prepared.validation is None:
+                        prepared.meter, prepared.validation = meter, validation
             return prepared.validation
         known = prepared.view_validations
         if known is None:

@@ -79,6 +79,13 @@ class WorkMeter:
     def remaining(self) -> int:
         return self.budget - self.spent
 
+    def copy(self) -> WorkMeter:
+        """A meter with this one's count so far, counting on its own from here."""
+        twin = WorkMeter(self.budget)
+        twin.spent = self.spent
+        twin.stages = dict(self.stages)
+        return twin
+
     def charge(self, stage: str, units: int) -> None:
         """Add ``units`` to ``stage``; past the budget, refuse the document."""
         self.spent += units

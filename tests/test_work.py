@@ -147,3 +147,31 @@ def test_the_cache_estimates_what_a_document_retains_within_a_fifth(name: str) -
 
     retained, estimated = retained_and_estimated(corpus()[name])
     assert 1 / 1.2 <= estimated / retained <= 1.2, (retained, estimated)
+
+
+def test_two_checks_of_one_new_document_at_once_count_their_work_apart() -> None:
+    # The off-loop worker and the loop (or two threads) may check the same new text at once:
+    # each counts on its own, neither is charged the other's work. Made deterministic with
+    # a user's rule (public hook) that checks the same text again from inside validation.
+    text = "{ posts(limit: 1) { " + "title " * 40 + "} }"
+    measured = Guard(SCHEMA, GuardConfig(max_work=10**9), policies=DEMO_POLICIES).check(text)
+    assert measured.accepted and measured.work > 1000
+    inner: list[Any] = []
+
+    class ChecksAgainInside(ASTValidationRule):
+        def enter_document(self, *_: Any) -> None:
+            if not inner:
+                inner.append(None)
+                inner[0] = guard.check(text)
+
+    budget = int(measured.work * 1.5)  # one check fits, two counted together would not
+    guard = Guard(
+        SCHEMA,
+        GuardConfig(max_work=budget),
+        policies=DEMO_POLICIES,
+        validation_rules=[*specified_rules, ChecksAgainInside],
+    )
+    outer = guard.check(text)
+    assert inner[0].accepted, inner[0].formatted_errors()
+    assert outer.accepted, outer.formatted_errors()
+    assert outer.work == inner[0].work == measured.work
