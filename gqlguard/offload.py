@@ -53,17 +53,39 @@ class OffLoopChecks:
 
     async def run(self, client: str, check: Callable[[], T]) -> T:
         """``check()`` on the worker thread, after ``client``'s previous one (the request's
-        context variables go with it)."""
+        context variables go with it). The client's place is given back when the worker is
+        done with the check, not when the request stops waiting: a request cancelled (a
+        client gone, a WebSocket ``complete``) cannot leave its check running and queue
+        another beside it."""
         entry = self._clients.get(client)
         if entry is None:
             entry = self._clients[client] = (asyncio.Lock(), [0])
         lock, users = entry
         users[0] += 1
         try:
-            async with lock:
-                work = functools.partial(contextvars.copy_context().run, check)
-                return await asyncio.get_running_loop().run_in_executor(self._worker(), work)
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                self._clients.pop(client, None)
+            await lock.acquire()
+        except BaseException:  # cancelled while waiting for its turn
+            self._leave(client, entry)
+            raise
+        try:
+            work = functools.partial(contextvars.copy_context().run, check)
+            future = asyncio.get_running_loop().run_in_executor(self._worker(), work)
+        except BaseException:
+            lock.release()
+            self._leave(client, entry)
+            raise
+
+        def finished(done: asyncio.Future[T]) -> None:
+            if not done.cancelled():
+                done.exception()  # seen here, whether or not anyone still waits for it
+            lock.release()
+            self._leave(client, entry)
+
+        future.add_done_callback(finished)
+        return await asyncio.shield(future)
+
+    def _leave(self, client: str, entry: tuple[asyncio.Lock, list[int]]) -> None:
+        users = entry[1]
+        users[0] -= 1
+        if users[0] == 0 and self._clients.get(client) is entry:
+            del self._clients[client]

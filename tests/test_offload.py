@@ -19,6 +19,7 @@ from .conftest import PREFLIGHT
 
 SLOW_MARK = "slow-check"  # a comment in the text that makes the check take its time
 THREADS: list[str] = []
+CHECKED: list[str] = []  # the salt of each marked text, in the order its check ran
 
 
 def _accepted(verdict: Any, _context: Any) -> None:
@@ -28,6 +29,7 @@ def _accepted(verdict: Any, _context: Any) -> None:
     THREADS.append(threading.current_thread().name)
     document = verdict.document
     if document is not None and document.loc is not None and SLOW_MARK in document.loc.source.body:
+        CHECKED.append(document.loc.source.body.rsplit(SLOW_MARK, 1)[1].strip())
         time.sleep(0.4)
 
 
@@ -108,3 +110,24 @@ async def test_a_refusal_off_the_loop_is_the_same_coded_answer() -> None:
         _, on = await _post(http, text)
     assert off == on
     assert off["errors"][0]["extensions"]["code"] == "WORK_LIMIT_EXCEEDED"
+
+
+async def test_a_cancelled_request_keeps_its_clients_place_until_its_check_ends() -> None:
+    # One client starts a long check and goes away while it runs, then sends another at
+    # once; a second client's check, sent next, runs before the first client's second one.
+    CHECKED.clear()
+    app = _app()
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 1234))
+        return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+    async with client_at("10.0.0.1") as attacker, client_at("10.0.0.2") as victim:
+        gone = asyncio.create_task(_post(attacker, _long(True, "first")))
+        await asyncio.sleep(0.1)  # its check is running on the worker
+        gone.cancel()
+        again = asyncio.create_task(_post(attacker, _long(True, "second")))
+        await asyncio.sleep(0.05)
+        await _post(victim, _long(True, "victim"))
+        await again
+    assert CHECKED == ["first", "victim", "second"]
