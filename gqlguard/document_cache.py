@@ -139,6 +139,9 @@ class DocumentCache:
             raise GuardRejection(GuardError(ErrorCode.BAD_REQUEST, "The query must be a string."))
         prepared = self._entries.get(key)
         if prepared is not None:
+            with self._lock:  # least recently used first out: a hit is recent again
+                if key in self._entries:
+                    self._entries.move_to_end(key)
             return prepared
         with self._lock:
             prepared = self._window.get(key)

@@ -261,3 +261,15 @@ def test_adversarial_rejection_is_fast_enough_to_not_need_a_timer(library: Graph
     started = time.perf_counter()
     Guard(library, GuardConfig(max_tokens=None)).check(query)
     assert time.perf_counter() - started < 2.0
+
+
+def test_the_documents_clients_repeat_outlive_a_flood_of_new_ones(library: GraphQLSchema) -> None:
+    # Least recently used first out: a document hit again is recent again.
+    guard = Guard(library, GuardConfig(cache_max_bytes=400_000))
+    hot = "{ books { title } }"
+    first = guard.check(hot)
+    for n in range(40):  # each new text seen twice, so kept: the byte budget evicts
+        text = "{ books { title pages } } # " + "x" * 2_000 + str(n)
+        guard.check(text)
+        guard.check(text)
+        assert guard.check(hot).document is first.document  # still there, refreshed
