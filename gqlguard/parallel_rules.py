@@ -1,13 +1,13 @@
 """Validation rules run side by side in one traversal, as graphql-core's ``ParallelVisitor``
-runs them, with the per-node dispatch work done once instead of once per validation.
+runs them, with graphql-core's own rules' dispatch work done once, not once per validation.
 
 graphql-core resolves each rule instance's ``enter_<kind>``/``leave_<kind>`` methods by name,
 on every validation, for every kind it meets, and then loops over every rule at every node,
 including the rules that have nothing to do there. On a realistic query that bookkeeping is a
 sixth of validation. Here, for graphql-core's own rule classes, the lookup is made once per
 class and kind (then bound to the instance); each kind's loop holds only the rules that act
-on it. The order in which rules
-are called at a node, what SKIP and BREAK do, and when a skip ends are graphql-core's:
+on it. The order in which rules are called at a node, what SKIP and BREAK do, and when a
+skip ends are graphql-core's:
 
 * a rule without an ``enter_<kind>`` (nor ``enter``) is never called on entering that kind —
   graphql-core's loop passes over it;
