@@ -130,6 +130,7 @@ fuzz: $(STAMP)
 	while [ $$(date +%s) -lt $$end ]; do \
 	  run=$$((run + 1)); echo "fuzz run $$run, $$(took) of $(FUZZ_MINUTES) minutes gone"; \
 	  FUZZ_PROFILE=long FUZZ_DEADLINE=$$end $(BIN)/python -m pytest tests/test_fuzz.py tests/test_properties.py tests/test_slow_documents.py \
+	    tests/test_field_merge_floor.py tests/test_validation_driver.py \
 	    -x -p no:randomly --hypothesis-seed=random --hypothesis-show-statistics \
 	    || { echo "fuzz: run $$run failed after $$(took) minutes (its example is kept in .hypothesis/)"; exit 1; }; \
 	done; [ $$run = 1 ] && runs="1 run" || runs="$$run runs"; \

@@ -124,27 +124,29 @@ _NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
 def field_merge_ceiling(text: str) -> int:
     """What :func:`field_merge_floor` could at most count on ``text``, counted in C: two units
-    per pair of equal names anywhere in the text, and for ``k`` spreads ``k * k + 2 * k``.
-    Only a text whose ceiling passes the room is scanned for its floor (realistic documents
-    never are). A text this counts short is still bounded: by the meter, stage by stage.
+    per pair of equal names anywhere in the text, and for ``k`` spreads and ``f`` fragment
+    definitions ``2 * k + min(k, f) * k`` (a collection's distinct fragments are at most its
+    spreads and at most the text's fragments). Only a text whose ceiling passes the room is
+    scanned for its floor (realistic documents never are). A text this counts short is still
+    bounded: by the meter, stage by stage.
 
-    >>> field_merge_ceiling("{ a a ...F }")
-    5
+    >>> field_merge_ceiling("{ a a ...F ...F } fragment F on Q { b }")  # 2 + 6 + 4 + 2
+    14
     """
     spreads = text.count("...")
+    fragments = text.count("fragment")
     pairs = sum(count * (count - 1) for count in Counter(_NAME.findall(text)).values())
-    return pairs + spreads * spreads + 2 * spreads
+    return pairs + 2 * spreads + min(spreads, fragments) * spreads
 
 
 class _Group:
     """One collection of graphql-core's field-merge rule: a selection set's fields and
     spreads, its inline fragments' included."""
 
-    __slots__ = ("fields", "names", "spreads")
+    __slots__ = ("names", "spreads")
 
     def __init__(self) -> None:
-        self.names: dict[str, int] = {}
-        self.fields = 0
+        self.names: dict[str, int] = {}  # response name -> its fields so far
         self.spreads: list[str] = []
 
 
@@ -243,7 +245,6 @@ def field_merge_floor(text: str, *, room: int) -> int:
             elif previous not in ("@", ":") and group is not None:
                 seen = group.names.get(token, 0)
                 group.names[token] = seen + 1
-                group.fields += 1
                 spent += 2 * seen
                 if spent > room:
                     return spent
@@ -255,7 +256,7 @@ def field_merge_floor(text: str, *, room: int) -> int:
         else:
             previous = ""
     for group in finished:
-        if group.fields or len(group.spreads) > 1:
+        if group.names or len(group.spreads) > 1:
             fragments = len(defined.intersection(group.spreads))
             spent += len(group.spreads) + fragments + fragments * (fragments - 1)
     return spent

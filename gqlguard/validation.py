@@ -128,10 +128,10 @@ class _MeteredFieldMerging(OverlappingFieldsCanBeMergedRule):
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        meter = getattr(context, "work_meter", None)
-        if isinstance(context, _MeteredContext) and meter is not None:
+        if isinstance(context, _MeteredContext) and context.work_meter is not None:
             # graphql-core's own budget still holds when the meter's is larger (max_work).
-            budget = min(max(meter.remaining, 0), self.rule_context.remaining_complexity_budget)
+            remaining = max(context.work_meter.remaining, 0)
+            budget = min(remaining, self.rule_context.remaining_complexity_budget)
             self.rule_context.remaining_complexity_budget = budget
             context.metered_starts.append((self.rule_context, budget))
 

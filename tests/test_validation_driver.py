@@ -34,6 +34,8 @@ from gqlguard.validation import validate_as_sent
 from gqlguard.work import WorkMeter
 from schema_example.schema import build_schema as build_demo_schema
 
+from .conftest import examples
+
 DEMO = build_demo_schema(GuardConfig(), guarded=False)._schema
 PETS = build_schema(
     """
@@ -145,13 +147,13 @@ def test_many_rules_erring_on_one_node_answer_in_graphql_cores_order() -> None:
     _same_as_graphql_core(PETS, text, max_errors=7)  # the cap stops both at the same error
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(text=st.one_of(valid_queries(DEMO), hostile_documents(DEMO)))
 def test_generated_documents_are_judged_as_graphql_core_judges_them(text: str) -> None:
     _same_as_graphql_core(DEMO, text)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(text=st.one_of(valid_queries(PETS), hostile_documents(PETS)))
 def test_interfaces_and_unions_are_judged_as_graphql_core_judges_them(text: str) -> None:
     _same_as_graphql_core(PETS, text)
