@@ -60,6 +60,11 @@ from graphql.validation.validate import (
     ValidationAbortedError,
     query_document_keys_to_validate,
 )
+from graphql.validation.validation_context import (
+    NodeWithSelectionSet,
+    VariableUsage,
+    VariableUsageVisitor,
+)
 
 from .parallel_rules import ParallelRules
 from .work import FIELD_MERGING, WorkMeter
@@ -122,6 +127,26 @@ class _MeteredContext(ValidationContext):
         # (rule context, budget it started with) per metered rule instance, read back after.
         self.metered_starts: list[tuple[Any, int]] = []
 
+    def get_variable_usages(self, node: NodeWithSelectionSet) -> list[VariableUsage]:
+        """graphql-core's walk for the variables used directly in ``node``, its visitor let
+        go of after (see :func:`_let_go`): graphql-core's own call leaves one reference
+        cycle per operation and fragment."""
+        cache = getattr(self, "_variable_usages", None)
+        type_info = getattr(self, "_type_info", None)
+        if cache is None or not isinstance(type_info, TypeInfo):  # another graphql-core
+            return super().get_variable_usages(node)
+        usages: list[VariableUsage] | None = cache.get(node)
+        if usages is None:
+            fragment = node if isinstance(node, FragmentDefinitionNode) else None
+            finder = VariableUsageVisitor(type_info, fragment)
+            walker = TypeInfoVisitor(type_info, finder)
+            try:
+                visit(node, walker)
+            finally:
+                _let_go(walker, (finder,))
+            usages = cache[node] = finder.usages
+        return usages
+
 
 class _MeteredFieldMerging(OverlappingFieldsCanBeMergedRule):
     """graphql-core's field-merge rule, started with the meter's remaining budget."""
@@ -161,6 +186,19 @@ def metered_rules(rules: Sequence[type[ASTValidationRule]]) -> list[type[ASTVali
     ]
 
 
+def _let_go(walker: Visitor, visitors: Sequence[Visitor]) -> None:
+    """Break the reference cycles a validation leaves. graphql-core's visitors cache, per
+    node kind, their own bound methods (a visitor refers to itself), so the rules, the context
+    and every cache the rules filled would outlive the validation until the garbage
+    collector's next full collection, which then walks them all: under a stream of large
+    documents those collections land in every other client's latency. Cleared, all of it is
+    freed when the validation returns. The maps are caches: graphql-core refills them."""
+    for visitor in (walker, *visitors):
+        cached = getattr(visitor, "enter_leave_map", None)
+        if isinstance(cached, dict):
+            cached.clear()
+
+
 def validate_as_sent(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -192,18 +230,17 @@ def validate_as_sent(
     }
     if fragments:  # graphql-core's guard against recursing too deep through fragments
         visitors.insert(0, FragmentNestingVisitor(fragments))
+    walker = TypeInfoVisitor(type_info, ParallelRules(visitors))
     try:
-        visit(
-            document,
-            TypeInfoVisitor(type_info, ParallelRules(visitors)),
-            query_document_keys_to_validate,
-        )
+        visit(document, walker, query_document_keys_to_validate)
     except ValidationAbortedError as aborted:
         # Neither the validation's frames nor a handled error's stay alive with the answer.
         aborted.__context__ = None
         errors.append(aborted.with_traceback(None))
     except RecursionError:
         errors.append(ValidationAbortedError("Validation aborted."))
+    finally:
+        _let_go(walker, visitors)
     exhausted = False
     for rule_context, budget in context.metered_starts:
         remaining = rule_context.remaining_complexity_budget
