@@ -39,6 +39,7 @@ from .analysis import plain_number
 from .authorization import Principal
 from .budget import COUNTED_HEADER, BucketState, BudgetGate, BudgetStore, rate_limit_headers
 from .config import ConfigError, GuardConfig, protections_summary
+from .cpu_turns import CpuTurns
 from .errors import LIMIT_CODES, ErrorCode, GuardError, GuardRejection
 from .events import facts_of, security_event
 from .execution import Enforcement, Execute, Execution, result_extensions
@@ -218,6 +219,7 @@ class Pipeline:
         self.guard = guard
         self.config = guard.config if guard is not None else config or GuardConfig()
         self.off_loop = OffLoopChecks()
+        self.turns = CpuTurns()
         self.execute = execute
         self.batching = batching
         self.authenticate = authenticate
@@ -364,19 +366,26 @@ class Pipeline:
         ``async`` policies the check needs are awaited here, once each, then it checks again
         (from the cache). A host with its own rules and parse options uses :meth:`check_now`."""
         run_here = caller.host.run_here if caller.host is not None else _run_in_place
+        client = caller.budget_key
 
         def checked() -> Verdict:
             return self.check_now(
                 caller, lookup, envelope, context, spent=spent, operation_types=allowed
             )
 
-        if run_here is _run_in_place and self._long_and_unseen(lookup):
-            verdict = await self.off_loop.run(caller.budget_key, checked)
-        else:
+        if run_here is not _run_in_place:  # a sync door: the request's own thread
             verdict = await run_here(checked)
+        elif self._long_and_unseen(lookup):
+            verdict = await self.off_loop.run(client, checked, self.turns)
+        else:
+            verdict = await self.turns.run(client, checked)
         if verdict.pending_policies and caller.policies is not None:
             await caller.policies.resolve(verdict.pending_policies)
-            verdict = await run_here(checked)  # from the cache now
+            # From the cache now.
+            if run_here is _run_in_place:
+                verdict = await self.turns.run(client, checked)
+            else:
+                verdict = await run_here(checked)
         return verdict
 
     def _long_and_unseen(self, lookup: Lookup) -> bool:
@@ -623,7 +632,12 @@ class Pipeline:
         host = caller.host
         execute = host.execute if host is not None else self.execute
         try:
-            result = await execute(execution)
+            running = execute(execution)
+            if inspect.iscoroutine(running) and (host is None or host.run_here is _run_in_place):
+                # On the event loop: each step of the execution in a turn (gqlguard.cpu_turns).
+                result = await self.turns.run_steps(caller.budget_key, running)
+            else:
+                result = await running
         except GuardRejection:
             raise
         except Exception:  # the executor (or a user's hook in it) failed: never a 5xx

@@ -21,9 +21,13 @@ import asyncio
 import contextvars
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from .cpu_turns import CpuTurns
+from .pacing import PACE
 
 __all__ = ["OffLoopChecks"]
 
@@ -51,12 +55,13 @@ class OffLoopChecks:
                     )
         return executor
 
-    async def run(self, client: str, check: Callable[[], T]) -> T:
-        """``check()`` on the worker thread, after ``client``'s previous one (the request's
-        context variables go with it). The client's place is given back when the worker is
-        done with the check, not when the request stops waiting: a request cancelled (a
-        client gone, a WebSocket ``complete``) cannot leave its check running and queue
-        another beside it."""
+    async def run(self, client: str, check: Callable[[], T], turns: CpuTurns) -> T:
+        """``check()`` on the worker thread, after ``client``'s previous one, paced
+        (gqlguard.pacing: it gives way to the loop's turns of clients that come before
+        ``client``, and its CPU counts in ``client``'s account). The request's context
+        variables go with it. The client's place is given back when the worker is done with
+        the check, not when the request stops waiting: a request cancelled (a client gone, a
+        WebSocket ``complete``) cannot leave its check running and queue another beside it."""
         entry = self._clients.get(client)
         if entry is None:
             entry = self._clients[client] = (asyncio.Lock(), [0])
@@ -64,11 +69,21 @@ class OffLoopChecks:
         users[0] += 1
         try:
             await lock.acquire()
-        except BaseException:  # cancelled while waiting for its turn
+        except BaseException:  # cancelled while waiting for its place
             self._leave(client, entry)
             raise
+        pacer = turns.pacer(client)
+
+        def paced() -> T:
+            PACE.set(pacer)
+            started = time.thread_time()
+            try:
+                return check()
+            finally:
+                pacer.cpu = time.thread_time() - started
+
         try:
-            work = functools.partial(contextvars.copy_context().run, check)
+            work = functools.partial(contextvars.copy_context().run, paced)
             future = asyncio.get_running_loop().run_in_executor(self._worker(), work)
         except BaseException:
             lock.release()
@@ -78,6 +93,7 @@ class OffLoopChecks:
         def finished(done: asyncio.Future[T]) -> None:
             if not done.cancelled():
                 done.exception()  # seen here, whether or not anyone still waits for it
+            turns.charge(client, pacer.cpu)
             lock.release()
             self._leave(client, entry)
 

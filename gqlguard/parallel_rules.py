@@ -42,6 +42,8 @@ from typing import Any
 from graphql import BREAK, SKIP, Node, Visitor
 from graphql.language.visitor import EnterLeaveVisitor
 
+from .pacing import Pacer
+
 __all__ = ["ParallelRules"]
 
 _Method = Callable[..., Any]
@@ -119,9 +121,10 @@ class ParallelRules(Visitor):
     """Calls each of ``visitors`` at every node, in order, with graphql-core's parallel
     visiting rules (a skip is per visitor; a value other than SKIP/BREAK/None is returned)."""
 
-    def __init__(self, visitors: Sequence[Visitor]) -> None:
+    def __init__(self, visitors: Sequence[Visitor], pacer: Pacer | None = None) -> None:
         super().__init__()
         self.visitors = visitors
+        self.pacer = pacer  # ticked at every node entered (gqlguard.pacing)
         self.skipping: list[Any] = [None] * len(visitors)
         self._classes = tuple(
             type(visitor) if _resolved_per_class(visitor) else None for visitor in visitors
@@ -158,8 +161,12 @@ class ParallelRules(Visitor):
             self.enter_leave_map[kind] = _NOTHING
             return _NOTHING
         skipping = self.skipping
+        pacer = self.pacer
+        tick = pacer.tick if pacer is not None else None
 
         def enter(node: Node, *args: Any) -> Any:
+            if tick is not None:
+                tick()
             for index, function in entering:
                 if not skipping[index]:
                     result = function(node, *args)

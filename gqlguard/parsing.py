@@ -28,6 +28,7 @@ from graphql import DocumentNode, GraphQLSyntaxError, Source
 from graphql.language.parser import Parser
 
 from .errors import ErrorCode, GuardError, GuardRejection
+from .pacing import PACE, Pacer
 from .prescan import Prescan, field_merge_ceiling, field_merge_floor, prescan
 from .work import FIELD_MERGING, work_exceeded
 
@@ -77,7 +78,9 @@ def parse_document(
         "max_comments": max_comments,
         **(parser_options or {}),
     }
-    parser = Parser(source if source is not None else Source(query), **options)
+    pacer = PACE.get()
+    body = source if source is not None else Source(query)
+    parser = Parser(body, **options) if pacer is None else _PacedParser(body, pacer, **options)
     try:
         return parser.parse_document(), scan
     except RecursionError:
@@ -90,6 +93,18 @@ def parse_document(
     raise GuardRejection(
         GuardError(ErrorCode.DEPTH_LIMIT_EXCEEDED, "Document is nested too deeply.")
     )
+
+
+class _PacedParser(Parser):
+    """graphql-core's parser, ticking a :class:`~gqlguard.pacing.Pacer` at every token."""
+
+    def __init__(self, source: Source, pacer: Pacer, **options: Any) -> None:
+        super().__init__(source, **options)
+        self._pacer = pacer
+
+    def advance_lexer(self) -> None:
+        super().advance_lexer()
+        self._pacer.tick()
 
 
 def _over_limit(scan: Prescan, max_tokens: int | None, max_comments: int | None) -> GuardError:

@@ -66,6 +66,7 @@ from graphql.validation.validation_context import (
     VariableUsageVisitor,
 )
 
+from .pacing import PACE
 from .parallel_rules import ParallelRules
 from .work import FIELD_MERGING, WorkMeter
 
@@ -230,7 +231,7 @@ def validate_as_sent(
     }
     if fragments:  # graphql-core's guard against recursing too deep through fragments
         visitors.insert(0, FragmentNestingVisitor(fragments))
-    walker = TypeInfoVisitor(type_info, ParallelRules(visitors))
+    walker = TypeInfoVisitor(type_info, ParallelRules(visitors, PACE.get()))
     try:
         visit(document, walker, query_document_keys_to_validate)
     except ValidationAbortedError as aborted:

@@ -1,0 +1,294 @@
+"""The event loop's CPU, shared out between clients by least recent use.
+
+One event loop serves every connection of an async server, in the order its callbacks become
+ready: a client that keeps four requests in flight gets four turns for every one a client
+sending one request at a time gets, and that one request waits behind all four. So the
+pipeline's CPU-bound stages — the check, and each step of an execution between two awaits —
+take a turn here first, and when several clients want one, it goes to the client that has
+used the least CPU lately (least attained service; what a client used halves every second).
+A client sending one request at a time then waits for the turn in progress, not for
+everything a flooding client has queued; the flooding client is served when no one lighter
+waits (it is slowed down, never refused: refusing is the budget's work).
+
+A turn covers computation only. An execution gives its turn back at every await (its
+resolvers' I/O, a database call), so requests waiting on I/O keep running side by side as
+before; only their CPU-bound steps are put in order.
+
+Uncontended — one client at a time, however many requests it sends — a turn is taken at once,
+with no await. Within ``_SHARED_FOR`` seconds of two clients taking turns one after the
+other, a turn that falls free is given out a few loop iterations later (``_SETTLE_HOPS``): a
+request whose bytes arrived while the last turn ran needs those iterations to be read and to
+ask, and it must be among the askers when the turn is given. O(clients waiting) per turn;
+the memory holds clients in flight and those whose recent use has not yet decayed away.
+
+Long unseen checks run on a worker thread (gqlguard.offload) without a turn: they are paced
+(gqlguard.pacing) — they give the interpreter back to the loop's thread every half
+millisecond and wait while the loop holds a turn of a client lighter than theirs — and
+their CPU counts in their client's account when they end.
+
+Sync doors (WSGI, Django's sync views) run each request on its own thread: the interpreter
+shares the CPU between threads, and these turns are not used there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from .pacing import Pacer
+
+__all__ = ["CpuTurns"]
+
+T = TypeVar("T")
+
+_HALF_LIFE = 1.0  # seconds for a client's recent CPU use to count half
+_SHARED_FOR = 0.1  # seconds after another client's turn during which turns are given out in order
+_SETTLE_HOPS = 3  # loop iterations between a turn falling free and its next holder being chosen
+_FORGET_BELOW = 1e-4  # seconds of decayed use under which a client idle in this loop is forgotten
+_PRUNE_EVERY = 256  # turns between two sweeps of forgotten clients
+
+
+class _Usage:
+    """One client's recent CPU use (decayed) and its requests waiting for a turn."""
+
+    __slots__ = ("seconds", "stamp", "waiting")
+
+    def __init__(self, now: float) -> None:
+        self.seconds = 0.0
+        self.stamp = now
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    def at(self, now: float) -> float:
+        return self.seconds * math.pow(0.5, (now - self.stamp) / _HALF_LIFE)
+
+    def add(self, now: float, seconds: float) -> None:
+        self.seconds = self.at(now) + seconds
+        self.stamp = now
+
+
+class _LoopTurns:
+    """The turns of one event loop (only its own thread touches them)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._clients: dict[str, _Usage] = {}
+        self._held_by: str | None = None
+        self._waiters = 0
+        self._choosing = False
+        self._last_client: str | None = None
+        self._shared_until = 0.0
+        self._given = 0
+        # Read by the worker thread's pacers: set while no turn is held; the holder's
+        # recent use while one is.
+        self._free = threading.Event()
+        self._free.set()
+        self._holder_usage = 0.0
+
+    def _grant(self, client: str) -> None:
+        self._held_by = client
+        usage = self._clients.get(client)
+        self._holder_usage = usage.at(time.monotonic()) if usage is not None else 0.0
+        self._free.clear()
+
+    def pacer(self, client: str) -> Pacer:
+        """A pacer for ``client``'s check on the worker thread: it gives way while the loop
+        holds a turn of a client that used less CPU lately than ``client`` had when the check
+        was handed over."""
+        usage = self._clients.get(client)
+        own = usage.at(time.monotonic()) if usage is not None else 0.0
+        free = self._free
+
+        def loop_comes_first() -> bool:
+            return not free.is_set() and self._holder_usage < own
+
+        return Pacer(loop_comes_first, free)
+
+    def charge(self, client: str, seconds: float) -> None:
+        """Count CPU ``client`` used elsewhere (its check on the worker thread)."""
+        now = time.monotonic()
+        usage = self._clients.get(client)
+        if usage is None:
+            usage = self._clients[client] = _Usage(now)
+        usage.add(now, seconds)
+
+    def take_now(self, client: str) -> bool:
+        """Take the free turn at once, if no one else may want it: True when taken."""
+        if self._held_by is not None or self._waiters or self._choosing:
+            return False
+        if time.monotonic() < self._shared_until:
+            return False  # clients are taking turns: each is given, in order, to the lightest
+        self._grant(client)
+        return True
+
+    async def take(self, client: str) -> None:
+        """Wait for a turn (granted to the lightest waiting client)."""
+        usage = self._clients.get(client)
+        if usage is None:
+            usage = self._clients[client] = _Usage(time.monotonic())
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        usage.waiting.append(waiter)
+        self._waiters += 1
+        if self._held_by is None:
+            self._choose_soon()
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give_back(client, 0.0)  # granted, but its request is gone: pass it on
+            elif waiter in usage.waiting:  # else already passed over by _choose
+                usage.waiting.remove(waiter)
+                self._waiters -= 1
+            raise
+
+    def give_back(self, client: str, seconds: float) -> None:
+        now = time.monotonic()
+        self.charge(client, seconds)
+        self._held_by = None
+        self._free.set()
+        if self._last_client not in (None, client):  # two clients in a row: it is shared
+            self._shared_until = now + _SHARED_FOR
+        self._last_client = client
+        self._given += 1
+        if self._given % _PRUNE_EVERY == 0:
+            self._forget_idle(now)
+        if self._waiters:
+            self._choose_soon()
+
+    def _choose_soon(self, hops: int = _SETTLE_HOPS) -> None:
+        if self._choosing and hops == _SETTLE_HOPS:
+            return
+        self._choosing = True
+        if hops > 1:
+            self._loop.call_soon(self._choose_soon, hops - 1)
+        else:
+            self._loop.call_soon(self._choose)
+
+    def _choose(self) -> None:
+        self._choosing = False
+        if self._held_by is not None or not self._waiters:
+            return
+        now = time.monotonic()
+        lightest = min(
+            (usage.at(now), client) for client, usage in self._clients.items() if usage.waiting
+        )[1]
+        waiter = self._clients[lightest].waiting.popleft()
+        self._waiters -= 1
+        if waiter.done():  # cancelled, its task not yet told: the next one
+            self._choose()
+            return
+        self._grant(lightest)
+        waiter.set_result(None)
+
+    def _forget_idle(self, now: float) -> None:
+        idle = [
+            client
+            for client, usage in self._clients.items()
+            if not usage.waiting and client != self._held_by and usage.at(now) < _FORGET_BELOW
+        ]
+        for client in idle:
+            del self._clients[client]
+
+
+class CpuTurns:
+    """Turns on the CPU for the pipeline's CPU-bound stages, per event loop."""
+
+    def __init__(self) -> None:
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTurns] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _here(self) -> _LoopTurns:
+        loop = asyncio.get_running_loop()
+        turns = self._loops.get(loop)
+        if turns is None:
+            turns = self._loops[loop] = _LoopTurns(loop)
+        return turns
+
+    async def run(self, client: str, work: Callable[[], T]) -> T:
+        """``work()`` in one turn of ``client``'s."""
+        turns = self._here()
+        if not turns.take_now(client):
+            await turns.take(client)
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            turns.give_back(client, time.perf_counter() - started)
+
+    def pacer(self, client: str) -> Pacer:
+        """For a check of ``client``'s handed to the worker thread (see :class:`_LoopTurns`);
+        call on the loop."""
+        return self._here().pacer(client)
+
+    def charge(self, client: str, seconds: float) -> None:
+        """Count ``seconds`` of CPU ``client`` used off the loop; call on the loop."""
+        self._here().charge(client, seconds)
+
+    async def run_steps(self, client: str, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Await ``coroutine`` with each of its steps — the code between two awaits — in a
+        turn of ``client``'s. What it waits for, and how a cancellation reaches it, are as
+        when a task awaits it directly."""
+        turns = self._here()
+        thrown: BaseException | None = None
+        started = False
+        while True:
+            held = thrown is None and turns.take_now(client)
+            if thrown is None and not held:
+                try:
+                    await turns.take(client)
+                    held = True
+                except asyncio.CancelledError as cancelled:
+                    if not started:
+                        coroutine.close()
+                        raise
+                    thrown = cancelled  # it reaches the coroutine at once, as in a task
+            began = time.perf_counter()
+            try:
+                yielded = coroutine.send(None) if thrown is None else coroutine.throw(thrown)
+            except StopIteration as finished:
+                result: T = finished.value
+                return result
+            finally:
+                started = True
+                thrown = None
+                if held:
+                    turns.give_back(client, time.perf_counter() - began)
+            thrown = await _waited(yielded)
+
+
+async def _waited(yielded: Any) -> BaseException | None:
+    """Wait for what one step of a coroutine yielded, as an asyncio task would: a future it
+    awaits (its result is for the coroutine to read), or nothing (a bare yield). A
+    cancellation while waiting cancels that future, as a task's does; if the future cannot be
+    cancelled any more, the cancellation is returned, to be thrown into the coroutine."""
+    if yielded is None:
+        await asyncio.sleep(0)
+        return None
+    if not getattr(yielded, "_asyncio_future_blocking", False):
+        raise RuntimeError(f"a coroutine stepped by gqlguard yielded {yielded!r}")
+    yielded._asyncio_future_blocking = False
+    loop = asyncio.get_running_loop()
+    while True:
+        done: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: Any, done: asyncio.Future[None] = done) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        yielded.add_done_callback(wake)
+        try:
+            await done
+            return None
+        except asyncio.CancelledError as cancelled:
+            yielded.remove_done_callback(wake)
+            if yielded.done() or not yielded.cancel():
+                return cancelled
+            # The future is cancelled now; the coroutine sees it when the future is done.
+            if yielded.done():
+                return None

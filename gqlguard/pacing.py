@@ -1,0 +1,60 @@
+"""Pause points for checks running on the worker thread (gqlguard.offload), so a long check
+gives way to the event loop instead of sharing the interpreter with it.
+
+Two threads of one process take turns on the interpreter: a thread that wants it waits until
+the running one has run for the switch interval (5 ms by default), then they alternate. A
+long unseen check on the worker thread would so take half the CPU from every request the
+loop serves while it runs. Instead, graphql-core's parser (every token) and the validation
+(every node) tick a :class:`Pacer` when one is set for the running check (``PACE``, a context
+variable the worker sets); every ``_SLICE`` seconds of its work it gives the interpreter
+back to the loop's thread, and while the loop holds a turn of a client that comes first
+(gqlguard.cpu_turns: one that used less CPU lately), it waits. A check no one paces (on the
+loop, on a sync door's thread) ticks nothing.
+
+A tick is a counter; the clock is read every 64 ticks. O(1) per tick.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+
+__all__ = ["PACE", "Pacer"]
+
+_SLICE = 0.0005  # seconds of work between two pause points that give way
+_WAIT_STEP = 0.005  # seconds between two looks at the loop while waiting for it
+_MOST_WAITED = 0.1  # seconds a check waits at one pause point before it takes a slice anyway
+
+
+class Pacer:
+    """Ticked by a check's hot loops; gives way to the event loop's thread."""
+
+    __slots__ = ("_count", "_free", "_last", "_loop_comes_first", "cpu")
+
+    def __init__(self, loop_comes_first: Callable[[], bool], free: threading.Event) -> None:
+        self._loop_comes_first = loop_comes_first
+        self._free = free
+        self._count = 0
+        self._last = time.perf_counter()
+        self.cpu = 0.0  # the check's CPU on the worker thread, for the client's account
+
+    def tick(self) -> None:
+        self._count += 1
+        if self._count & 63:
+            return
+        if time.perf_counter() - self._last < _SLICE:
+            return
+        waited = 0.0
+        while waited < _MOST_WAITED and self._loop_comes_first():
+            self._free.wait(_WAIT_STEP)
+            waited += _WAIT_STEP
+        # With the interpreter released, a loop thread waiting for it (a request's bytes
+        # arrived, a callback is due) takes it now rather than at the switch interval.
+        os.sched_yield()
+        self._last = time.perf_counter()
+
+
+PACE: ContextVar[Pacer | None] = ContextVar("gqlguard_pace", default=None)
