@@ -32,18 +32,18 @@ _MOST_WAITED = 0.1  # seconds a check waits at one pause point before it takes a
 class Pacer:
     """Ticked by a check's hot loops; gives way to the event loop's thread."""
 
-    __slots__ = ("_count", "_free", "_last", "_loop_comes_first", "cpu")
+    __slots__ = ("_free", "_last", "_loop_comes_first", "cpu", "ticks")
 
     def __init__(self, loop_comes_first: Callable[[], bool], free: threading.Event) -> None:
         self._loop_comes_first = loop_comes_first
         self._free = free
-        self._count = 0
+        self.ticks = 0  # pause points passed so far
         self._last = time.perf_counter()
         self.cpu = 0.0  # the check's CPU on the worker thread, for the client's account
 
     def tick(self) -> None:
-        self._count += 1
-        if self._count & 63:
+        self.ticks += 1
+        if self.ticks & 63:
             return
         if time.perf_counter() - self._last < _SLICE:
             return

@@ -12,10 +12,9 @@ turns it into a strict safelist.
 
 from __future__ import annotations
 
-import gc
-
 from gqlguard.starlette import create_app
 
+from .collector import settle_collector
 from .config import (
     DEMO_JWT_AUDIENCE,
     DEMO_JWT_ISSUER,
@@ -41,7 +40,4 @@ config = demo_config()
 warn_about_the_demo_secret()
 schema = build_schema(config)
 app = create_app(schema, config)
-# Everything built so far lives as long as the server: the garbage collector's full
-# collections need not walk it again. Under a flood each one took ~50-100 ms without this
-# (docs/benchmarks.md, "attacker amplification"); any long-running app can do the same last.
-gc.freeze()
+settle_collector()  # schema_example/collector.py: freeze what is built, size the young generation

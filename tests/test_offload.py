@@ -13,6 +13,7 @@ import httpx
 from graphql import GraphQLObjectType, build_schema
 
 from gqlguard import GuardConfig
+from gqlguard.pacing import PACE
 from gqlguard.starlette import create_app
 
 from .conftest import PREFLIGHT
@@ -131,3 +132,26 @@ async def test_a_cancelled_request_keeps_its_clients_place_until_its_check_ends(
         await _post(victim, _long(True, "victim"))
         await again
     assert CHECKED == ["first", "victim", "second"]
+
+
+PACED: list[int | None] = []
+
+
+def _note_pacing(_verdict: Any, _context: Any) -> None:
+    pacer = PACE.get()
+    PACED.append(pacer.ticks if pacer is not None else None)
+
+
+async def test_a_check_on_the_worker_is_paced_and_one_on_the_loop_is_not() -> None:
+    # graphql-core's parser and the validation tick the pacer the worker sets
+    # (gqlguard.pacing); on the loop, the turns put checks in order instead.
+    PACED.clear()
+    schema = build_schema("type Query { hello: String }")
+    app = create_app(schema, GuardConfig(persisted_mode="off"), on_accept=_note_pacing)
+    async with _client(app) as http:
+        await _post(http, "{ " + "hello " * 40 + "}\n# " + "x" * 1_200)
+        await _post(http, "{ hello }")
+    ticked, on_the_loop = PACED
+    assert on_the_loop is None
+    # A tick per token parsed (42) and per node the validation enters (85).
+    assert ticked is not None and ticked > 120
