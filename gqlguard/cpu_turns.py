@@ -22,7 +22,7 @@ ask, and it must be among the askers when the turn is given. O(clients waiting) 
 the memory holds clients in flight and those whose recent use has not yet decayed away.
 
 Long unseen checks run on a worker thread (gqlguard.offload) without a turn: they are paced
-(gqlguard.pacing) — they give the interpreter back to the loop's thread every half
+(gqlguard.pacing) — they give the interpreter back to the loop's thread every tenth of a
 millisecond and wait while the loop holds a turn of a client lighter than theirs — and
 their CPU counts in their client's account when they end.
 

@@ -7,7 +7,7 @@ connections sending such texts would make everyone else wait behind them. So the
 checks a text on the loop only when the check is short by construction — a text the guard
 already holds (its document cache or its rejection memory), or one of at most
 ``offload_characters`` characters — and hands any other to one worker thread. There the
-check is paced (gqlguard.pacing): every half millisecond it gives the interpreter back to
+check is paced (gqlguard.pacing): every tenth of a millisecond it gives the interpreter back to
 the loop's thread, and it waits while the loop serves a client that used less CPU lately
 (gqlguard.cpu_turns), so the loop's requests are not slowed to half speed beside it. A
 client waits for its own previous check before its next one starts, so however many
