@@ -18,8 +18,12 @@ Uncontended — one client at a time, however many requests it sends — a turn 
 with no await. Within ``_SHARED_FOR`` seconds of two clients taking turns one after the
 other, a turn that falls free is given out a few loop iterations later (``_SETTLE_HOPS``): a
 request whose bytes arrived while the last turn ran needs those iterations to be read and to
-ask, and it must be among the askers when the turn is given. O(clients waiting) per turn;
-the memory holds clients in flight and those whose recent use has not yet decayed away.
+ask, and it must be among the askers when the turn is given. Equal use: the earlier asker
+first. O(clients waiting) per turn; the memory holds clients in flight and those whose
+recent use has not yet decayed away (swept every few hundred turns).
+
+Code that runs inside a stepped execution and asks for a turn again (a resolver serving a
+request of the same app in process) runs at once: the step it runs in holds the turn.
 
 Long unseen checks run on a worker thread (gqlguard.offload) without a turn: they are paced
 (gqlguard.pacing) — they give the interpreter back to the loop's thread every tenth of a
@@ -39,6 +43,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .pacing import Pacer
@@ -62,7 +67,8 @@ class _Usage:
     def __init__(self, now: float) -> None:
         self.seconds = 0.0
         self.stamp = now
-        self.waiting: deque[asyncio.Future[None]] = deque()
+        # (the order it asked in, the future its request waits on)
+        self.waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def at(self, now: float) -> float:
         return self.seconds * math.pow(0.5, (now - self.stamp) / _HALF_LIFE)
@@ -73,22 +79,29 @@ class _Usage:
 
 
 class _LoopTurns:
-    """The turns of one event loop (only its own thread touches them)."""
+    """The turns of one event loop (only its own thread touches them, but for the two
+    values a worker thread's pacer reads)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._clients: dict[str, _Usage] = {}
+        self._queued: dict[str, _Usage] = {}  # the clients with requests waiting
         self._held_by: str | None = None
-        self._waiters = 0
+        self._asked = 0  # requests that ever waited (their order)
         self._choosing = False
         self._last_client: str | None = None
         self._shared_until = 0.0
-        self._given = 0
+        self._accounted = 0
         # Read by the worker thread's pacers: set while no turn is held; the holder's
         # recent use while one is.
         self._free = threading.Event()
         self._free.set()
         self._holder_usage = 0.0
+
+    def _usage(self, client: str, now: float) -> _Usage:
+        usage = self._clients.get(client)
+        if usage is None:
+            usage = self._clients[client] = _Usage(now)
+        return usage
 
     def _grant(self, client: str) -> None:
         self._held_by = client
@@ -110,16 +123,16 @@ class _LoopTurns:
         return Pacer(loop_comes_first, free)
 
     def charge(self, client: str, seconds: float) -> None:
-        """Count CPU ``client`` used elsewhere (its check on the worker thread)."""
+        """Count CPU ``client`` used (in a turn, or on the worker thread)."""
         now = time.monotonic()
-        usage = self._clients.get(client)
-        if usage is None:
-            usage = self._clients[client] = _Usage(now)
-        usage.add(now, seconds)
+        self._usage(client, now).add(now, seconds)
+        self._accounted += 1
+        if self._accounted % _PRUNE_EVERY == 0:
+            self._forget_idle(now)
 
     def take_now(self, client: str) -> bool:
         """Take the free turn at once, if no one else may want it: True when taken."""
-        if self._held_by is not None or self._waiters or self._choosing:
+        if self._held_by is not None or self._queued or self._choosing:
             return False
         if time.monotonic() < self._shared_until:
             return False  # clients are taking turns: each is given, in order, to the lightest
@@ -128,12 +141,12 @@ class _LoopTurns:
 
     async def take(self, client: str) -> None:
         """Wait for a turn (granted to the lightest waiting client)."""
-        usage = self._clients.get(client)
-        if usage is None:
-            usage = self._clients[client] = _Usage(time.monotonic())
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        usage.waiting.append(waiter)
-        self._waiters += 1
+        usage = self._usage(client, time.monotonic())
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._asked += 1
+        entry = (self._asked, waiter)
+        usage.waiting.append(entry)
+        self._queued[client] = usage
         if self._held_by is None:
             self._choose_soon()
         try:
@@ -141,9 +154,10 @@ class _LoopTurns:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.give_back(client, 0.0)  # granted, but its request is gone: pass it on
-            elif waiter in usage.waiting:  # else already passed over by _choose
-                usage.waiting.remove(waiter)
-                self._waiters -= 1
+            elif entry in usage.waiting:  # else already passed over by _choose
+                usage.waiting.remove(entry)
+                if not usage.waiting:
+                    self._queued.pop(client, None)
             raise
 
     def give_back(self, client: str, seconds: float) -> None:
@@ -154,36 +168,34 @@ class _LoopTurns:
         if self._last_client not in (None, client):  # two clients in a row: it is shared
             self._shared_until = now + _SHARED_FOR
         self._last_client = client
-        self._given += 1
-        if self._given % _PRUNE_EVERY == 0:
-            self._forget_idle(now)
-        if self._waiters:
+        if self._queued:
             self._choose_soon()
 
     def _choose_soon(self, hops: int = _SETTLE_HOPS) -> None:
         if self._choosing and hops == _SETTLE_HOPS:
             return
         self._choosing = True
+        loop = asyncio.get_running_loop()
         if hops > 1:
-            self._loop.call_soon(self._choose_soon, hops - 1)
+            loop.call_soon(self._choose_soon, hops - 1)
         else:
-            self._loop.call_soon(self._choose)
+            loop.call_soon(self._choose)
 
     def _choose(self) -> None:
         self._choosing = False
-        if self._held_by is not None or not self._waiters:
-            return
         now = time.monotonic()
-        lightest = min(
-            (usage.at(now), client) for client, usage in self._clients.items() if usage.waiting
-        )[1]
-        waiter = self._clients[lightest].waiting.popleft()
-        self._waiters -= 1
-        if waiter.done():  # cancelled, its task not yet told: the next one
-            self._choose()
-            return
-        self._grant(lightest)
-        waiter.set_result(None)
+        while self._held_by is None and self._queued:
+            lightest, usage = min(
+                self._queued.items(),
+                key=lambda item: (item[1].at(now), item[1].waiting[0][0]),
+            )
+            _, waiter = usage.waiting.popleft()
+            if not usage.waiting:
+                del self._queued[lightest]
+            if waiter.done():  # cancelled, its task not yet told: the next one
+                continue
+            self._grant(lightest)
+            waiter.set_result(None)
 
     def _forget_idle(self, now: float) -> None:
         idle = [
@@ -193,6 +205,10 @@ class _LoopTurns:
         ]
         for client in idle:
             del self._clients[client]
+
+
+# The CpuTurns whose stepped execution the running code is inside (its step holds a turn).
+_STEPPING: ContextVar[CpuTurns | None] = ContextVar("gqlguard_stepping", default=None)
 
 
 class CpuTurns:
@@ -207,11 +223,13 @@ class CpuTurns:
         loop = asyncio.get_running_loop()
         turns = self._loops.get(loop)
         if turns is None:
-            turns = self._loops[loop] = _LoopTurns(loop)
+            turns = self._loops[loop] = _LoopTurns()
         return turns
 
     async def run(self, client: str, work: Callable[[], T]) -> T:
         """``work()`` in one turn of ``client``'s."""
+        if _STEPPING.get() is self:
+            return work()
         turns = self._here()
         if not turns.take_now(client):
             await turns.take(client)
@@ -234,7 +252,17 @@ class CpuTurns:
         """Await ``coroutine`` with each of its steps — the code between two awaits — in a
         turn of ``client``'s. What it waits for, and how a cancellation reaches it, are as
         when a task awaits it directly."""
+        if _STEPPING.get() is self:
+            return await coroutine
         turns = self._here()
+        inside = _STEPPING.set(self)
+        try:
+            return await self._steps(turns, client, coroutine)
+        finally:
+            _STEPPING.reset(inside)
+
+    @staticmethod
+    async def _steps(turns: _LoopTurns, client: str, coroutine: Coroutine[Any, Any, T]) -> T:
         thrown: BaseException | None = None
         started = False
         while True:
@@ -263,17 +291,24 @@ class CpuTurns:
 
 
 async def _waited(yielded: Any) -> BaseException | None:
-    """Wait for what one step of a coroutine yielded, as an asyncio task would: a future it
-    awaits (its result is for the coroutine to read), or nothing (a bare yield). A
-    cancellation while waiting cancels that future, as a task's does; if the future cannot be
-    cancelled any more, the cancellation is returned, to be thrown into the coroutine."""
+    """Wait for what one step of a coroutine yielded, as an asyncio task would: a future of
+    this loop it awaits (its result is for the coroutine to read), or nothing (a bare yield).
+    Returns what the task would throw into the coroutine next, if anything: a cancellation
+    that came while waiting and could not reach it through the future (a task cancels the
+    future it waits on, and the coroutine sees that), or the error for a yield a task does
+    not accept."""
     if yielded is None:
-        await asyncio.sleep(0)
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError as cancelled:
+            return cancelled
         return None
-    if not getattr(yielded, "_asyncio_future_blocking", False):
-        raise RuntimeError(f"a coroutine stepped by gqlguard yielded {yielded!r}")
-    yielded._asyncio_future_blocking = False
     loop = asyncio.get_running_loop()
+    if not getattr(yielded, "_asyncio_future_blocking", False):
+        return RuntimeError(f"bad yield in a coroutine stepped by gqlguard: {yielded!r}")
+    if yielded.get_loop() is not loop:
+        return RuntimeError(f"{yielded!r} is attached to a different loop")
+    yielded._asyncio_future_blocking = False
     while True:
         done: asyncio.Future[None] = loop.create_future()
 
@@ -287,7 +322,7 @@ async def _waited(yielded: Any) -> BaseException | None:
             return None
         except asyncio.CancelledError as cancelled:
             yielded.remove_done_callback(wake)
-            if yielded.done() or not yielded.cancel():
+            if yielded.done() or not yielded.cancel(*cancelled.args[:1]):
                 return cancelled
             # The future is cancelled now; the coroutine sees it when the future is done.
             if yielded.done():

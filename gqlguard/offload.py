@@ -24,6 +24,7 @@ import contextvars
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -34,6 +35,7 @@ from .pacing import PACE
 __all__ = ["OffLoopChecks"]
 
 T = TypeVar("T")
+_Places = dict[str, tuple[asyncio.Lock, list[int]]]
 
 
 class OffLoopChecks:
@@ -42,9 +44,12 @@ class OffLoopChecks:
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
         self._started = threading.Lock()
-        # Per client: its lock and how many of its requests hold or wait on it (the entry
-        # goes when that count is back to zero, so the map holds only clients in flight).
-        self._clients: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        # Per event loop (a lock belongs to one; a loop closed mid-check takes its map
+        # along), per client: its lock and how many of its requests hold or wait on it (the
+        # entry goes when that count is back to zero: the map holds only clients in flight).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Places] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _worker(self) -> ThreadPoolExecutor:
         executor = self._executor
@@ -64,15 +69,19 @@ class OffLoopChecks:
         variables go with it. The client's place is given back when the worker is done with
         the check, not when the request stops waiting: a request cancelled (a client gone, a
         WebSocket ``complete``) cannot leave its check running and queue another beside it."""
-        entry = self._clients.get(client)
+        loop = asyncio.get_running_loop()
+        places = self._loops.get(loop)
+        if places is None:
+            places = self._loops[loop] = {}
+        entry = places.get(client)
         if entry is None:
-            entry = self._clients[client] = (asyncio.Lock(), [0])
+            entry = places[client] = (asyncio.Lock(), [0])
         lock, users = entry
         users[0] += 1
         try:
             await lock.acquire()
         except BaseException:  # cancelled while waiting for its place
-            self._leave(client, entry)
+            _leave(places, client, entry)
             raise
         pacer = turns.pacer(client)
 
@@ -86,10 +95,10 @@ class OffLoopChecks:
 
         try:
             work = functools.partial(contextvars.copy_context().run, paced)
-            future = asyncio.get_running_loop().run_in_executor(self._worker(), work)
+            future = loop.run_in_executor(self._worker(), work)
         except BaseException:
             lock.release()
-            self._leave(client, entry)
+            _leave(places, client, entry)
             raise
 
         def finished(done: asyncio.Future[T]) -> None:
@@ -97,13 +106,14 @@ class OffLoopChecks:
                 done.exception()  # seen here, whether or not anyone still waits for it
             turns.charge(client, pacer.cpu)
             lock.release()
-            self._leave(client, entry)
+            _leave(places, client, entry)
 
         future.add_done_callback(finished)
         return await asyncio.shield(future)
 
-    def _leave(self, client: str, entry: tuple[asyncio.Lock, list[int]]) -> None:
-        users = entry[1]
-        users[0] -= 1
-        if users[0] == 0 and self._clients.get(client) is entry:
-            del self._clients[client]
+
+def _leave(places: _Places, client: str, entry: tuple[asyncio.Lock, list[int]]) -> None:
+    users = entry[1]
+    users[0] -= 1
+    if users[0] == 0 and places.get(client) is entry:
+        del places[client]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -260,3 +262,64 @@ def test_a_pacer_waits_while_the_loop_comes_first_and_only_between_slices() -> N
     waited = time.perf_counter() - started
     assert len(asked) >= 2 and not comes_first[0]
     assert 0.02 < waited < 0.1  # it waited for the loop, not past it
+
+
+def test_a_timeout_inside_a_stepped_execution_is_a_timeout_as_in_a_task() -> None:
+    async def times_out() -> str:
+        try:
+            async with asyncio.timeout(0):
+                await asyncio.sleep(0)  # the cancellation lands on a bare yield
+                await asyncio.sleep(1)
+        except TimeoutError:
+            return "timed out"
+        return "finished"
+
+    async def scenario() -> tuple[str, str]:
+        direct = await asyncio.create_task(times_out())
+        stepped = await CpuTurns().run_steps("a", times_out())
+        return direct, stepped
+
+    assert asyncio.run(scenario()) == ("timed out", "timed out")
+
+
+def test_turns_asked_for_inside_a_stepped_execution_do_not_wait_for_it() -> None:
+    # A resolver serving a request of the same app in process: its step holds the turn.
+    async def scenario() -> tuple[str, str]:
+        turns = CpuTurns()
+        await _two_clients_took_turns(turns, [])
+
+        async def nested() -> tuple[str, str]:
+            await asyncio.sleep(0)
+            first = await turns.run("inner", lambda: "ran")
+            second = await turns.run_steps("inner", _execution([], 1))
+            return first, second
+
+        return await asyncio.wait_for(turns.run_steps("outer", nested()), 2)
+
+    assert asyncio.run(scenario()) == ("ran", "result")
+
+
+def test_clients_with_equal_use_are_served_in_the_order_they_asked() -> None:
+    async def scenario() -> list[str]:
+        turns = CpuTurns()
+        order: list[str] = []
+        await _two_clients_took_turns(turns, order)
+        asked = [
+            asyncio.create_task(turns.run(client, _appender(order, client)))
+            for client in ("sub:zed", "ip:10.0.0.1", "sub:amy")
+        ]
+        await asyncio.gather(*asked)
+        return order[2:]
+
+    assert asyncio.run(scenario()) == ["sub:zed", "ip:10.0.0.1", "sub:amy"]
+
+
+def test_turns_do_not_keep_a_finished_loop_alive() -> None:
+    turns = CpuTurns()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(turns.run("a", lambda: None))
+    loop.close()
+    finished = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert finished() is None
