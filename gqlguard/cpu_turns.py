@@ -96,12 +96,18 @@ class _LoopTurns:
         self._free = threading.Event()
         self._free.set()
         self._holder_usage = 0.0
+        # The waiter granted the turn whose task has not run yet.
+        self._promised: asyncio.Future[None] | None = None
 
     def _usage(self, client: str, now: float) -> _Usage:
         usage = self._clients.get(client)
         if usage is None:
             usage = self._clients[client] = _Usage(now)
         return usage
+
+    def _use(self, client: str, now: float) -> float:
+        usage = self._clients.get(client)
+        return usage.at(now) if usage is not None else 0.0
 
     def _grant(self, client: str) -> None:
         self._held_by = client
@@ -132,33 +138,56 @@ class _LoopTurns:
 
     def take_now(self, client: str) -> bool:
         """Take the free turn at once, if no one else may want it: True when taken."""
-        if self._held_by is not None or self._queued or self._choosing:
-            return False
-        if time.monotonic() < self._shared_until:
+        now = time.monotonic()
+        if self._held_by is not None:
+            promised = self._promised
+            if promised is None or self._use(client, now) >= self._holder_usage:
+                return False
+            # Granted to a request whose task has not run yet, and this client is lighter.
+            self._promised = None
+            self._grant(client)
+            return True
+        if self._queued:
+            # Lighter than every client waiting (a request between two of its steps, say):
+            # it would be chosen anyway.
+            if self._use(client, now) >= self._lightest(now)[1]:
+                return False
+        elif self._choosing or now < self._shared_until:
             return False  # clients are taking turns: each is given, in order, to the lightest
         self._grant(client)
         return True
 
     async def take(self, client: str) -> None:
-        """Wait for a turn (granted to the lightest waiting client)."""
+        """Wait for a turn (granted to the lightest waiting client). A turn granted to a
+        request whose task has not run yet goes to a lighter client that asks first: the
+        request waits again, in its place."""
         usage = self._usage(client, time.monotonic())
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._asked += 1
-        entry = (self._asked, waiter)
-        usage.waiting.append(entry)
-        self._queued[client] = usage
-        if self._held_by is None:
-            self._choose_soon()
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.give_back(client, 0.0)  # granted, but its request is gone: pass it on
-            elif entry in usage.waiting:  # else already passed over by _choose
-                usage.waiting.remove(entry)
-                if not usage.waiting:
-                    self._queued.pop(client, None)
-            raise
+        place = self._asked
+        while True:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (place, waiter)
+            usage.waiting.append(entry)
+            if len(usage.waiting) > 1 and usage.waiting[-2][0] > place:
+                usage.waiting = deque(sorted(usage.waiting, key=lambda queued: queued[0]))
+            self._queued[client] = usage
+            if self._held_by is None:
+                self._choose_soon()
+            try:
+                await waiter
+            except BaseException:
+                if self._promised is waiter:  # granted, but its request is gone: pass it on
+                    self._promised = None
+                    self.give_back(client, 0.0)
+                elif entry in usage.waiting:  # else passed over, or its turn taken
+                    usage.waiting.remove(entry)
+                    if not usage.waiting:
+                        self._queued.pop(client, None)
+                raise
+            if self._promised is waiter:
+                self._promised = None
+                return
+            # A lighter client took the turn before this task ran: wait again.
 
     def give_back(self, client: str, seconds: float) -> None:
         now = time.monotonic()
@@ -169,7 +198,12 @@ class _LoopTurns:
             self._shared_until = now + _SHARED_FOR
         self._last_client = client
         if self._queued:
-            self._choose_soon()
+            if not self._choosing and self._lightest(now)[1] < self._clients[client].at(now):
+                # A client lighter than the one just served waits: no newcomer can gain
+                # much on it, so no iterations are spent letting newcomers ask.
+                self._choose()
+            else:
+                self._choose_soon()
 
     def _choose_soon(self, hops: int = _SETTLE_HOPS) -> None:
         if self._choosing and hops == _SETTLE_HOPS:
@@ -185,17 +219,24 @@ class _LoopTurns:
         self._choosing = False
         now = time.monotonic()
         while self._held_by is None and self._queued:
-            lightest, usage = min(
-                self._queued.items(),
-                key=lambda item: (item[1].at(now), item[1].waiting[0][0]),
-            )
+            lightest = self._lightest(now)[0]
+            usage = self._queued[lightest]
             _, waiter = usage.waiting.popleft()
             if not usage.waiting:
                 del self._queued[lightest]
             if waiter.done():  # cancelled, its task not yet told: the next one
                 continue
             self._grant(lightest)
+            self._promised = waiter
             waiter.set_result(None)
+
+    def _lightest(self, now: float) -> tuple[str, float]:
+        """The waiting client with the least recent use (the earliest asker among equals),
+        and that use."""
+        client, usage = min(
+            self._queued.items(), key=lambda item: (item[1].at(now), item[1].waiting[0][0])
+        )
+        return client, usage.at(now)
 
     def _forget_idle(self, now: float) -> None:
         idle = [

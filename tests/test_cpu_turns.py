@@ -323,3 +323,49 @@ def test_turns_do_not_keep_a_finished_loop_alive() -> None:
     del loop
     gc.collect()
     assert finished() is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_under_contention_and_cancellations_every_request_is_served_once(seed: int) -> None:
+    # Clients of different weights, requests arriving while others run, some cancelled at
+    # random points: every request not cancelled runs once, and the turns are free after.
+    import random
+
+    chance = random.Random(seed)
+
+    async def scenario() -> tuple[dict[str, list[int]], list[str], dict[str, list[int]]]:
+        turns = CpuTurns()
+        ran: dict[str, list[int]] = {"heavy": [], "light": [], "other": []}
+        turns.charge("heavy", 0.5)
+        tasks: list[tuple[str, int, asyncio.Task[None]]] = []
+
+        async def request(client: str, number: int) -> None:
+            await turns.run_steps(client, steps(client, number))
+
+        async def steps(client: str, number: int) -> None:
+            for _ in range(chance.randint(1, 3)):
+                await asyncio.sleep(0)
+            ran[client].append(number)
+
+        for number in range(60):
+            client = chance.choice(["heavy", "heavy", "light", "other"])
+            tasks.append((client, number, asyncio.create_task(request(client, number))))
+            if chance.random() < 0.5:
+                await asyncio.sleep(0)
+            if chance.random() < 0.3:
+                tasks[chance.randrange(len(tasks))][2].cancel()
+        await asyncio.wait_for(
+            asyncio.gather(*(task for *_, task in tasks), return_exceptions=True), 5
+        )
+        after: list[str] = []
+        await asyncio.wait_for(turns.run("late", _appender(after, "late")), 1)
+        served = {
+            client: [number for c, number, task in tasks if c == client and not task.cancelled()]
+            for client in ran
+        }
+        return {client: sorted(numbers) for client, numbers in ran.items()}, after, served
+
+    ran, after, served = asyncio.run(scenario())
+    assert after == ["late"]
+    for client, numbers in ran.items():
+        assert numbers == served[client]  # each served once
