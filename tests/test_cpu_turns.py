@@ -28,6 +28,18 @@ async def _two_clients_took_turns(turns: CpuTurns, order: list[str]) -> None:
     await turns.run("flood", _appender(order, "flood 0"))
 
 
+async def _asking(
+    clients: tuple[str, ...],
+) -> tuple[CpuTurns, list[str], list[asyncio.Task[None]]]:
+    """Once two clients have taken turns (the CPU is shared), one request of each of
+    ``clients``, asked in that order; the turns, what ran (in order), the requests."""
+    turns = CpuTurns()
+    order: list[str] = []
+    await _two_clients_took_turns(turns, order)
+    asked = [asyncio.create_task(turns.run(client, _appender(order, client))) for client in clients]
+    return turns, order, asked
+
+
 def test_an_uncontended_turn_is_taken_at_once() -> None:
     async def scenario() -> list[str]:
         turns = CpuTurns()
@@ -91,13 +103,7 @@ def test_a_failing_turn_gives_the_turn_back() -> None:
 
 def test_a_request_cancelled_while_waiting_leaves_the_others_served() -> None:
     async def scenario() -> list[str]:
-        turns = CpuTurns()
-        order: list[str] = []
-        await _two_clients_took_turns(turns, order)
-        waiting = [
-            asyncio.create_task(turns.run(client, _appender(order, client)))
-            for client in ("first", "cancelled", "last")
-        ]
+        turns, order, waiting = await _asking(("first", "cancelled", "last"))
         await asyncio.sleep(0)
         waiting[1].cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
@@ -301,13 +307,7 @@ def test_turns_asked_for_inside_a_stepped_execution_do_not_wait_for_it() -> None
 
 def test_clients_with_equal_use_are_served_in_the_order_they_asked() -> None:
     async def scenario() -> list[str]:
-        turns = CpuTurns()
-        order: list[str] = []
-        await _two_clients_took_turns(turns, order)
-        asked = [
-            asyncio.create_task(turns.run(client, _appender(order, client)))
-            for client in ("sub:zed", "ip:10.0.0.1", "sub:amy")
-        ]
+        _, order, asked = await _asking(("sub:zed", "ip:10.0.0.1", "sub:amy"))
         await asyncio.gather(*asked)
         return order[2:]
 
