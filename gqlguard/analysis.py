@@ -57,6 +57,7 @@ from graphql import (
 from .cost import CostModel, FieldCostInfo
 from .errors import ErrorCode, GuardError
 from .fragments import fragments_of, narrow
+from .pacing import PACE
 from .parsing import GuardRejection
 from .prescan import prescan
 
@@ -360,8 +361,11 @@ class _Walk:
         self.work += len(self.operation.selection_set.selections)
         result: _Summary | None = None
         stop = self.stop
+        pacer = PACE.get()  # a check on the worker thread gives way to the loop (pacing)
         try:
             while stack:
+                if pacer is not None:
+                    pacer.tick()
                 key, frame = stack[-1]
                 try:
                     request = frame.send(result)  # type: ignore[arg-type] # None primes it

@@ -6,7 +6,8 @@ system call (each socket read and write, each wait for I/O) and must then wait t
 back until the thread holding it gives it up — the worker's check, which otherwise gives it
 up only after the switch interval (5 ms). A request makes several such calls, so a long
 unseen check beside it would add milliseconds to every request the loop serves. Instead,
-graphql-core's parser (every token) and the validation (every node) tick a :class:`Pacer`
+graphql-core's parser (every token), the validation (every node, its variable-usage walks
+included) and the analysis (every selection set) tick a :class:`Pacer`
 when one is set for the running check (``PACE``, a context variable the worker sets); every
 ``_SLICE`` seconds of its work it gives the interpreter back to the loop's thread, and while
 the loop holds a turn of a client that comes first (gqlguard.cpu_turns: one that used less

@@ -140,7 +140,10 @@ class _MeteredContext(ValidationContext):
         if usages is None:
             fragment = node if isinstance(node, FragmentDefinitionNode) else None
             finder = VariableUsageVisitor(type_info, fragment)
-            walker = TypeInfoVisitor(type_info, finder)
+            pacer = PACE.get()  # paced like the validation's own walk, when it is
+            walker = TypeInfoVisitor(
+                type_info, finder if pacer is None else ParallelRules([finder], pacer)
+            )
             try:
                 visit(node, walker)
             finally:
