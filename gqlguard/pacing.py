@@ -12,8 +12,9 @@ when one is set for the running check (``PACE``, a context variable the worker s
 ``_SLICE`` seconds of its work it gives the interpreter back to the loop's thread, and while
 the loop holds a turn of a client that comes first (gqlguard.cpu_turns: one that used less
 CPU lately), it waits. A check no one paces (on the loop, on a sync door's thread) ticks
-nothing. The slice was chosen side by side (bench/amplification.py's flood): 0.5 ms left
-the legitimate client's median 1.8x its median alone, 0.1 ms 1.3x; 0.05 ms gained nothing.
+nothing. The slice was chosen side by side, under bench/amplification.py's flood of the
+worst documents: with 0.5 ms the legitimate client's median was 1.8x its median alone, with
+0.1 ms 1.1-1.3x; 0.05 ms gained nothing more.
 
 A tick is a counter; the clock is read every 16 ticks. O(1) per tick.
 """
