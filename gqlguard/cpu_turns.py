@@ -111,16 +111,14 @@ class _LoopTurns:
 
     def _grant(self, client: str) -> None:
         self._held_by = client
-        usage = self._clients.get(client)
-        self._holder_usage = usage.at(time.monotonic()) if usage is not None else 0.0
+        self._holder_usage = self._use(client, time.monotonic())
         self._free.clear()
 
     def pacer(self, client: str) -> Pacer:
         """A pacer for ``client``'s check on the worker thread: it gives way while the loop
         holds a turn of a client that used less CPU lately than ``client`` had when the check
         was handed over."""
-        usage = self._clients.get(client)
-        own = usage.at(time.monotonic()) if usage is not None else 0.0
+        own = self._use(client, time.monotonic())
         free = self._free
 
         def loop_comes_first() -> bool:
@@ -164,12 +162,14 @@ class _LoopTurns:
         usage = self._usage(client, time.monotonic())
         self._asked += 1
         place = self._asked
+        again = False
         while True:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             entry = (place, waiter)
-            usage.waiting.append(entry)
-            if len(usage.waiting) > 1 and usage.waiting[-2][0] > place:
-                usage.waiting = deque(sorted(usage.waiting, key=lambda queued: queued[0]))
+            if again:  # it was its client's first asker when chosen: first again
+                usage.waiting.appendleft(entry)
+            else:
+                usage.waiting.append(entry)
             self._queued[client] = usage
             if self._held_by is None:
                 self._choose_soon()
@@ -187,7 +187,7 @@ class _LoopTurns:
             if self._promised is waiter:
                 self._promised = None
                 return
-            # A lighter client took the turn before this task ran: wait again.
+            again = True  # a lighter client took the turn before this task ran: wait again
 
     def give_back(self, client: str, seconds: float) -> None:
         now = time.monotonic()

@@ -96,6 +96,11 @@ async def _run_in_place(work: Callable[[], T]) -> T:
     return work()
 
 
+def _on_the_loop(caller: Caller) -> bool:
+    """Whether the request's own work runs on the event loop (not a sync door's thread)."""
+    return caller.host is None or caller.host.run_here is _run_in_place
+
+
 _NOT_READ = object()
 
 
@@ -365,7 +370,6 @@ class Pipeline:
         """The guard's check of one looked-up operation (the stage after the lookup);
         ``async`` policies the check needs are awaited here, once each, then it checks again
         (from the cache). A host with its own rules and parse options uses :meth:`check_now`."""
-        run_here = caller.host.run_here if caller.host is not None else _run_in_place
         client = caller.budget_key
 
         def checked() -> Verdict:
@@ -373,19 +377,21 @@ class Pipeline:
                 caller, lookup, envelope, context, spent=spent, operation_types=allowed
             )
 
-        if run_here is not _run_in_place:  # a sync door: the request's own thread
-            verdict = await run_here(checked)
-        elif self._long_and_unseen(lookup):
+        async def in_a_turn(work: Callable[[], Verdict]) -> Verdict:
+            return await self.turns.run(client, work)
+
+        # On the loop, in a turn (gqlguard.cpu_turns); at a sync door, on the request's thread.
+        host = caller.host
+        run: Callable[[Callable[[], Verdict]], Awaitable[Verdict]] = (
+            in_a_turn if _on_the_loop(caller) or host is None else host.run_here
+        )
+        if run is in_a_turn and self._long_and_unseen(lookup):
             verdict = await self.off_loop.run(client, checked, self.turns)
         else:
-            verdict = await self.turns.run(client, checked)
+            verdict = await run(checked)
         if verdict.pending_policies and caller.policies is not None:
             await caller.policies.resolve(verdict.pending_policies)
-            # From the cache now.
-            if run_here is _run_in_place:
-                verdict = await self.turns.run(client, checked)
-            else:
-                verdict = await run_here(checked)
+            verdict = await run(checked)  # from the cache now
         return verdict
 
     def _long_and_unseen(self, lookup: Lookup) -> bool:
@@ -633,7 +639,7 @@ class Pipeline:
         execute = host.execute if host is not None else self.execute
         try:
             running = execute(execution)
-            if inspect.iscoroutine(running) and (host is None or host.run_here is _run_in_place):
+            if inspect.iscoroutine(running) and _on_the_loop(caller):
                 # On the event loop: each step of the execution in a turn (gqlguard.cpu_turns).
                 result = await self.turns.run_steps(caller.budget_key, running)
             else:
