@@ -40,7 +40,7 @@ from gqlguard import Guard, GuardConfig
 from gqlguard.tokens import mint_token
 from schema_example.app import DEMO_JWT_AUDIENCE, DEMO_JWT_ISSUER, DEMO_JWT_SECRET
 from schema_example.schema import DEMO_POLICIES, build_schema
-from tests.servers import serve
+from tests.servers import process_cpu_seconds, serve
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 SERVER_REQUESTS = int(os.environ.get("BENCH_SERVER_REQUESTS", "150"))
@@ -179,21 +179,16 @@ def pre_execution() -> list[str]:
     return lines
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def server_cpu(app: str, env: dict[str, str], query: str) -> float:
     pids: list[int] = []
     with serve(app, env=env, pids=pids) as url, httpx.Client(timeout=60) as http:
         path = url if app.startswith("schema_example") else url.rsplit("/", 1)[0] + "/graphql"
         for n in range(20):  # warm-up
             http.post(path, json={"query": f"{query}\n# w{n}"})
-        before = _cpu_seconds(pids[0])
+        before = process_cpu_seconds(pids[0])
         for n in range(SERVER_REQUESTS):
             http.post(path, json={"query": f"{query}\n# {n}.{time.time_ns()}"})
-        return (_cpu_seconds(pids[0]) - before) / SERVER_REQUESTS
+        return (process_cpu_seconds(pids[0]) - before) / SERVER_REQUESTS
 
 
 def end_to_end() -> list[str]:

@@ -20,7 +20,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section
-from tests.servers import serve
+from tests.servers import process_cpu_seconds, serve
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -55,19 +55,14 @@ async def load(url: str, count: int, bodies: list[dict[str, Any]] | None = None)
         return count / (time.perf_counter() - started)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(app: str, env: dict[str, str]) -> tuple[float, float]:
     """Requests per second, and the server process's CPU seconds per request."""
     pids: list[int] = []
     with serve(app, env=env, pids=pids) as url:
         asyncio.run(load(url, WARMUP))
-        before = _cpu_seconds(pids[0])
+        before = process_cpu_seconds(pids[0])
         rate = asyncio.run(load(url, REQUESTS))
-        return rate, (_cpu_seconds(pids[0]) - before) / REQUESTS
+        return rate, (process_cpu_seconds(pids[0]) - before) / REQUESTS
 
 
 def best_of_rounds(
