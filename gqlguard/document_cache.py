@@ -87,6 +87,8 @@ class PreparedDocument:
     view_validations: dict[ViewKey, tuple[GuardError, ...]] | None = None
     # Per operation, the (parent type, field) coordinates it selects.
     coordinates: dict[str | None, frozenset[tuple[str, str]]] | None = None
+    # Per operation, the policies a decision on those coordinates can read.
+    policies_needed: dict[str | None, frozenset[str]] | None = None
     # The document's operations by the name the analysis resolved: selected once per
     # document, then used by variable coercion and authorization alike.
     operations: dict[str | None, OperationDefinitionNode] | None = None

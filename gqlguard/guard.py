@@ -36,7 +36,6 @@ import inspect
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -77,7 +76,7 @@ from .object_rules import ObjectRule, ObjectRules
 from .parsing import GuardRejection
 from .policies import Policies, PolicyEvaluation, PolicyFunction, PolicyRequest
 from .rejections import RejectionMemory
-from .response_cost import ResponsePlan, compile_response_plan
+from .response_cost import ResponsePlans
 from .schema_view import SchemaViews, View
 from .validation import validate_as_sent
 from .work import WorkMeter, work_budget
@@ -240,8 +239,7 @@ class Guard:
             document_cache_size, self.config.cache_max_bytes, self.work_budget
         )
         # Plans live as long as their document does (cached, or in a request still running).
-        self._plans: weakref.WeakKeyDictionary[DocumentNode, dict[str | None, ResponsePlan | None]]
-        self._plans = weakref.WeakKeyDictionary()
+        self._plans = ResponsePlans(self.analyzer)
         self._lock = threading.Lock()
         self._stop = early_stop(self.config)
         # With hide_unauthorized_fields: the schema as each kind of principal may know it.
@@ -402,7 +400,8 @@ class Guard:
             if pending:
                 refused = GuardError(ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE, UNAUTHORIZED_MESSAGE)
                 return Verdict((refused,), None, None, pending_policies=pending)
-            principal = replace(principal, policies=granted)
+            if principal.policies != granted:
+                principal = replace(principal, policies=granted)
         # With hidden fields, the whole check runs against the schema as this principal may
         # know it (validation and coercion included): a hidden name is a misspelt one.
         view = (
@@ -573,7 +572,15 @@ class Guard:
             # Every policy, whatever the document names: which policies ran must not tell
             # (by the time they take) which names exist. Introspection reads them all too.
             return self.authorizer.policy_names
-        return self.authorizer.policies_at(self._coordinates(prepared, analysis))
+        known = prepared.policies_needed
+        if known is None:
+            known = prepared.policies_needed = {}
+        found = known.get(analysis.operation_name)
+        if found is None:
+            found = known[analysis.operation_name] = self.authorizer.policies_at(
+                self._coordinates(prepared, analysis)
+            )
+        return found
 
     def _coordinates(
         self, prepared: PreparedDocument, analysis: Analysis
@@ -691,14 +698,7 @@ class Guard:
     ) -> tuple[float, float]:
         """The response's (field cost, type cost); the walk's plan is compiled once per
         cached document."""
-        plans = self._plans.get(document)
-        if plans is None:
-            with self._lock:
-                plans = self._plans.setdefault(document, {})
-        if operation_name not in plans:
-            plans[operation_name] = compile_response_plan(self.analyzer, document, operation_name)
-        plan = plans[operation_name]
-        return plan.costs(data) if plan is not None else (0.0, 0.0)
+        return self._plans.costs(document, operation_name, data)
 
     # -- stages --------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ class Limit:
         limit = self.limit_of(config)
         if limit is None or measured <= limit:
             return None
+        return self.error(measured, limit)
+
+    def error(self, measured: float, limit: float) -> GuardError:
         return GuardError(
             self.code, self.message, measured=plain_number(measured), limit=plain_number(limit)
         )
@@ -99,19 +102,25 @@ def exceeded_limits(
     ``measured``, those of ``config.measure_limits`` instead (logged, never refused); with
     ``every``, all of them (an exempt document's, logged)."""
     errors = []
+    measuring = config.measure_limits
     for limit in LIMITS:
-        if not every and (limit.option in config.measure_limits) is not measured:
+        if not every and (limit.option in measuring) is not measured:
+            continue
+        bound: float | None = getattr(config, limit.option)
+        if bound is None:
             continue
         if limit.metric != "cost":
-            error = limit.check(getattr(analysis, limit.metric), config)
-        else:
-            for cost in limited_costs(config):
-                error = limit.check(getattr(analysis, cost), config)
-                if error is not None:
-                    error.extra["counted"] = cost
-                    break
-        if error is not None:
-            errors.append(error)
+            value: float = getattr(analysis, limit.metric)
+            if value > bound:
+                errors.append(limit.error(value, bound))
+            continue
+        for cost in limited_costs(config):
+            value = getattr(analysis, cost)
+            if value > bound:
+                error = limit.error(value, bound)
+                error.extra["counted"] = cost
+                errors.append(error)
+                break
     return errors
 
 

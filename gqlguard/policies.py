@@ -32,6 +32,7 @@ from .config import ConfigError
 __all__ = ["Policies", "PolicyEvaluation", "PolicyFunction", "PolicyRequest"]
 
 log = logging.getLogger("gqlguard.execution")
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class PolicyEvaluation:
     def granted(self, names: Collection[str]) -> tuple[frozenset[str], frozenset[str]]:
         """(the granted names, the names still to await). Synchronous policies run here;
         an ``async`` one waits for :meth:`resolve` (or :meth:`resolve_blocking`)."""
+        if not names:  # most documents name no field under a policy
+            return _NONE, _NONE
         pending: set[str] = set()
         for name in names:
             if name in self.outcomes:

@@ -55,6 +55,8 @@ class RejectionMemory:
         self._lock = threading.Lock()
 
     def recall(self, text: Hashable) -> tuple[GuardError, ...] | None:
+        if not self._entries:  # nothing refused yet: no digest to compute
+            return None
         key = _key(text)
         with self._lock:
             entry = self._entries.get(key)

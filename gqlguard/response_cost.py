@@ -23,13 +23,18 @@ recursion limit), O(size of the response).
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import weakref
+from typing import Any, Final
 
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLOutputType,
     OperationDefinitionNode,
     SelectionSetNode,
     is_composite_type,
@@ -38,7 +43,7 @@ from graphql import (
 from .analysis import INTROSPECTION_FIELDS, Analyzer
 from .fragments import fragments_of, narrow
 
-__all__ = ["ResponsePlan", "compile_response_plan", "response_cost"]
+__all__ = ["ResponsePlan", "ResponsePlans", "compile_response_plan", "response_cost"]
 
 
 def response_cost(
@@ -75,14 +80,15 @@ def compile_response_plan(
     return ResponsePlan(compiler.node((operation.selection_set,), root, mutation_cost))
 
 
-# (response key, field weight, type weight per returned value, the children's plan)
-_Entry = tuple[str, float, float, "_Node | None"]
+# (response key, field weight, type weight per returned value, the children's plan, whether
+# the field is a list of values rather than of lists)
+_Entry = tuple[str, float, float, "_Node | None", bool]
 
 
 class _Node:
     """One selection (set of selection sets) on one type; its entries compile on first use."""
 
-    __slots__ = ("_compiler", "_entries", "context", "extra", "selection_sets")
+    __slots__ = ("_compiler", "context", "entries", "extra", "selection_sets")
 
     def __init__(
         self,
@@ -95,13 +101,13 @@ class _Node:
         self.selection_sets = selection_sets
         self.context = context
         self.extra = extra
-        self._entries: list[_Entry] | None = None
+        self.entries: list[_Entry] | None = None
 
-    @property
-    def entries(self) -> list[_Entry]:
-        if self._entries is None:
-            self._entries = self._compiler.entries(self)
-        return self._entries
+    def compiled(self) -> list[_Entry]:
+        entries = self.entries
+        if entries is None:
+            entries = self.entries = self._compiler.entries(self)
+        return entries
 
 
 class _Compiler:
@@ -140,7 +146,11 @@ class _Compiler:
                 if children and child_type is not None and is_composite_type(child_type)
                 else None
             )
-            entries.append((key, max(info.weight + node.extra, 0.0), info.type_weight, child))
+            weight = max(info.weight + node.extra, 0.0)
+            if weight == 0.0 and info.type_weight == 0.0 and child is None:
+                continue  # a leaf that costs nothing (a scalar, by default) is never walked
+            flat = info.definition is not None and _list_depth(info.definition.type) == 1
+            entries.append((key, weight, info.type_weight, child, flat))
         return entries
 
     def _group(
@@ -195,11 +205,27 @@ class ResponsePlan:
         stack: list[tuple[_Node, dict[str, Any]]] = [(self._root, data)]
         while stack:
             node, value = stack.pop()
-            for key, weight, type_weight, child in node.entries:
-                if key not in value:
+            entries = node.entries
+            if entries is None:
+                entries = node.compiled()
+            for key, weight, type_weight, child, flat in entries:
+                found = value.get(key, _ABSENT)
+                if found is _ABSENT:
                     continue
                 total += weight
-                items = [value[key]]
+                if found is None:
+                    continue
+                if child is not None and not child.compiled():
+                    child = None  # nothing below is paid: the values are only counted
+                if type(found) is not list:  # one value
+                    types += type_weight
+                    if child is not None and isinstance(found, dict):
+                        stack.append((child, found))
+                    continue
+                if child is None and flat:  # values only counted: counted at C speed
+                    types += type_weight * (len(found) - found.count(None))
+                    continue
+                items = [found]
                 while items:
                     item = items.pop()
                     if isinstance(item, list):
@@ -209,3 +235,66 @@ class ResponsePlan:
                         if child is not None and isinstance(item, dict):
                             stack.append((child, item))
         return total, types
+
+
+def _list_depth(output_type: GraphQLOutputType) -> int:
+    """How many lists wrap the field's named type (``[[T!]]!``: 2)."""
+    depth = 0
+    while True:
+        if isinstance(output_type, GraphQLNonNull):
+            output_type = output_type.of_type
+        elif isinstance(output_type, GraphQLList):
+            depth += 1
+            output_type = output_type.of_type
+        else:
+            return depth
+
+
+_ABSENT: Final = object()
+# One document's plans by operation name (None: the document has no such operation).
+_PlansOf = dict[str | None, ResponsePlan | None]
+
+
+class ResponsePlans:
+    """The plans of the documents that are alive, compiled once per (document, operation).
+
+    Keyed by the document object, not its value: graphql-core's nodes are frozen dataclasses
+    whose hash walks the whole tree (microseconds per request for a realistic query), and a
+    cached document is one object for every request of its text."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self._plans: dict[int, tuple[weakref.ref[DocumentNode], _PlansOf]] = {}
+        self._lock = threading.Lock()
+
+    def costs(
+        self, document: DocumentNode, operation_name: str | None, data: Any
+    ) -> tuple[float, float]:
+        """(field cost, type cost) of ``data``, the response to that operation of
+        ``document``."""
+        held = self._plans.get(id(document))
+        if held is None or held[0]() is not document:
+            with self._lock:
+                held = (weakref.ref(document, self._forget_for(id(document))), {})
+                self._plans[id(document)] = held
+        plans = held[1]
+        plan = plans.get(operation_name, _ABSENT)
+        if plan is _ABSENT:
+            plan = plans[operation_name] = compile_response_plan(
+                self.analyzer, document, operation_name
+            )
+        return plan.costs(data) if isinstance(plan, ResponsePlan) else (0.0, 0.0)
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def _forget_for(self, key: int) -> Any:
+        owner = weakref.ref(self)  # the plans never keep their holder alive
+
+        def forget(dead: weakref.ref[DocumentNode]) -> None:
+            plans = owner()
+            # The id may be another document's by now: only this reference's entry goes.
+            if plans is not None and plans._plans.get(key, (None,))[0] is dead:
+                del plans._plans[key]
+
+        return forget
