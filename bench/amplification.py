@@ -40,7 +40,7 @@ from gqlguard import Guard, GuardConfig
 from gqlguard.tokens import mint_token
 from schema_example.app import DEMO_JWT_AUDIENCE, DEMO_JWT_ISSUER, DEMO_JWT_SECRET
 from schema_example.schema import DEMO_POLICIES, build_schema
-from tests.servers import process_cpu_seconds, serve
+from tests.servers import pin_process, process_cpu_seconds, serve, split_cores
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 SERVER_REQUESTS = int(os.environ.get("BENCH_SERVER_REQUESTS", "150"))
@@ -251,18 +251,6 @@ def worst() -> list[str]:
     return [WITHIN[label] for label in costliest] + [OVER["1,200 tokens, 13 kB"]]
 
 
-def _cores() -> tuple[set[int], set[int]]:
-    """The server's core and the clients' (the others), when there are two or more: a
-    client on the server's core would time its own waiting for the CPU, not the server."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else (set(cpus), set(cpus))
-
-
-def _pin(pid: int, cpus: set[int]) -> None:
-    for thread in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(thread), cpus)
-
-
 def _legit_latencies(url: str, token: str, count: int, gap: float = 0.0) -> list[float]:
     """A legitimate client: one keep-alive connection, the realistic query (a unique text
     each time), one request at a time (``gap`` seconds apart); a raw socket, so the client's
@@ -310,14 +298,14 @@ def _flood_rounds(
     by side on one server (``rounds_and_requests`` for fewer); with bench.gc_probe's app,
     its full collections during floods (count, CPU, longest)."""
     count, requests = rounds_and_requests or (FLOOD_ROUNDS, LEGIT_REQUESTS)
-    server_core, client_cores = _cores()
+    server_core, client_cores = split_cores()
     os.sched_setaffinity(0, client_cores)
     pids: list[int] = []
     flood = json.dumps([(query, _name(query)) for query in documents])
     rounds = []
     collections = [0.0, 0.0, 0.0]
     with serve(app, env=env, pids=pids) as url:
-        _pin(pids[0], server_core)
+        pin_process(pids[0], server_core)
         _legit_latencies(url, token, 50, gap)  # warm-up
         for _ in range(count):
             alone = _legit_latencies(url, token, requests, gap)
@@ -331,7 +319,7 @@ def _flood_rounds(
             flooder.stdin.close()
             try:
                 time.sleep(1.0)  # its connections open; a budget's bucket drains
-                _pin(pids[0], server_core)  # threads started since (the check worker)
+                pin_process(pids[0], server_core)  # threads started since (the check worker)
                 flooded = _legit_latencies(url, token, requests, gap)
             finally:
                 flooder.kill()
@@ -397,7 +385,7 @@ def under_load() -> list[str]:
     # Plain Strawberry answers slowly under the worst flood: one round of 100 requests each.
     plain_worst, _ = _flood_rounds("tests.unguarded_app:app", open_env, flood, token, 0.0, (1, 100))
     plain_short, _ = _flood_rounds("tests.unguarded_app:app", open_env, short, token, 0.0, (1, 100))
-    server_core, client_cores = _cores()
+    server_core, client_cores = split_cores()
     return [
         f"Method: the server (one uvicorn worker) pinned to core {sorted(server_core)}; the "
         f"flooder (its own process, 4 connections, nice 19) and the legitimate client on "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,10 +21,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section
-from tests.servers import process_cpu_seconds, serve
+from tests.servers import pin_process, process_cpu_seconds, serve, split_cores
 
-REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 WARMUP = 300
 CONCURRENCY = 8
 QUERIES = [
@@ -66,29 +67,48 @@ async def load(
 
 
 def measure(app: str, env: dict[str, str], unique: bool = False) -> tuple[float, float]:
-    """Requests per second, and the server process's CPU seconds per request."""
+    """Requests per second, and the server process's CPU seconds per request. The server
+    runs on one core and the load generator on the other, so neither times the other."""
+    server_core, client_cores = split_cores()
     pids: list[int] = []
-    with serve(app, env=env, pids=pids) as url:
-        asyncio.run(load(url, WARMUP, unique=unique))
-        before = process_cpu_seconds(pids[0])
-        rate = asyncio.run(load(url, REQUESTS, unique=unique))
-        return rate, (process_cpu_seconds(pids[0]) - before) / REQUESTS
+    os.sched_setaffinity(0, client_cores)
+    try:
+        with serve(app, env=env, pids=pids) as url:
+            pin_process(pids[0], server_core)
+            asyncio.run(load(url, WARMUP, unique=unique))
+            before = process_cpu_seconds(pids[0])
+            rate = asyncio.run(load(url, REQUESTS, unique=unique))
+            return rate, (process_cpu_seconds(pids[0]) - before) / REQUESTS
+    finally:
+        os.sched_setaffinity(0, server_core | client_cores)
 
 
 # (app, environment, unique texts)
 Configuration = tuple[str, dict[str, str], bool]
+# Per configuration, every round's (requests per second, server CPU per request).
+Rounds = dict[str, list[tuple[float, float]]]
 
 
-def best_of_rounds(configurations: dict[str, Configuration]) -> dict[str, tuple[float, float]]:
-    # The load generator shares the machine with the server: configurations are interleaved
-    # round by round and each keeps its best round, so a noisy moment does not pick a winner.
-    best: dict[str, tuple[float, float]] = {}
+def interleaved_rounds(configurations: dict[str, Configuration]) -> Rounds:
+    # The machine is shared and noisy: configurations are interleaved round by round, so a
+    # noisy moment weighs on every configuration of its round alike.
+    rounds: Rounds = {name: [] for name in configurations}
     for _ in range(ROUNDS):
         for name, (app, env, unique) in configurations.items():
-            rate, cpu = measure(app, env, unique)
-            kept = best.get(name, (0.0, float("inf")))
-            best[name] = (max(kept[0], rate), min(kept[1], cpu))
-    return best
+            rounds[name].append(measure(app, env, unique))
+    return rounds
+
+
+def best(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """The best round's requests per second and CPU per request."""
+    return max(rate for rate, _ in rounds), min(cpu for _, cpu in rounds)
+
+
+def cpu_ratio(rounds: Rounds, name: str, base: str) -> float:
+    """The median over rounds of ``name``'s CPU per request over ``base``'s in that round."""
+    return statistics.median(
+        cpu / base_cpu for (_, cpu), (_, base_cpu) in zip(rounds[name], rounds[base], strict=True)
+    )
 
 
 def redis_reachable() -> bool:
@@ -133,34 +153,43 @@ def main() -> None:
         UNIQUE_SAME_ENDPOINT: ("bench.apps:unguarded", {}, True),
         UNIQUE_GUARDED: ("schema_example.app:app", defaults, True),
     }
-    runs = best_of_rounds({**configurations, **unique})
-    base = runs["no guard + Strawberry ParserCache/ValidationCache"]
+    rounds = interleaved_rounds({**configurations, **unique})
+    cached = "no guard + Strawberry ParserCache/ValidationCache"
+    base = best(rounds[cached])
     lines = [
         "## End-to-end throughput (bench/throughput.py)",
         "",
-        f"uvicorn, one worker per app, loopback; {REQUESTS} requests after {WARMUP} warm-up, "
+        f"uvicorn, one worker per app, loopback, the server on one core and the load "
+        f"generator on the other; {REQUESTS} requests after {WARMUP} warm-up, "
         f"concurrency {CONCURRENCY}, the same {len(QUERIES)} realistic queries in turn "
         "(connections, nested lists, a union search, a product with reviews); "
-        f"best of {ROUNDS} interleaved rounds per configuration. The load generator runs "
-        "on the same 2 cores as the server.",
+        f"{ROUNDS} interleaved rounds. Requests/s and CPU: the best round of each "
+        "configuration; the ratio: the median over rounds of its server CPU per request "
+        "over the cached baseline's in the same round (the machine is shared: one round's "
+        "noise weighs on both sides of its ratio).",
         "",
-        "| configuration | requests/s | vs. cached baseline | server CPU / request "
-        "| vs. cached baseline |",
+        "| configuration | requests/s (best) | vs. cached baseline | server CPU / request "
+        "(best) | CPU vs. cached baseline (median of rounds) |",
         "|---|---|---|---|---|",
     ]
     for name in configurations:
-        rate, cpu = runs[name]
+        rate, cpu = best(rounds[name])
         lines.append(
             f"| {name} | {rate:,.0f} | {rate / base[0]:.1%} | {cpu * 1000:.2f} ms "
-            f"| {cpu / base[1]:.2f}x |"
+            f"| {cpu_ratio(rounds, name, cached):.3f}x |"
         )
-    overhead = 1 - runs["guard, defaults"][0] / base[0]
-    cpu_ratio = runs["guard, defaults"][1] / base[1]
+    guarded = best(rounds["guard, defaults"])
+    per_round = [
+        cpu / base_cpu
+        for (_, cpu), (_, base_cpu) in zip(rounds["guard, defaults"], rounds[cached], strict=True)
+    ]
     lines += [
         "",
-        f"Guard overhead against the cached baseline: {overhead:.1%} of requests per second; "
-        f"server CPU per request {cpu_ratio:.2f}x (the server process's CPU from /proc over "
-        "the measured requests, the best of the rounds). "
+        f"Guard overhead against the cached baseline: {1 - guarded[0] / base[0]:.1%} of "
+        "requests per second (best rounds); server CPU per request "
+        f"{statistics.median(per_round):.3f}x (median of the rounds' ratios; "
+        f"rounds from {min(per_round):.2f}x to {max(per_round):.2f}x; "
+        "the server process's CPU from /proc over the measured requests). "
         "Against plain Strawberry (no caches) the guard is faster: it caches the parsed, "
         "validated document and its variable-free analysis by query text. Per request the "
         "guard installs its field middleware only when something must be enforced while "
@@ -172,14 +201,17 @@ def main() -> None:
         "so no cache helps anyone (the guard parses, analyses and validates every request; "
         "Strawberry parses and validates every request), in the same interleaved rounds:",
         "",
-        "| unique texts | requests/s | server CPU / request | vs. plain Strawberry |",
+        "| unique texts | requests/s (best) | server CPU / request (best) "
+        "| CPU vs. plain Strawberry (median of rounds) |",
         "|---|---|---|---|",
     ]
-    plain = runs[UNIQUE_PLAIN]
     for name in unique:
-        rate, cpu = runs[name]
+        rate, cpu = best(rounds[name])
         label = name.removeprefix("unique texts: ")
-        lines.append(f"| {label} | {rate:,.0f} | {cpu * 1000:.2f} ms | {cpu / plain[1]:.2f}x |")
+        lines.append(
+            f"| {label} | {rate:,.0f} | {cpu * 1000:.2f} ms "
+            f"| {cpu_ratio(rounds, name, UNIQUE_PLAIN):.3f}x |"
+        )
     section = write_section("throughput", lines)
     print(section)
 

@@ -92,9 +92,11 @@ class _LoopTurns:
         self._shared_until = 0.0
         self._accounted = 0
         # Read by the worker thread's pacers: set while no turn is held; the holder's
-        # recent use while one is.
+        # recent use while one is. Kept only while a pacer runs (an Event costs a lock to
+        # set or clear, twice per turn), brought up to date when one starts.
         self._free = threading.Event()
         self._free.set()
+        self._pacing = 0
         self._holder_usage = 0.0
         # The waiter granted the turn whose task has not run yet.
         self._promised: asyncio.Future[None] | None = None
@@ -112,7 +114,8 @@ class _LoopTurns:
     def _grant(self, client: str) -> None:
         self._held_by = client
         self._holder_usage = self._use(client, time.monotonic())
-        self._free.clear()
+        if self._pacing:
+            self._free.clear()
 
     def pacer(self, client: str) -> Pacer:
         """A pacer for ``client``'s check on the worker thread: it gives way while the loop
@@ -120,11 +123,21 @@ class _LoopTurns:
         was handed over."""
         own = self._use(client, time.monotonic())
         free = self._free
+        self._pacing += 1
+        if self._held_by is None:
+            free.set()
+        else:
+            free.clear()
 
         def loop_comes_first() -> bool:
             return not free.is_set() and self._holder_usage < own
 
         return Pacer(loop_comes_first, free)
+
+    def pacing_done(self, client: str, seconds: float) -> None:
+        """A paced check ended, having used ``seconds`` of CPU on the worker thread."""
+        self._pacing -= 1
+        self.charge(client, seconds)
 
     def charge(self, client: str, seconds: float) -> None:
         """Count CPU ``client`` used (in a turn, or on the worker thread)."""
@@ -193,7 +206,8 @@ class _LoopTurns:
         now = time.monotonic()
         self.charge(client, seconds)
         self._held_by = None
-        self._free.set()
+        if self._pacing:
+            self._free.set()
         if self._last_client not in (None, client):  # two clients in a row: it is shared
             self._shared_until = now + _SHARED_FOR
         self._last_client = client
@@ -282,8 +296,13 @@ class CpuTurns:
 
     def pacer(self, client: str) -> Pacer:
         """For a check of ``client``'s handed to the worker thread (see :class:`_LoopTurns`);
-        call on the loop."""
+        call on the loop, and :meth:`pacing_done` when the check ends."""
         return self._here().pacer(client)
+
+    def pacing_done(self, client: str, seconds: float) -> None:
+        """A paced check of ``client``'s ended, having used ``seconds`` of CPU off the
+        loop; call on the loop."""
+        self._here().pacing_done(client, seconds)
 
     def charge(self, client: str, seconds: float) -> None:
         """Count ``seconds`` of CPU ``client`` used off the loop; call on the loop."""

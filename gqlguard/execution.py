@@ -148,7 +148,9 @@ class Enforcement:
         principal = principal if principal is not None else Principal.anonymous()
         # The policies the check granted for this request (and no others).
         granted = verdict.policies if verdict is not None else frozenset()
-        self.principal = dataclasses.replace(principal, policies=granted)
+        if principal.policies != granted:
+            principal = dataclasses.replace(principal, policies=granted)
+        self.principal = principal
         self.request = request if request is not None else PolicyRequest()
         # Object-level rules: the fields whose results they decide on, and what they removed.
         watches = verdict is not None and verdict.watches_objects

@@ -97,6 +97,7 @@ class OffLoopChecks:
             work = functools.partial(contextvars.copy_context().run, paced)
             future = loop.run_in_executor(self._worker(), work)
         except BaseException:
+            turns.pacing_done(client, 0.0)
             lock.release()
             _leave(places, client, entry)
             raise
@@ -104,7 +105,7 @@ class OffLoopChecks:
         def finished(done: asyncio.Future[T]) -> None:
             if not done.cancelled():
                 done.exception()  # seen here, whether or not anyone still waits for it
-            turns.charge(client, pacer.cpu)
+            turns.pacing_done(client, pacer.cpu)
             lock.release()
             _leave(places, client, entry)
 

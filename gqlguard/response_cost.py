@@ -215,8 +215,12 @@ class ResponsePlan:
                 total += weight
                 if found is None:
                     continue
-                if child is not None and not child.compiled():
-                    child = None  # nothing below is paid: the values are only counted
+                if child is not None:
+                    below = child.entries
+                    if below is None:
+                        below = child.compiled()
+                    if not below:
+                        child = None  # nothing below is paid: the values are only counted
                 if type(found) is not list:  # one value
                     types += type_weight
                     if child is not None and isinstance(found, dict):

@@ -270,6 +270,53 @@ def test_a_pacer_waits_while_the_loop_comes_first_and_only_between_slices() -> N
     assert 0.02 < waited < 0.1  # it waited for the loop, not past it
 
 
+def test_a_pacer_sees_the_turns_held_when_it_starts_and_after() -> None:
+    # The turns keep the pacers' view of the loop only while a pacer runs: one started in
+    # the middle of a lighter client's turn waits for that turn, and for the next one.
+    waits: list[tuple[float, float]] = []  # (when a pause point began, when it ended)
+    turns_held: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def ticking(pacer: Pacer) -> None:
+        while not stop.is_set():
+            time.sleep(0.001)  # a slice of work has passed
+            started = time.perf_counter()
+            for _ in range(16):
+                pacer.tick()
+            waits.append((started, time.perf_counter()))
+
+    def hold(seconds: float) -> None:
+        started = time.perf_counter()
+        time.sleep(seconds)  # the loop's thread holds the turn, the interpreter free
+        turns_held.append((started, time.perf_counter()))
+
+    async def scenario() -> None:
+        turns = CpuTurns()
+        turns.charge("heavy", 1.0)
+        loop = asyncio.get_running_loop()
+        worker: list[asyncio.Future[None]] = []
+
+        def first_turn() -> None:
+            pacer = turns.pacer("heavy")  # started while the light client holds a turn
+            worker.append(loop.run_in_executor(None, ticking, pacer))
+            hold(0.05)
+
+        await turns.run("light", first_turn)
+        await asyncio.sleep(0.03)  # no turn held: the worker goes on
+        await turns.run("light", lambda: hold(0.05))
+        stop.set()
+        await worker[0]
+        turns.pacing_done("heavy", 0.0)
+
+    asyncio.run(scenario())
+    for began, ended in turns_held:
+        # A pause point waited through most of the turn (its start to near its end).
+        assert any(
+            start < began + 0.01 and end > ended - 0.01 and end - start > 0.03
+            for start, end in waits
+        ), (began, ended)
+
+
 def test_a_timeout_inside_a_stepped_execution_is_a_timeout_as_in_a_task() -> None:
     async def times_out() -> str:
         try:
