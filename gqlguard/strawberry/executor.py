@@ -24,8 +24,7 @@ from ..config import GuardConfig
 from ..errors import ErrorCode, GuardError, GuardRejection
 from ..execution import Execute, Execution
 from ..http import Authenticate, ContextGetter, Pipeline
-from .extension import GuardExtension
-from .handover import handing_over
+from .extension import GuardExtension, checked_operation
 
 __all__ = [
     "guard_extension_of",
@@ -41,7 +40,7 @@ def strawberry_executor(schema: Any) -> Execute:
     verified document for that one call."""
 
     async def run(execution: Execution) -> Any:
-        with handing_over(execution if execution.document is not None else None):
+        with checked_operation(execution if execution.document is not None else None):
             try:
                 result = await schema.execute(
                     execution.query,

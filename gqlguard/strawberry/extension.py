@@ -32,6 +32,7 @@ document over (:mod:`gqlguard.strawberry.executor`) and the extension only enfor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping, Sequence
@@ -90,7 +91,7 @@ from .context import (
     request_id_in,
     request_in,
 )
-from .handover import take_handed_over
+from .handover import handing_over, take_handed_over
 from .helper_loop import HelperLoop
 
 __all__ = ["GuardExtension", "strawberry_rules"]
@@ -279,27 +280,39 @@ class _FieldHook:
         return enforcement.resolve(_next, root, info, *args, **kwargs)
 
 
+@contextlib.contextmanager
+def checked_operation(execution: Execution | None) -> Iterator[None]:
+    """Around one ``schema.execute`` of an operation gqlguard's pipeline checked: the
+    execution handed over to this schema's extension, the principal the operation's
+    (``principal_of(info)`` at every door, whatever the framework's context is), and
+    Strawberry's own error log quiet — the pipeline logs each execution error it masks (at
+    most max_errors, with the request id); Strawberry's records of them would be the same
+    tracebacks again, without it. Held here, around the call, not by a hook: a hook costs
+    every request a context of Strawberry's extension runner. Nothing handed over (None):
+    Strawberry runs the operation as it would alone."""
+    if execution is None:
+        with handing_over(None):
+            yield
+        return
+    token = _STRAWBERRY_FILTER.limit(0)
+    held = hold_principal(execution.principal)
+    try:
+        with handing_over(execution):
+            yield
+    finally:
+        release_principal(held)
+        _STRAWBERRY_FILTER.release(token)
+
+
 class _CheckedExtension(SchemaExtension):
     """Under gqlguard's pipeline: the request is checked; hand Strawberry the verified
-    document, keep denied fields from resolving, and leave errors and ``extensions`` to the
-    pipeline (masked once, there)."""
+    document and leave errors and ``extensions`` to the pipeline (masked once, there)."""
 
     def __init__(self, factory: GuardExtension, execution: Execution) -> None:
         super().__init__()
         self.factory = factory
         self.execution = execution
         self.enforcement = execution.enforcement
-
-    def on_operation(self) -> Iterator[None]:
-        # The pipeline logs each execution error it masks (at most max_errors, with the
-        # request id): Strawberry's own log records of them would be the same tracebacks
-        # again, without it.
-        token = _STRAWBERRY_FILTER.limit(0)
-        # principal_of(info) at every door, whatever the framework's context is.
-        held = hold_principal(self.execution.principal)
-        yield None
-        release_principal(held)
-        _STRAWBERRY_FILTER.release(token)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -344,12 +357,13 @@ class _CheckedExtension(SchemaExtension):
         expose = self.factory.config.expose_limits
         return [error.to_graphql_error(expose_limits=expose) for error in verdict.errors]
 
-    def on_execute(self) -> Iterator[None]:
-        yield from _around_execution(self.execution_context, self.enforcement)
-
 
 class _EnforcingCheckedExtension(_FieldHook, _CheckedExtension):
-    """As :class:`_CheckedExtension`, for the requests that need enforcing while resolving."""
+    """As :class:`_CheckedExtension`, for the requests that need enforcing while resolving:
+    denied fields kept from resolving (and reported once), object rules applied."""
+
+    def on_execute(self) -> Iterator[None]:
+        yield from _around_execution(self.execution_context, self.enforcement)
 
 
 class _GuardedOperation(_FieldHook, SchemaExtension):

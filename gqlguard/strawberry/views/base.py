@@ -57,8 +57,7 @@ from ...persisted import RedisStore
 from ...transport import GuardRequest, GuardResponse
 from ..context import answer_with
 from ..executor import guard_extension_of, strawberry_batching
-from ..extension import GuardExtension
-from ..handover import handing_over
+from ..extension import GuardExtension, checked_operation
 
 __all__ = ["GuardedAsyncView", "GuardedSyncView", "PipelineAnswer"]
 
@@ -482,7 +481,7 @@ class GuardedAsyncView(_GuardedView):
         schema = self.schema
 
         async def execute(execution: Execution) -> Any:
-            with handing_over(execution), _refused_by_strawberry(method):
+            with checked_operation(execution), _refused_by_strawberry(method):
                 result = await schema.execute(
                     execution.query,
                     **_executed(door.allowed(self, method, execution), execution, root_value),
@@ -539,7 +538,7 @@ class GuardedSyncView(_GuardedView):
             async def execute(execution: Execution) -> Any:
                 def run() -> Any:
                     allowed = door.allowed(self, method, execution)
-                    with handing_over(execution), _refused_by_strawberry(method):
+                    with checked_operation(execution), _refused_by_strawberry(method):
                         return schema.execute_sync(
                             execution.query, **_executed(allowed, execution, root_value)
                         )
