@@ -139,6 +139,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/instructions.py
 	$(BIN)/python bench/persisted.py
 	$(BIN)/python bench/amplification.py
 	$(BIN)/python bench/authorization.py

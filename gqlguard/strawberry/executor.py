@@ -4,6 +4,7 @@ persisted store, one set of budget buckets)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,9 +48,7 @@ def strawberry_executor(schema: Any) -> Execute:
                     variable_values=execution.variables,
                     context_value=execution.context,
                     operation_name=execution.operation_name,
-                    allowed_operation_types=frozenset(
-                        OperationType(name) for name in execution.allowed_operations
-                    ),
+                    allowed_operation_types=_operation_types(execution.allowed_operations),
                 )
             except InvalidOperationTypeError:
                 raise GuardRejection(
@@ -73,6 +72,11 @@ def strawberry_executor(schema: Any) -> Execute:
             return result
 
     return run
+
+
+@functools.lru_cache(maxsize=8)  # a transport allows one of a few sets
+def _operation_types(names: frozenset[str]) -> frozenset[OperationType]:
+    return frozenset(OperationType(name) for name in names)
 
 
 def strawberry_batching(schema: Any) -> tuple[bool, int | None]:
