@@ -1,8 +1,8 @@
 """Instructions per request, the guard against Strawberry, counted by valgrind's callgrind.
 
 Run: `.venv/bin/python bench/instructions.py` (needs valgrind; part of `make bench`). The
-CPU time of one request on this shared machine moves by a third from one server process to
-the next (bench/throughput.py's rounds), so a difference of a few percent cannot be read
+CPU time of one request on this shared machine moves from one server process to the next by
+more than a few percent (bench/throughput.py's rounds), so such a difference cannot be read
 from it; an instruction count is the same whatever else the machine does. Each app is
 called in process through its ASGI interface (no sockets, no HTTP parser: what differs
 between the apps, and nothing else), the same realistic queries as bench/throughput.py in
@@ -159,9 +159,8 @@ def main() -> None:
         f"{len(QUERIES)} realistic queries as bench/throughput.py in turn, after {WARMUP} "
         f"warm-up requests; (count after {MORE} - count after {FEWER}) / {MORE - FEWER}; "
         "PYTHONHASHSEED=0). Deterministic where CPU time on this shared machine is not "
-        "(bench/throughput.py: a third between two runs of one configuration); instructions "
-        "are not time (cache misses are not counted), so the CPU-time ratio stays "
-        "bench/throughput.py's.",
+        "(see bench/throughput.py's per-round ratios); instructions are not time (cache "
+        "misses are not counted), so the CPU-time ratio stays bench/throughput.py's.",
         "",
         "Cached traffic (the same texts again and again):",
         "",
