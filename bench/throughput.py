@@ -104,11 +104,16 @@ def best(rounds: list[tuple[float, float]]) -> tuple[float, float]:
     return max(rate for rate, _ in rounds), min(cpu for _, cpu in rounds)
 
 
+def round_ratios(rounds: Rounds, name: str, base: str) -> list[float]:
+    """Per round, ``name``'s CPU per request over ``base``'s in that round."""
+    return [
+        cpu / base_cpu for (_, cpu), (_, base_cpu) in zip(rounds[name], rounds[base], strict=True)
+    ]
+
+
 def cpu_ratio(rounds: Rounds, name: str, base: str) -> float:
     """The median over rounds of ``name``'s CPU per request over ``base``'s in that round."""
-    return statistics.median(
-        cpu / base_cpu for (_, cpu), (_, base_cpu) in zip(rounds[name], rounds[base], strict=True)
-    )
+    return statistics.median(round_ratios(rounds, name, base))
 
 
 def redis_reachable() -> bool:
@@ -179,10 +184,7 @@ def main() -> None:
             f"| {cpu_ratio(rounds, name, cached):.3f}x |"
         )
     guarded = best(rounds["guard, defaults"])
-    per_round = [
-        cpu / base_cpu
-        for (_, cpu), (_, base_cpu) in zip(rounds["guard, defaults"], rounds[cached], strict=True)
-    ]
+    per_round = round_ratios(rounds, "guard, defaults", cached)
     lines += [
         "",
         f"Guard overhead against the cached baseline: {1 - guarded[0] / base[0]:.1%} of "
