@@ -30,6 +30,7 @@ from graphql.language.parser import Parser
 from .errors import ErrorCode, GuardError, GuardRejection
 from .pacing import PACE, Pacer
 from .prescan import Prescan, field_merge_ceiling, field_merge_floor, prescan
+from .token_chain import release_tokens_with
 from .work import FIELD_MERGING, work_exceeded
 
 __all__ = ["GuardRejection", "parse_document"]
@@ -82,12 +83,15 @@ def parse_document(
     body = source if source is not None else Source(query)
     parser = Parser(body, **options) if pacer is None else _PacedParser(body, pacer, **options)
     try:
-        return parser.parse_document(), scan
+        document = parser.parse_document()
     except RecursionError:
         nested = True
     except GraphQLSyntaxError as syntax_error:
         error = _classify_syntax_error(parser, syntax_error, max_tokens, max_comments)
         raise GuardRejection(error) from None
+    else:
+        release_tokens_with(document)
+        return document, scan
     # Raised outside the except block so the huge recursion traceback is not kept alive.
     assert nested
     raise GuardRejection(

@@ -77,7 +77,7 @@ def compile_response_plan(
     fragments = fragments_of(document)
     mutation_cost = analyzer.mutation_cost if operation.operation.value == "mutation" else 0.0
     compiler = _Compiler(analyzer, fragments)
-    return ResponsePlan(compiler.node((operation.selection_set,), root, mutation_cost))
+    return ResponsePlan(compiler, compiler.node((operation.selection_set,), root, mutation_cost))
 
 
 # (response key, field weight, type weight per returned value, the children's plan, whether
@@ -86,28 +86,23 @@ _Entry = tuple[str, float, float, "_Node | None", bool]
 
 
 class _Node:
-    """One selection (set of selection sets) on one type; its entries compile on first use."""
+    """One selection (set of selection sets) on one type; its entries compile on first use.
 
-    __slots__ = ("_compiler", "context", "entries", "extra", "selection_sets")
+    It holds no reference back to its compiler (the plan holds both): a plan is a tree of
+    references, freed with its document at once instead of left to the cycle collector."""
+
+    __slots__ = ("context", "entries", "extra", "selection_sets")
 
     def __init__(
         self,
-        compiler: _Compiler,
         selection_sets: tuple[SelectionSetNode, ...],
         context: GraphQLNamedType,
         extra: float,
     ) -> None:
-        self._compiler = compiler
         self.selection_sets = selection_sets
         self.context = context
         self.extra = extra
         self.entries: list[_Entry] | None = None
-
-    def compiled(self) -> list[_Entry]:
-        entries = self.entries
-        if entries is None:
-            entries = self.entries = self._compiler.entries(self)
-        return entries
 
 
 class _Compiler:
@@ -126,10 +121,17 @@ class _Compiler:
         key = (tuple(id(s) for s in selection_sets), context.name, extra)
         found = self.nodes.get(key)
         if found is None:
-            found = self.nodes[key] = _Node(self, selection_sets, context, extra)
+            found = self.nodes[key] = _Node(selection_sets, context, extra)
         return found
 
-    def entries(self, node: _Node) -> list[_Entry]:
+    def compiled(self, node: _Node) -> list[_Entry]:
+        """``node``'s entries, compiled on first use."""
+        entries = node.entries
+        if entries is None:
+            entries = node.entries = self._entries(node)
+        return entries
+
+    def _entries(self, node: _Node) -> list[_Entry]:
         grouped = self._group(node.selection_sets, node.context)
         entries: list[_Entry] = []
         for key, (owner, nodes) in grouped.items():
@@ -188,9 +190,10 @@ class _Compiler:
 class ResponsePlan:
     """The compiled response-cost walk of one operation."""
 
-    __slots__ = ("_root",)
+    __slots__ = ("_compiler", "_root")
 
-    def __init__(self, root: _Node) -> None:
+    def __init__(self, compiler: _Compiler, root: _Node) -> None:
+        self._compiler = compiler
         self._root = root
 
     def cost(self, data: Any) -> float:
@@ -202,12 +205,13 @@ class ResponsePlan:
         if not isinstance(data, dict):
             return 0.0, 0.0
         total = types = 0.0
+        compiled = self._compiler.compiled
         stack: list[tuple[_Node, dict[str, Any]]] = [(self._root, data)]
         while stack:
             node, value = stack.pop()
             entries = node.entries
             if entries is None:
-                entries = node.compiled()
+                entries = compiled(node)
             for key, weight, type_weight, child, flat in entries:
                 found = value.get(key, _ABSENT)
                 if found is _ABSENT:
@@ -218,7 +222,7 @@ class ResponsePlan:
                 if child is not None:
                     below = child.entries
                     if below is None:
-                        below = child.compiled()
+                        below = compiled(child)
                     if not below:
                         child = None  # nothing below is paid: the values are only counted
                 if type(found) is not list:  # one value

@@ -4,9 +4,10 @@ the plans held per document object."""
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
-from graphql import DocumentNode, build_schema, parse
+from graphql import DocumentNode, OperationDefinitionNode, build_schema, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,3 +146,22 @@ def test_plans_are_held_per_document_object_and_go_with_it() -> None:
     del document
     gc.collect()
     assert len(plans) == 0
+
+
+def test_a_documents_plans_are_freed_with_it_without_the_cycle_collector() -> None:
+    # A plan that referred to itself (a node to its compiler and back) kept its document's
+    # nodes for the next full collection: a flood of unique documents made those long.
+    plans = ResponsePlans(Analyzer(SCHEMA))
+    document = parse(QUERY)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    selection_set = weakref.ref(operation.selection_set)
+    del operation
+    gc.disable()
+    try:
+        assert plans.costs(document, None, {"one": {"id": "1"}}) == (3.0, 3.0)
+        del document
+        assert len(plans) == 0
+        assert selection_set() is None
+    finally:
+        gc.enable()

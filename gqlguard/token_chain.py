@@ -1,0 +1,59 @@
+"""A parsed document's token chain, released with the document instead of by the cycle
+collector.
+
+graphql-core links a document's tokens both ways (``token.prev`` and ``token.next``): every
+parsed document holds a reference cycle per pair of tokens, so a document that is dropped is
+not freed by reference counting — it waits, with every token, for a full collection. Under a
+flood of unique documents (each parsed, checked, perhaps executed, then dropped) those
+collections came every few hundred milliseconds and each held the interpreter for tens of
+milliseconds: they were most of what a legitimate client's slowest requests waited for
+(docs/benchmarks.md, the flood's garbage collections).
+
+When the document node itself is freed (nothing refers to it any more: not the document
+cache, not a request, not the user's code), its tokens' back links are cleared, so the chain
+is a plain list and reference counting frees it at once. While anything holds the document,
+it is graphql-core's to the last token. What stays visible: a node kept alone past its
+document (a ``GraphQLError``'s ``nodes``, say) still has its location and tokens, whose
+``prev`` is ``None`` from then on (a deliberate choice: docs/architecture.md).
+
+>>> from graphql import parse
+>>> document = parse("{ a }")
+>>> first = document.loc.start_token
+>>> release_tokens_with(document)
+>>> first.next.prev is first  # the document is alive: the chain is whole
+True
+>>> del document
+>>> first.next.prev is None  # freed: the back links went with it
+True
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from graphql import DocumentNode, Token
+
+__all__ = ["release_tokens_with"]
+
+# The documents being watched, by the id of their weak reference (the reference, not the
+# document: a node's hash walks its whole tree), with the first token of each chain.
+_watched: dict[int, tuple[weakref.ref[DocumentNode], Token]] = {}
+
+
+def release_tokens_with(document: DocumentNode) -> None:
+    """Clear ``document``'s token back links when the document is freed."""
+    location = document.loc
+    if location is None:  # parsed with no_location: no chain
+        return
+    reference = weakref.ref(document, _unlink)
+    _watched[id(reference)] = (reference, location.start_token)
+
+
+def _unlink(reference: weakref.ref[DocumentNode]) -> None:
+    watched = _watched.pop(id(reference), None)
+    if watched is None:
+        return
+    token: Token | None = watched[1]
+    while token is not None:
+        token.prev = None
+        token = token.next
