@@ -7,9 +7,10 @@ from it; an instruction count is the same whatever else the machine does. Each a
 called in process through its ASGI interface (no sockets, no HTTP parser: what differs
 between the apps, and nothing else), the same realistic queries as bench/throughput.py in
 turn, after a warm-up; per request = (count after 600 requests - count after 100) / 500, the
-two runs side by side on the two cores. Instructions are not time (a cache miss costs more
-than an instruction): the CPU-time ratio is bench/throughput.py's. Writes a section of
-docs/benchmarks.md.
+two runs side by side on the two cores; cached traffic also with 8 requests in flight at
+once, as bench/throughput.py's load generator keeps them. Instructions are not time (a cache
+miss costs more than an instruction): the CPU-time ratio is bench/throughput.py's. Writes a
+section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
+from bench.throughput import CONCURRENCY as IN_FLIGHT  # noqa: E402
 from bench.throughput import QUERIES  # noqa: E402
 
 WARMUP = 50
@@ -85,22 +87,27 @@ async def _post(app: Any, body: bytes) -> None:
         raise SystemExit(f"unexpected answer: {status} {text[:300]!r}")
 
 
-def requests(app_path: str, count: int, unique: bool) -> None:
-    """The measured process: ``count`` requests after the warm-up."""
+def requests(app_path: str, count: int, unique: bool, in_flight: int) -> None:
+    """The measured process: ``count`` requests after the warm-up, ``in_flight`` at once."""
     module, name = app_path.split(":")
     app = getattr(importlib.import_module(module), name)
 
+    def body(number: int) -> bytes:
+        query = QUERIES[number % len(QUERIES)]
+        if unique:
+            query = f"{query}\n# {number}"
+        return json.dumps({"query": query}).encode()
+
     async def send_all() -> None:
-        for number in range(WARMUP + count):
-            query = QUERIES[number % len(QUERIES)]
-            if unique:
-                query = f"{query}\n# {number}"
-            await _post(app, json.dumps({"query": query}).encode())
+        total = WARMUP + count
+        for first in range(0, total, in_flight):
+            wave = range(first, min(first + in_flight, total))
+            await asyncio.gather(*(_post(app, body(number)) for number in wave))
 
     asyncio.run(send_all())
 
 
-def instructions_per_request(app_path: str, unique: bool) -> float:
+def instructions_per_request(app_path: str, unique: bool, in_flight: int = 1) -> float:
     environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith("GQLGUARD_")},
         "GQLGUARD_PERSISTED_MODE": "off",  # the library's defaults, as bench/throughput.py
@@ -119,6 +126,7 @@ def instructions_per_request(app_path: str, unique: bool) -> float:
                     app_path,
                     str(count),
                     str(int(unique)),
+                    str(in_flight),
                 ],
                 cwd=ROOT,
                 env=environment,
@@ -140,8 +148,10 @@ def instructions_per_request(app_path: str, unique: bool) -> float:
     return (totals[MORE] - totals[FEWER]) / (MORE - FEWER)
 
 
-def table(traffic: list[tuple[str, str, bool]], versus: str) -> list[str]:
-    counts = {label: instructions_per_request(app, unique) for label, app, unique in traffic}
+def table(traffic: list[tuple[str, str, bool]], versus: str, in_flight: int = 1) -> list[str]:
+    counts = {
+        label: instructions_per_request(app, unique, in_flight) for label, app, unique in traffic
+    }
     base = counts[traffic[0][0]]
     lines = [f"| configuration | instructions / request | vs. {versus} |", "|---|---|---|"]
     for label, count in counts.items():
@@ -166,6 +176,12 @@ def main() -> None:
         "",
         *table(CACHED_TRAFFIC, "Strawberry with its caches"),
         "",
+        f"The same with {IN_FLIGHT} requests in flight at once (as bench/throughput.py's "
+        "load generator keeps them): what the guard does only when requests overlap (the "
+        "turns on the loop, its locks) is counted too:",
+        "",
+        *table(CACHED_TRAFFIC, "Strawberry with its caches", IN_FLIGHT),
+        "",
         "Unique texts (each request's text new, so no cache helps):",
         "",
         *table(UNIQUE_TRAFFIC, "plain Strawberry"),
@@ -175,6 +191,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--requests"]:
-        requests(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1")
+        requests(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]))
     else:
         main()

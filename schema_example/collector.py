@@ -10,8 +10,10 @@ each full collection took ~50-100 ms without this (docs/benchmarks.md).
 The young generation keeps Python's size (700 objects). A larger one (10,000) shortened the
 flood's slowest requests a little but tripled the memory a flood of cached documents grows
 the server by (31 MB instead of 11 MB at an 8 MB cache budget, bench/amplification.py's
-memory table): the cycles graphql-core leaves (its token chain, its executor's bound
-methods) wait longer for the collector.
+memory table): the cycles graphql-core and Strawberry leave (their execution contexts'
+bound methods) waited longer for the collector. The documents' own cycles (graphql-core's
+two-way token chain) are gone: gqlguard clears the back links when a document it parsed is
+freed (gqlguard/token_chain.py), so a dropped document never waits for a full collection.
 
 Nothing in gqlguard sets the collector: this is the demo's deployment choice, and any
 long-running server can make it.
