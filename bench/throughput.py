@@ -4,13 +4,16 @@ Run: `.venv/bin/python bench/throughput.py` (part of `make bench`). Each app run
 uvicorn process on a loopback port; one Python load generator sends the same realistic
 queries, a bounded number of requests with fixed concurrency, after a warm-up. Configurations:
 no guard (same endpoint, same schema), the guard on its defaults, the guard with a Redis cost
-budget (skipped when Redis is not reachable). Writes a section of docs/benchmarks.md.
+budget (skipped when Redis is not reachable). Then the cached baseline and the guard in one
+server process, many short batches in pairs (``paired_batches``): the finer measure of the
+guard's CPU per request on repeated texts. Writes a section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import sys
 import time
@@ -25,6 +28,8 @@ from tests.servers import pin_process, process_cpu_seconds, serve, split_cores
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "150"))
+PAIR_REQUESTS = int(os.environ.get("BENCH_PAIR_REQUESTS", "200"))
 WARMUP = 300
 CONCURRENCY = 8
 QUERIES = [
@@ -116,6 +121,47 @@ def cpu_ratio(rounds: Rounds, name: str, base: str) -> float:
     return statistics.median(round_ratios(rounds, name, base))
 
 
+def cpu_nanoseconds(pid: int) -> int:
+    """The CPU time process ``pid``'s threads have used so far, to the nanosecond (the
+    scheduler's own count: /proc's user and system times tick only every 10 ms)."""
+    total = 0
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((thread / "schedstat").read_text().split()[0])
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
+
+
+def paired_batches() -> tuple[list[float], list[float]]:
+    """Server CPU per request of the cached baseline and of the guard, PAIRS pairs of batches
+    of PAIR_REQUESTS, both apps in one server process (bench/paired_app.py), each pair's two
+    batches in random order: many short alternations, so the machine's noisy moments fall
+    on both sides alike and the median of the pairs' ratios settles."""
+    server_core, client_cores = split_cores()
+    pids: list[int] = []
+    order = random.Random(0)
+    cached: list[float] = []
+    guarded: list[float] = []
+    os.sched_setaffinity(0, client_cores)
+    try:
+        env = {"GQLGUARD_PERSISTED_MODE": "off"}
+        with serve("bench.paired_app:app", env=env, pids=pids) as url:
+            pin_process(pids[0], server_core)
+            base = url.rsplit("/graphql", 1)[0]
+            sides = [(f"{base}/cached/graphql", cached), (f"{base}/guard/graphql", guarded)]
+            for side_url, _ in sides:
+                asyncio.run(load(side_url, WARMUP))
+            for _ in range(PAIRS):
+                for side_url, samples in order.sample(sides, 2):
+                    before = cpu_nanoseconds(pids[0])
+                    asyncio.run(load(side_url, PAIR_REQUESTS))
+                    samples.append((cpu_nanoseconds(pids[0]) - before) / 1e9 / PAIR_REQUESTS)
+    finally:
+        os.sched_setaffinity(0, server_core | client_cores)
+    return cached, guarded
+
+
 def redis_reachable() -> bool:
     import redis
 
@@ -159,6 +205,9 @@ def main() -> None:
         UNIQUE_GUARDED: ("schema_example.app:app", defaults, True),
     }
     rounds = interleaved_rounds({**configurations, **unique})
+    paired_cached, paired_guarded = paired_batches()
+    paired = [g / c for g, c in zip(paired_guarded, paired_cached, strict=True)]
+    quartiles = statistics.quantiles(paired, n=4)
     cached = "no guard + Strawberry ParserCache/ValidationCache"
     base = best(rounds[cached])
     lines = [
@@ -198,6 +247,18 @@ def main() -> None:
         "resolving (filter-mode denials, hidden introspection fields), and the response-cost "
         "walk follows a plan compiled once per document. The Redis budget adds two round "
         "trips per request (charge the estimate before execution, refund after).",
+        "",
+        f"Paired batches in one server process (bench/paired_app.py: the cached baseline "
+        f"and the guard, defaults, served by one uvicorn process; {PAIRS} pairs of "
+        f"{PAIR_REQUESTS}-request batches, each pair's two in random order; CPU from the "
+        "scheduler's per-thread counts, to the nanosecond): the guard's server CPU per "
+        f"request over the baseline's, median of the pairs' ratios "
+        f"**{statistics.median(paired):.3f}x** (quartiles {quartiles[0]:.3f}x to "
+        f"{quartiles[2]:.3f}x; over all batches {sum(paired_guarded) / sum(paired_cached):.3f}x; "
+        f"median batch {statistics.median(paired_guarded) * 1000:.2f} ms vs "
+        f"{statistics.median(paired_cached) * 1000:.2f} ms). Many short alternations in one "
+        "process: what differs between server processes (heap layout, hash seed) weighs on "
+        "both sides, and the machine's noisy moments fall on both sides alike.",
         "",
         "Unique texts: the same queries, each request's text made new by a trailing comment, "
         "so no cache helps anyone (the guard parses, analyses and validates every request; "

@@ -49,8 +49,12 @@ def release_tokens_with(document: DocumentNode) -> None:
     _watched[id(reference)] = (reference, location.start_token)
 
 
-def _unlink(reference: weakref.ref[DocumentNode]) -> None:
-    watched = _watched.pop(id(reference), None)
+def _unlink(
+    reference: weakref.ref[DocumentNode],
+    # Bound at definition: documents freed while the interpreter shuts down still find it.
+    registry: dict[int, tuple[weakref.ref[DocumentNode], Token]] = _watched,
+) -> None:
+    watched = registry.pop(id(reference), None)
     if watched is None:
         return
     token: Token | None = watched[1]
