@@ -148,7 +148,7 @@ class DocumentCache:
         with self._lock:
             prepared = self._window.get(key)
             if prepared is not None:  # the second sighting, soon after the first: kept
-                self._keep(key, prepared)
+                _evicted = self._keep(key, prepared)  # freed after the lock, on return
                 return prepared
         document, scan = parse_document(
             query,
@@ -173,7 +173,8 @@ class DocumentCache:
                 return raced
             fingerprint = hash(key)
             if self._seen_once.pop(fingerprint, _UNSEEN) is not _UNSEEN:
-                self._keep(key, prepared)  # seen before, longer ago than the window holds
+                # Seen before, longer ago than the window holds.
+                _evicted = self._keep(key, prepared)  # freed after the lock, on return
                 return prepared
             self._seen_once[fingerprint] = None
             if len(self._seen_once) > self._max_seen_once:
@@ -185,27 +186,33 @@ class DocumentCache:
             if len(self._window) > _WINDOW:
                 _, evicted = self._window.popitem(last=False)
                 self.bytes -= evicted.size
-            self._evict()
+            _evicted = self._evict()  # freed after the lock, on return
         return prepared
 
-    def _keep(self, key: CacheKey, prepared: PreparedDocument) -> None:
-        """Admit ``prepared`` (its bytes counted once, from the window or anew)."""
+    def _keep(self, key: CacheKey, prepared: PreparedDocument) -> list[PreparedDocument]:
+        """Admit ``prepared`` (its bytes counted once, from the window or anew); returns
+        what it evicted (see ``_evict``)."""
         self._seen_once.pop(hash(key), None)
         self._entries[key] = prepared
         if self._window.pop(key, None) is None:  # else counted when it entered the window
             self.bytes += prepared.size
-        self._evict()
+        return self._evict()
 
-    def _evict(self) -> None:
+    def _evict(self) -> list[PreparedDocument]:
+        """Evict down to the bounds; returns the evicted entries, for the caller to hold
+        until it releases the lock: freeing a document (its token chain released,
+        gqlguard/token_chain.py) is work no other thread need wait for."""
+        evicted: list[PreparedDocument] = []
         # The window's documents go first: none of them has proved it will come again.
         while self._window and self.bytes > self._max_bytes:
-            _, evicted = self._window.popitem(last=False)
-            self.bytes -= evicted.size
+            evicted.append(self._window.popitem(last=False)[1])
+            self.bytes -= evicted[-1].size
         while self._entries and (
             len(self._entries) > self._max_entries or self.bytes > self._max_bytes
         ):
-            _, evicted = self._entries.popitem(last=False)
-            self.bytes -= evicted.size
+            evicted.append(self._entries.popitem(last=False)[1])
+            self.bytes -= evicted[-1].size
+        return evicted
 
     def holds(self, key: CacheKey) -> bool:
         """Whether ``key``'s document is here (kept, or waiting in the window)."""

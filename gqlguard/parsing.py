@@ -30,7 +30,7 @@ from graphql.language.parser import Parser
 from .errors import ErrorCode, GuardError, GuardRejection
 from .pacing import PACE, Pacer
 from .prescan import Prescan, field_merge_ceiling, field_merge_floor, prescan
-from .token_chain import release_tokens_with
+from .token_chain import release_chain, release_tokens_with
 from .work import FIELD_MERGING, work_exceeded
 
 __all__ = ["GuardRejection", "parse_document"]
@@ -82,16 +82,23 @@ def parse_document(
     pacer = PACE.get()
     body = source if source is not None else Source(query)
     parser = Parser(body, **options) if pacer is None else _PacedParser(body, pacer, **options)
+    # Every token read is freed by reference counting once nothing holds it, document or
+    # not (gqlguard/token_chain.py): a flood of texts that fail to parse leaves no cycles.
     try:
         document = parser.parse_document()
     except RecursionError:
         nested = True
     except GraphQLSyntaxError as syntax_error:
         error = _classify_syntax_error(parser, syntax_error, max_tokens, max_comments)
+        release_chain(parser._lexer.token)
         raise GuardRejection(error) from None
     else:
-        release_tokens_with(document)
+        if document.loc is not None:
+            release_tokens_with(document)
+        else:  # parsed without locations: no node holds a token
+            release_chain(parser._lexer.token)
         return document, scan
+    release_chain(parser._lexer.token)
     # Raised outside the except block so the huge recursion traceback is not kept alive.
     assert nested
     raise GuardRejection(

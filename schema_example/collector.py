@@ -13,7 +13,8 @@ the server by (31 MB instead of 11 MB at an 8 MB cache budget, bench/amplificati
 memory table): the cycles graphql-core and Strawberry leave (their execution contexts'
 bound methods) waited longer for the collector. The documents' own cycles (graphql-core's
 two-way token chain) are gone: gqlguard clears the back links when a document it parsed is
-freed (gqlguard/token_chain.py), so a dropped document never waits for a full collection.
+freed (gqlguard/token_chain.py), so a dropped document it parsed is freed by reference
+counting.
 
 Nothing in gqlguard sets the collector: this is the demo's deployment choice, and any
 long-running server can make it.

@@ -4,12 +4,14 @@ full collection to stop the server on."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Iterator
 
 import pytest
 from graphql import Token
 
+from gqlguard import GuardRejection
 from gqlguard.parsing import parse_document
 
 from .conftest import make_client
@@ -56,6 +58,23 @@ def test_a_dropped_document_is_freed_without_the_cycle_collector(
     assert tokens_named("Flood") == 0
 
 
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("{ " + "Flood " * 300, {}),  # a syntax error at the end
+        ("{ " + "Flood " * 300 + "}", {"parser_options": {"no_location": True}}),
+    ],
+)
+def test_tokens_no_document_holds_are_freed_at_once(
+    no_cycle_collector: None, text: str, options: dict[str, object]
+) -> None:
+    document = None
+    with contextlib.suppress(GuardRejection):
+        document, _ = parse_document(text, **{**LIMITS, **options})  # type: ignore[arg-type]
+    assert tokens_named("Flood") == 0
+    assert document is None or document.loc is None
+
+
 async def test_documents_the_guard_lets_go_leave_nothing_for_a_full_collection(
     no_cycle_collector: None,
 ) -> None:
@@ -69,11 +88,22 @@ async def test_documents_the_guard_lets_go_leave_nothing_for_a_full_collection(
             for query in (executed, invalid):
                 answer = await client.post("/graphql", json={"query": f"{query}\n# {n}"})
                 assert answer.status_code in (200, 400)
-        gc.collect(1)  # the young generations; what survives is old from now on
-        assert tokens_named("Flood") == 3 * 3  # executed: kept in the window
-        assert tokens_named("floodUnknownField") == 0  # refused: dropped, freed at once
-        for n in range(20):  # first sightings of other texts push them out of the window
+        # A refused document is dropped at once: no collection should be needed to free it.
+        assert cycles_of_a_young_collection("Flood", "floodUnknownField") == 0
+        assert tokens_named("Flood") == 3 * 3  # executed: kept in the window, old from now on
+        assert tokens_named("floodUnknownField") == 0
+        # The cache's window holds the last 16 first sightings: 20 other texts push them out.
+        for n in range(20):
             answer = await client.post("/graphql", json={"query": f"{{ __typename }}\n# {n}"})
             assert answer.json()["data"] == {"__typename": "Query"}
-        gc.collect(1)
+        assert cycles_of_a_young_collection("Flood", "floodUnknownField") == 0
     assert tokens_named("Flood", "floodUnknownField") == 0
+
+
+def cycles_of_a_young_collection(*values: str) -> int:
+    """Collect the young generations (what survives is old from then on); how many tokens
+    named ``values`` it freed: tokens freed by a collection were in cycles (graphql-core's
+    chain), the others went when they were dropped."""
+    before = tokens_named(*values)
+    gc.collect(1)
+    return before - tokens_named(*values)
