@@ -185,6 +185,8 @@ class Authorizer:
                     field_requirement = Requirement.of(field_definition)
                     if field_requirement is not None:
                         self._note(field_requirement)
+        # Every policy the schema's ``@policy`` directives name (read on every check).
+        self.policy_names: frozenset[str] = frozenset(self._policy_names)
 
     def _note(self, requirement: Requirement) -> None:
         self.has_rules = True
@@ -192,11 +194,6 @@ class Authorizer:
             self._relevant.update(group)
         for group in requirement.policies or ():
             self._policy_names.update(group)
-
-    @property
-    def policy_names(self) -> frozenset[str]:
-        """Every policy the schema's ``@policy`` directives name."""
-        return frozenset(self._policy_names)
 
     def type_allows(self, named: GraphQLNamedType, principal: Principal) -> bool:
         """Whether a type-level rule lets the principal see this type at all."""
@@ -207,12 +204,15 @@ class Authorizer:
         """The part of the principal's scopes any rule looks at."""
         return principal.scopes & self._relevant
 
-    def decision_key(self, principal: Principal) -> tuple[bool, frozenset[str], frozenset[str]]:
-        """What a decision depends on: a cache key per kind of principal."""
+    def decision_key(
+        self, principal: Principal, policies: frozenset[str] | None = None
+    ) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """What a decision depends on: a cache key per kind of principal (``policies``: the
+        ones granted for this request, when not yet the principal's)."""
         return (
             principal.authenticated,
             principal.scopes & self._relevant,
-            principal.policies & self._policy_names,
+            (principal.policies if policies is None else policies) & self._policy_names,
         )
 
     def coordinates_in(

@@ -44,7 +44,15 @@ from .parsing import GuardRejection, parse_document
 from .schema_view import ViewKey
 from .work import WorkMeter
 
-__all__ = ["CacheKey", "DecisionKey", "DocumentCache", "PreparedDocument", "Variant", "cache_key"]
+__all__ = [
+    "CacheKey",
+    "DecisionKey",
+    "DocumentCache",
+    "PreparedDocument",
+    "Settled",
+    "Variant",
+    "cache_key",
+]
 
 # What one cached document holds (its AST, the source text, its analysis, validation and
 # decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
@@ -93,6 +101,10 @@ class PreparedDocument:
     # The document's operations by the name the analysis resolved: selected once per
     # document, then used by variable coercion and authorization alike.
     operations: dict[str | None, OperationDefinitionNode] | None = None
+    # Per operation name as sent and kind of principal: an accepted check's outcome that
+    # nothing of the request but its variables and policies can change (gqlguard.guard's
+    # ``_settled``), so a repeat skips the stages that would only find it again.
+    settled: dict[DecisionKey, Settled] | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
         operations = self.operations
@@ -102,6 +114,17 @@ class PreparedDocument:
         if found is None:
             found = operations[name] = select_operation(self.document, name, None)[0]
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What an accepted check of one operation decided for one kind of principal: the
+    analysis it measured (as that principal may use the schema), the authorization decision,
+    and whether an object-level rule watches what it selects."""
+
+    analysis: Analysis
+    decision: Decision
+    watches_objects: bool
 
 
 # Per-call validation rules and parse options (a host's), when they are not the guard's own.

@@ -63,6 +63,7 @@ from .document_cache import (
     CacheKey,
     DocumentCache,
     PreparedDocument,
+    Settled,
     Variant,
     cache_key,
 )
@@ -393,6 +394,12 @@ class Guard:
                 # the next request of the same text may make with a name.
                 self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
+        if not (document_only or exempt or spent != (0.0, 0.0)):
+            repeated = self._repeated(
+                prepared, analysis, query, variables, principal, policies, operation_types
+            )
+            if repeated is not None:
+                return repeated
         granted: frozenset[str] = frozenset()
         if self.authorizer.policy_names and not document_only:
             evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
@@ -461,6 +468,20 @@ class Guard:
         if errors and config.mode == "enforce":
             self.documents.forget(key)
             return self._verdict(tuple(errors), prepared.document, analysis, context=context)
+        # Whether this check's outcome, if accepted, is the same for every request of this
+        # operation by this kind of principal (bar variables and policies, which _repeated
+        # runs again): nothing logged, nothing asked of a hook, nothing measured per request.
+        settles = not (
+            errors
+            or exempt
+            or document_only
+            or view is not None
+            or spent != (0.0, 0.0)
+            or analysis.introspection
+            or analysis.variable_dependent
+            or checking.full.variable_dependent
+            or (config.measure_limits and config.mode == "enforce")
+        )
         validation = self._validate(checking, analysis)
         if validation:
             self._forget_unless_viewed(checking)
@@ -496,6 +517,12 @@ class Guard:
         watches = bool(self.object_rules) and not self._coordinates(prepared, analysis).isdisjoint(
             self.object_rules.selected_through
         )
+        if settles and decision.allowed:
+            if prepared.settled is None:
+                prepared.settled = {}
+            kind = self.authorizer.decision_key(principal)
+            found = Settled(analysis, decision, watches)
+            _keep(prepared.settled, (checking.full.operation_name, *kind), found)
         return Verdict(
             (),
             document,
@@ -506,6 +533,51 @@ class Guard:
             granted,
             frozenset(),
             watches,
+        )
+
+    def _repeated(
+        self,
+        prepared: PreparedDocument,
+        full: Analysis,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        principal: Principal,
+        policies: PolicyEvaluation | None,
+        operation_types: Collection[str] | None,
+    ) -> Verdict | None:
+        """The verdict of an operation this kind of principal had accepted before (see
+        ``PreparedDocument.settled``): its policies asked and its variables coerced again,
+        the rest as decided then. None when there is none: the whole check runs."""
+        settled = prepared.settled
+        if settled is None or full.variable_dependent:
+            return None
+        granted: frozenset[str] = frozenset()
+        if self.authorizer.policy_names:
+            evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
+            granted, pending = evaluation.granted(self._policies_needed(prepared, full))
+            if pending:
+                return None
+        kind = self.authorizer.decision_key(principal, granted)
+        found = settled.get((full.operation_name, *kind))
+        if found is None:
+            return None
+        analysis = found.analysis
+        if operation_types is not None and analysis.operation_type not in operation_types:
+            return None
+        operation = prepared.operation(analysis.operation_name)
+        coercion = self._coerce_variables(self.schema, operation, query, variables)
+        if coercion:
+            return None  # refused as the whole check refuses it
+        return Verdict(
+            (),
+            prepared.document,
+            analysis,
+            self.config.expose_limits,
+            found.decision,
+            prepared.meter.spent,
+            granted,
+            frozenset(),
+            found.watches_objects,
         )
 
     def schema_for(self, principal: Principal) -> GraphQLSchema:

@@ -377,8 +377,8 @@ class Pipeline:
                 caller, lookup, envelope, context, spent=spent, operation_types=allowed
             )
 
-        async def in_a_turn(work: Callable[[], Verdict]) -> Verdict:
-            return await self.turns.run(client, work)
+        def in_a_turn(work: Callable[[], Verdict]) -> Awaitable[Verdict]:
+            return self.turns.run(client, work)
 
         # On the loop, in a turn (gqlguard.cpu_turns); at a sync door, on the request's thread.
         host = caller.host
@@ -446,11 +446,14 @@ class Pipeline:
         charged, the accepted operations' estimate charged (raises ``RATE_LIMITED``)."""
         for lookup, verdict in admitted:
             if isinstance(lookup, Lookup) and (verdict is None or verdict.accepted):
-                await self.persisted.register(lookup)  # only now: it passed every check
+                if lookup.register:  # only now: it passed every check
+                    await self.persisted.register(lookup)
             elif verdict is not None:
                 await self._charge_rejection(caller)
+        if self.budget is None:
+            return None
         estimated = sum(self.estimated(verdict) for _, verdict in admitted)
-        if self.budget is None or estimated <= 0:
+        if estimated <= 0:
             return None
         return await self.budget.charge(caller.budget_key, estimated)
 

@@ -230,8 +230,15 @@ class ResponsePlan:
                     if child is not None and isinstance(found, dict):
                         stack.append((child, found))
                     continue
-                if child is None and flat:  # values only counted: counted at C speed
-                    types += type_weight * (len(found) - found.count(None))
+                if flat:  # a list of values, not of lists
+                    if child is None:  # values only counted: counted at C speed
+                        types += type_weight * (len(found) - found.count(None))
+                        continue
+                    for item in found:
+                        if item is not None:
+                            types += type_weight
+                            if isinstance(item, dict):
+                                stack.append((child, item))
                     continue
                 items = [found]
                 while items:
