@@ -111,9 +111,9 @@ class _LoopTurns:
         usage = self._clients.get(client)
         return usage.at(now) if usage is not None else 0.0
 
-    def _grant(self, client: str) -> None:
+    def _grant(self, client: str, now: float) -> None:
         self._held_by = client
-        self._holder_usage = self._use(client, time.monotonic())
+        self._holder_usage = self._use(client, now)
         if self._pacing:
             self._free.clear()
 
@@ -139,9 +139,10 @@ class _LoopTurns:
         self._pacing -= 1
         self.charge(client, seconds)
 
-    def charge(self, client: str, seconds: float) -> None:
+    def charge(self, client: str, seconds: float, now: float | None = None) -> None:
         """Count CPU ``client`` used (in a turn, or on the worker thread)."""
-        now = time.monotonic()
+        if now is None:
+            now = time.monotonic()
         self._usage(client, now).add(now, seconds)
         self._accounted += 1
         if self._accounted % _PRUNE_EVERY == 0:
@@ -156,7 +157,7 @@ class _LoopTurns:
                 return False
             # Granted to a request whose task has not run yet, and this client is lighter.
             self._promised = None
-            self._grant(client)
+            self._grant(client, now)
             return True
         if self._queued:
             # Lighter than every client waiting (a request between two of its steps, say):
@@ -165,7 +166,7 @@ class _LoopTurns:
                 return False
         elif self._choosing or now < self._shared_until:
             return False  # clients are taking turns: each is given, in order, to the lightest
-        self._grant(client)
+        self._grant(client, now)
         return True
 
     async def take(self, client: str) -> None:
@@ -204,7 +205,7 @@ class _LoopTurns:
 
     def give_back(self, client: str, seconds: float) -> None:
         now = time.monotonic()
-        self.charge(client, seconds)
+        self.charge(client, seconds, now)
         self._held_by = None
         if self._pacing:
             self._free.set()
@@ -240,7 +241,7 @@ class _LoopTurns:
                 del self._queued[lightest]
             if waiter.done():  # cancelled, its task not yet told: the next one
                 continue
-            self._grant(lightest)
+            self._grant(lightest, now)
             self._promised = waiter
             waiter.set_result(None)
 
@@ -273,12 +274,18 @@ class CpuTurns:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTurns] = (
             weakref.WeakKeyDictionary()
         )
+        # The loop asked for last and its turns: a server runs one loop, asked per request.
+        self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopTurns] | None = None
 
     def _here(self) -> _LoopTurns:
         loop = asyncio.get_running_loop()
+        recent = self._recent
+        if recent is not None and recent[0]() is loop:
+            return recent[1]
         turns = self._loops.get(loop)
         if turns is None:
             turns = self._loops[loop] = _LoopTurns()
+        self._recent = (weakref.ref(loop), turns)
         return turns
 
     async def run(self, client: str, work: Callable[[], T]) -> T:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import ASTValidationRule, DocumentNode, OperationDefinitionNode
 
@@ -44,12 +44,14 @@ from .parsing import GuardRejection, parse_document
 from .schema_view import ViewKey
 from .work import WorkMeter
 
+if TYPE_CHECKING:
+    from .guard import Verdict
+
 __all__ = [
     "CacheKey",
     "DecisionKey",
     "DocumentCache",
     "PreparedDocument",
-    "Settled",
     "Variant",
     "cache_key",
 ]
@@ -101,10 +103,10 @@ class PreparedDocument:
     # The document's operations by the name the analysis resolved: selected once per
     # document, then used by variable coercion and authorization alike.
     operations: dict[str | None, OperationDefinitionNode] | None = None
-    # Per operation name as sent and kind of principal: an accepted check's outcome that
-    # nothing of the request but its variables and policies can change (gqlguard.guard's
-    # ``_settled``), so a repeat skips the stages that would only find it again.
-    settled: dict[DecisionKey, Settled] | None = None
+    # Per operation and kind of principal: the verdict of an accepted check that nothing of
+    # a request but its variables and policies could change (gqlguard.guard's
+    # ``_repeated``), so a repeat skips the stages that would only find it again.
+    accepted: dict[DecisionKey, Verdict] | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
         operations = self.operations
@@ -114,17 +116,6 @@ class PreparedDocument:
         if found is None:
             found = operations[name] = select_operation(self.document, name, None)[0]
         return found
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What an accepted check of one operation decided for one kind of principal: the
-    analysis it measured (as that principal may use the schema), the authorization decision,
-    and whether an object-level rule watches what it selects."""
-
-    analysis: Analysis
-    decision: Decision
-    watches_objects: bool
 
 
 # Per-call validation rules and parse options (a host's), when they are not the guard's own.

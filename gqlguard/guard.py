@@ -63,7 +63,6 @@ from .document_cache import (
     CacheKey,
     DocumentCache,
     PreparedDocument,
-    Settled,
     Variant,
     cache_key,
 )
@@ -302,7 +301,7 @@ class Guard:
             document_only=document_only,
             spent=spent,
             rules=self.validation_rules if validation_rules is None else tuple(validation_rules),
-            parser_options=dict(parser_options or {}),
+            parser_options=dict(parser_options) if parser_options else {},
             policies=policies,
             operation_types=operation_types,
         )
@@ -377,7 +376,9 @@ class Guard:
         if malformed is not None:
             return self._verdict((malformed,), None, None, context=context)
         variant: Variant = ()
-        if rules != self.validation_rules or parser_options:
+        if (
+            rules is not self.validation_rules and rules != self.validation_rules
+        ) or parser_options:
             variant = (rules, tuple(sorted(parser_options.items())))
         key = cache_key(query, document_id, variant)
         remembered = self.rejections.recall(key)
@@ -517,13 +518,7 @@ class Guard:
         watches = bool(self.object_rules) and not self._coordinates(prepared, analysis).isdisjoint(
             self.object_rules.selected_through
         )
-        if settles and decision.allowed:
-            if prepared.settled is None:
-                prepared.settled = {}
-            kind = self.authorizer.decision_key(principal)
-            found = Settled(analysis, decision, watches)
-            _keep(prepared.settled, (checking.full.operation_name, *kind), found)
-        return Verdict(
+        verdict = Verdict(
             (),
             document,
             analysis,
@@ -534,6 +529,12 @@ class Guard:
             frozenset(),
             watches,
         )
+        if settles and decision.allowed:
+            if prepared.accepted is None:
+                prepared.accepted = {}
+            kind = self.authorizer.decision_key(principal)
+            _keep(prepared.accepted, (checking.full.operation_name, *kind), verdict)
+        return verdict
 
     def _repeated(
         self,
@@ -546,10 +547,11 @@ class Guard:
         operation_types: Collection[str] | None,
     ) -> Verdict | None:
         """The verdict of an operation this kind of principal had accepted before (see
-        ``PreparedDocument.settled``): its policies asked and its variables coerced again,
-        the rest as decided then. None when there is none: the whole check runs."""
-        settled = prepared.settled
-        if settled is None or full.variable_dependent:
+        ``PreparedDocument.accepted``; it holds no request's own facts), after asking the
+        request's policies and coercing its variables again. None when there is none: the
+        whole check runs."""
+        accepted = prepared.accepted
+        if accepted is None or full.variable_dependent:
             return None
         granted: frozenset[str] = frozenset()
         if self.authorizer.policy_names:
@@ -558,27 +560,17 @@ class Guard:
             if pending:
                 return None
         kind = self.authorizer.decision_key(principal, granted)
-        found = settled.get((full.operation_name, *kind))
-        if found is None:
+        verdict = accepted.get((full.operation_name, *kind))
+        if verdict is None:
             return None
-        analysis = found.analysis
+        analysis = verdict.analysis
+        assert analysis is not None
         if operation_types is not None and analysis.operation_type not in operation_types:
             return None
         operation = prepared.operation(analysis.operation_name)
-        coercion = self._coerce_variables(self.schema, operation, query, variables)
-        if coercion:
+        if self._coerce_variables(self.schema, operation, query, variables):
             return None  # refused as the whole check refuses it
-        return Verdict(
-            (),
-            prepared.document,
-            analysis,
-            self.config.expose_limits,
-            found.decision,
-            prepared.meter.spent,
-            granted,
-            frozenset(),
-            found.watches_objects,
-        )
+        return verdict
 
     def schema_for(self, principal: Principal) -> GraphQLSchema:
         """The schema as ``principal`` may know it: with ``hide_unauthorized_fields``, its

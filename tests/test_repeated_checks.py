@@ -1,7 +1,7 @@
 """A check made again answers what a first check answers.
 
 The guard keeps what an accepted check of an operation decided for a kind of principal
-(gqlguard.document_cache's ``settled``), so a repeat skips the stages that would only find
+(gqlguard.document_cache's ``accepted``), so a repeat skips the stages that would only find
 it again. What a request can change — its variables, its policies' outcomes, its principal,
 the operation types its transport allows, the batch it is part of, the hooks and logs asked
 per request — must be asked again: each test here sends a sequence of requests to one guard
