@@ -59,10 +59,15 @@ __all__ = [
 # What one cached document holds (its AST, the source text, its analysis, validation and
 # decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
 # pages (bench/cache_bytes.py): about 8.5 kB for the entry (the token chain's watch entry,
-# gqlguard/token_chain.py, and the accepted verdicts kept for repeats included) and 360
-# bytes per token or comment, plus the text itself (docs/benchmarks.md gives the spread
-# over every document measured; the estimate is never under what one holds).
+# gqlguard/token_chain.py, included) and 360 bytes per token or comment, plus the text
+# itself, and per accepted verdict kept for repeats (its key and its kind's sets) 900 bytes
+# (docs/benchmarks.md gives the spread over every document measured; the estimate is
+# never under what one holds).
 _ENTRY_BYTES = 8_500
+_ACCEPTED_BYTES = 900
+# The kinds of principal (authenticated or not, relevant scopes, granted policies) a
+# document keeps accepted verdicts for: the few that send most of the traffic.
+_ACCEPTED_KINDS = 4
 _MIN_FINGERPRINTS = 4096
 _WINDOW = 16
 _UNSEEN = object()
@@ -229,6 +234,27 @@ class DocumentCache:
             evicted.append(self._entries.popitem(last=False)[1])
             self.bytes -= evicted[-1].size
         return evicted
+
+    def keep_accepted(
+        self, key: CacheKey, prepared: PreparedDocument, kind: DecisionKey, verdict: Verdict
+    ) -> None:
+        """Keep an accepted verdict with its document (``PreparedDocument.accepted``) for
+        the first ``_ACCEPTED_KINDS`` kinds of principal that ask, each counted in
+        ``bytes``: never replaced, so a client cycling its kind cannot grow a document, nor
+        make its estimate drift from what it holds; later kinds are checked in full."""
+        accepted = prepared.accepted
+        if accepted is not None and (kind in accepted or len(accepted) >= _ACCEPTED_KINDS):
+            return
+        with self._lock:
+            if prepared.accepted is None:
+                prepared.accepted = {}
+            if len(prepared.accepted) >= _ACCEPTED_KINDS:
+                return
+            prepared.accepted[kind] = verdict
+            prepared.size += _ACCEPTED_BYTES
+            if self._entries.get(key) is prepared or self._window.get(key) is prepared:
+                self.bytes += _ACCEPTED_BYTES
+                _evicted = self._evict()  # freed after the lock, on return
 
     def holds(self, key: CacheKey) -> bool:
         """Whether ``key``'s document is here (kept, or waiting in the window)."""

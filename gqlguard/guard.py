@@ -395,15 +395,25 @@ class Guard:
                 # the next request of the same text may make with a name.
                 self.rejections.remember(key, (rejection.error,))
             return self._verdict((rejection.error,), None, None, context=context)
+        evaluation = None
+        if self.authorizer.policy_names and not document_only:
+            # One per check at most: a repeat that finds no verdict asks the same one again.
+            evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
         if not (document_only or exempt or spent != (0.0, 0.0)):
             repeated = self._repeated(
-                prepared, analysis, query, variables, principal, policies, operation_types
+                prepared,
+                analysis,
+                query,
+                variables,
+                principal,
+                evaluation,
+                operation_types,
+                context=context,
             )
             if repeated is not None:
                 return repeated
         granted: frozenset[str] = frozenset()
-        if self.authorizer.policy_names and not document_only:
-            evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
+        if evaluation is not None:
             granted, pending = evaluation.granted(self._policies_needed(prepared, analysis))
             if pending:
                 refused = GuardError(ErrorCode.UNAUTHORIZED_FIELD_OR_TYPE, UNAUTHORIZED_MESSAGE)
@@ -530,10 +540,8 @@ class Guard:
             watches,
         )
         if settles and decision.allowed:
-            if prepared.accepted is None:
-                prepared.accepted = {}
-            kind = self.authorizer.decision_key(principal)
-            _keep(prepared.accepted, (checking.full.operation_name, *kind), verdict)
+            kind = (checking.full.operation_name, *self.authorizer.decision_key(principal))
+            self.documents.keep_accepted(key, prepared, kind, verdict)
         return verdict
 
     def _repeated(
@@ -543,19 +551,21 @@ class Guard:
         query: str,
         variables: Mapping[str, Any] | None,
         principal: Principal,
-        policies: PolicyEvaluation | None,
+        evaluation: PolicyEvaluation | None,
         operation_types: Collection[str] | None,
+        *,
+        context: Any,
     ) -> Verdict | None:
         """The verdict of an operation this kind of principal had accepted before (see
         ``PreparedDocument.accepted``; it holds no request's own facts), after asking the
-        request's policies and coercing its variables again. None when there is none: the
-        whole check runs."""
+        request's policies (``evaluation``, when the schema names any) and coercing its
+        variables again — or the refusal of those variables, as the whole check answers it.
+        None when there is none: the whole check runs."""
         accepted = prepared.accepted
         if accepted is None or full.variable_dependent:
             return None
         granted: frozenset[str] = frozenset()
-        if self.authorizer.policy_names:
-            evaluation = policies or self.policies.evaluation(principal, PolicyRequest())
+        if evaluation is not None:
             granted, pending = evaluation.granted(self._policies_needed(prepared, full))
             if pending:
                 return None
@@ -568,8 +578,9 @@ class Guard:
         if operation_types is not None and analysis.operation_type not in operation_types:
             return None
         operation = prepared.operation(analysis.operation_name)
-        if self._coerce_variables(self.schema, operation, query, variables):
-            return None  # refused as the whole check refuses it
+        coercion = self._coerce_variables(self.schema, operation, query, variables)
+        if coercion:
+            return self._verdict(coercion, prepared.document, analysis, context=context)
         return verdict
 
     def schema_for(self, principal: Principal) -> GraphQLSchema:

@@ -30,6 +30,7 @@ type Query {
   secret: String @authenticated
   ledger: String @requiresScopes(scopes: [["audit"]])
   memo: String @policy(policies: [["open"]])
+  stats: Int @requiresScopes(scopes: [["ops"], ["dev"], ["qa"]])
   depth: Book
 }
 type Book { id: ID! title: String author: Book }
@@ -42,7 +43,11 @@ BOB = Principal("bob", frozenset(), {"sub": "bob"})
 ANONYMOUS = Principal.anonymous()
 
 
+POLICY_CALLS: list[str | None] = []
+
+
 def _open(principal: Principal, request: PolicyRequest) -> bool:
+    POLICY_CALLS.append(principal.subject)
     return request.headers.get("x-open") == "yes"
 
 
@@ -172,3 +177,36 @@ def test_a_limit_being_rolled_out_is_logged_on_every_repeat(
             assert check(guard, "{ depth { author { author { id } } } }", BOB).accepted
     messages = [record.getMessage() for record in caplog.records]
     assert sum("DEPTH_LIMIT_EXCEEDED" in message for message in messages) == 4
+
+
+def test_a_check_asks_each_policy_once_when_no_verdict_is_kept_for_it() -> None:
+    guard = new_guard()
+    query = "query ($id: ID!) { book(id: $id) { title } memo }"
+    for _ in range(2):  # kept for Bob's kind, granted the policy
+        assert check(guard, query, BOB, variables={"id": "1"}, headers={"x-open": "yes"}).accepted
+    POLICY_CALLS.clear()
+    guard.check(query, {"id": "1"}, principal=ALICE)  # another kind: the whole check runs
+    guard.check(query, {"id": {"no": 1}}, principal=BOB)  # refused variables
+    guard.check(query, {"id": "1"}, principal=BOB, operation_types={"mutation"})
+    assert POLICY_CALLS == ["alice", "bob", "bob"]
+
+
+def test_a_document_keeps_verdicts_for_a_few_kinds_of_principal_each_counted() -> None:
+    guard = new_guard()
+    query = "{ books { id } }"
+    kinds = [
+        Principal(subject, frozenset(scopes))
+        for subject in (None, "someone")
+        for scopes in ([], ["ops"], ["dev"], ["qa"], ["ops", "dev"])
+    ]
+    check(guard, query, kinds[0])
+    check(guard, query, kinds[0])  # kept from its second sighting, with one kind's verdict
+    kept_one = guard.cached_bytes
+    held = []
+    for principal in kinds[1:]:
+        check(guard, query, principal)
+        held.append(guard.cached_bytes - kept_one)
+    per_kind = held[0]
+    assert per_kind > 0
+    assert held == [per_kind, 2 * per_kind, 3 * per_kind] + [3 * per_kind] * 6
+    assert_repeats_answer_as_first_checks([(query, principal, {}) for principal in kinds])
