@@ -47,14 +47,7 @@ from .work import WorkMeter
 if TYPE_CHECKING:
     from .guard import Verdict
 
-__all__ = [
-    "CacheKey",
-    "DecisionKey",
-    "DocumentCache",
-    "PreparedDocument",
-    "Variant",
-    "cache_key",
-]
+__all__ = ["CacheKey", "DecisionKey", "DocumentCache", "PreparedDocument", "Variant", "cache_key"]
 
 # What one cached document holds (its AST, the source text, its analysis, validation and
 # decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
@@ -242,13 +235,10 @@ class DocumentCache:
         the first ``_ACCEPTED_KINDS`` kinds of principal that ask, each counted in
         ``bytes``: never replaced, so a client cycling its kind cannot grow a document, nor
         make its estimate drift from what it holds; later kinds are checked in full."""
-        accepted = prepared.accepted
-        if accepted is not None and (kind in accepted or len(accepted) >= _ACCEPTED_KINDS):
-            return
         with self._lock:
             if prepared.accepted is None:
                 prepared.accepted = {}
-            if len(prepared.accepted) >= _ACCEPTED_KINDS:
+            if kind in prepared.accepted or len(prepared.accepted) >= _ACCEPTED_KINDS:
                 return
             prepared.accepted[kind] = verdict
             prepared.size += _ACCEPTED_BYTES
