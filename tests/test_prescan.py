@@ -117,10 +117,26 @@ def test_an_over_limit_document_is_refused_before_graphql_core_would_parse_it(te
 
 
 def test_a_comment_flood_is_counted_by_comments_not_by_hash_signs() -> None:
-    # Two `#` per line, one comment each; with and without a string elsewhere (two paths).
+    # One `#` per line, two per line, and a string elsewhere: the flood's three paths.
+    single = "{ a }\n" + "# x\n" * 5
     plain = "{ a }\n" + "# x # y\n" * 5
     quoted = '{ a(s: "#") }\n' + "# x # y\n" * 5
-    for text in (plain, quoted):
+    for text in (single, plain, quoted):
         scan = prescan(text, max_comments=3)
         assert (scan.over, scan.comments) == ("comments", 5)
         assert prescan(text, max_comments=5).over is None
+
+
+@settings(max_examples=examples(300))
+@given(st.lists(st.tuples(PIECES | st.sampled_from(["#", "# a # b", "##"]), IGNORED), max_size=60))
+def test_a_comment_flood_counts_what_the_lexer_counts(parts: list[tuple[str, str]]) -> None:
+    # max_comments=0 sends every text with a `#` through the flood count, on each path.
+    text = "".join(piece + gap for piece, gap in parts)
+    try:
+        _, comments = lexed(text)
+    except GraphQLSyntaxError:
+        assume(False)
+        return
+    scan = prescan(text, max_comments=0)
+    assert scan.comments == comments
+    assert scan.over == ("comments" if comments else None)

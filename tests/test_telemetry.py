@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -15,8 +16,14 @@ from gqlguard import GuardConfig
 from .conftest import make_client
 
 READER = InMemoryMetricReader()
-# The global provider can be set once per process; gqlguard's instruments bind to it late.
-metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sdk_meter_provider() -> None:
+    # The global provider can be set once per process; gqlguard's instruments bind to it
+    # late. Set when this module's tests run, not when it is collected: from then on every
+    # check pays the SDK's recording, which the tests that run before it need not measure.
+    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
 
 
 def _metrics() -> dict[str, Any]:
