@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graphql import ASTValidationRule, DocumentNode, OperationDefinitionNode
 
@@ -47,20 +48,46 @@ from .work import WorkMeter
 if TYPE_CHECKING:
     from .guard import Verdict
 
-__all__ = ["CacheKey", "DecisionKey", "DocumentCache", "PreparedDocument", "Variant", "cache_key"]
+__all__ = [
+    "ACCEPTED_BYTES",
+    "ANALYSES_PER_OPERATION",
+    "KINDS_PER_DOCUMENT",
+    "NOT_GIVEN",
+    "CacheKey",
+    "DecisionKey",
+    "DocumentCache",
+    "PreparedDocument",
+    "Variant",
+    "analysis_bytes",
+    "cache_key",
+    "decision_bytes",
+    "errors_bytes",
+    "read_bytes",
+]
 
 # What one cached document holds (its AST, the source text, its analysis, validation and
 # decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
-# pages (bench/cache_bytes.py): about 8.5 kB for the entry (the token chain's watch entry,
+# pages (bench/cache_bytes.py): about 8 kB for the entry (the token chain's watch entry,
 # gqlguard/token_chain.py, included) and 360 bytes per token or comment, plus the text
 # itself, and per accepted verdict kept for repeats (its key and its kind's sets) 900 bytes
 # (docs/benchmarks.md gives the spread over every document measured; the estimate is
-# never under what one holds).
-_ENTRY_BYTES = 8_500
-_ACCEPTED_BYTES = 900
+# never under what one holds). What it learns per kind of principal or per variable values
+# is counted as it is kept (analysis_bytes, decision_bytes, errors_bytes, read_bytes).
+_ENTRY_BYTES = 8_000
+ACCEPTED_BYTES = 900
 # The kinds of principal (authenticated or not, relevant scopes, granted policies) a
 # document keeps accepted verdicts for: the few that send most of the traffic.
 _ACCEPTED_KINDS = 4
+# The kinds of principal (or views of the schema) a document keeps its decisions, analyses
+# and validations for; a later kind has them worked out again at each request.
+KINDS_PER_DOCUMENT: Final = 64
+# The variable-dependent analyses an operation keeps (by the values its walk read), the
+# oldest replaced; values of more than _MAX_READ_BYTES are never kept: a request's own
+# variables must not become memory the server holds after it.
+ANALYSES_PER_OPERATION: Final = 16
+_MAX_READ_BYTES = 1_024
+# A variable the request did not give, among the values a walk read.
+NOT_GIVEN: Final = object()
 _MIN_FINGERPRINTS = 4096
 _WINDOW = 16
 _UNSEEN = object()
@@ -83,12 +110,14 @@ class PreparedDocument:
     # The document's work so far (tokens, first analysis, validation); it is charged until
     # the document is validated, then a cached document costs nothing more to read.
     meter: WorkMeter
+    key: CacheKey  # what the cache holds it by: what it learns later is counted there
     validation: tuple[GuardError, ...] | None = None
     static_analyses: dict[str | None, Analysis] | None = None
-    # Per operation: (values of the variables the walk read, its analysis). Same values read,
-    # same walk: the analysis is reused, so a repeated variable-dependent operation is free.
+    # Same values read, same walk: the analysis is reused, so a repeated variable-dependent
+    # operation is free.
+    # Per operation: (values of the variables the walk read, its analysis, its bytes).
     variable_analyses: (
-        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
+        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis, int]]] | None
     ) = None
     decisions: dict[DecisionKey, Decision] | None = None
     # Per principal kind, the (variable-free) analysis of the document as it may know it.
@@ -180,6 +209,7 @@ class DocumentCache:
             scan.comments,
             _ENTRY_BYTES + _BYTES_PER_TOKEN * (scan.tokens + scan.comments) + len(query),
             meter,
+            key,
         )
         with self._lock:
             raced = self._entries.get(key) or self._window.get(key)
@@ -228,23 +258,63 @@ class DocumentCache:
             self.bytes -= evicted[-1].size
         return evicted
 
-    def keep_accepted(
-        self, key: CacheKey, prepared: PreparedDocument, kind: DecisionKey, verdict: Verdict
+    def keep_per_kind(
+        self,
+        prepared: PreparedDocument,
+        store: Literal["accepted", "decisions", "seen", "view_validations"],
+        kind: Hashable,
+        value: Any,
+        size: int,
     ) -> None:
-        """Keep an accepted verdict with its document (``PreparedDocument.accepted``) for
-        the first ``_ACCEPTED_KINDS`` kinds of principal that ask, each counted in
-        ``bytes``: never replaced, so a client cycling its kind cannot grow a document, nor
-        make its estimate drift from what it holds; later kinds are checked in full."""
+        """Keep ``value`` in one of ``prepared``'s stores by kind of principal, ``size``
+        estimated bytes counted in ``bytes``, for the first kinds that ask (``accepted``:
+        ``_ACCEPTED_KINDS``, the others ``KINDS_PER_DOCUMENT``): never replaced, so a
+        client cycling its kind can neither grow a document nor make its estimate drift
+        from what it holds; a later kind is worked out again each time."""
+        most = _ACCEPTED_KINDS if store == "accepted" else KINDS_PER_DOCUMENT
         with self._lock:
-            if prepared.accepted is None:
-                prepared.accepted = {}
-            if kind in prepared.accepted or len(prepared.accepted) >= _ACCEPTED_KINDS:
+            kept: dict[Hashable, Any] | None = getattr(prepared, store)
+            if kept is None:
+                kept = {}
+                setattr(prepared, store, kept)
+            if kind in kept or len(kept) >= most:
                 return
-            prepared.accepted[kind] = verdict
-            prepared.size += _ACCEPTED_BYTES
-            if self._entries.get(key) is prepared or self._window.get(key) is prepared:
-                self.bytes += _ACCEPTED_BYTES
-                _evicted = self._evict()  # freed after the lock, on return
+            kept[kind] = value
+            _evicted = self._grow(prepared, size)  # freed after the lock, on return
+
+    def keep_variable_analysis(
+        self,
+        prepared: PreparedDocument,
+        operation_name: str | None,
+        read: tuple[tuple[str, Any], ...],
+        analysis: Analysis,
+    ) -> None:
+        """Keep a variable-dependent analysis by the values its walk ``read``: at most
+        ``ANALYSES_PER_OPERATION`` per operation, the oldest replaced (its bytes given back);
+        never when the values are larger than ``_MAX_READ_BYTES`` (see ``read_bytes``)."""
+        held = read_bytes(read)
+        if held is None:
+            return
+        size = analysis_bytes(analysis) + held
+        with self._lock:
+            if prepared.variable_analyses is None:
+                prepared.variable_analyses = {}
+            entries = prepared.variable_analyses.setdefault(operation_name, [])
+            if len(entries) >= ANALYSES_PER_OPERATION:
+                _, _, given_back = entries.pop(0)
+                size -= given_back
+            entries.append((read, analysis, analysis_bytes(analysis) + held))
+            _evicted = self._grow(prepared, size)  # freed after the lock, on return
+
+    def _grow(self, prepared: PreparedDocument, size: int) -> list[PreparedDocument]:
+        """``prepared`` holds ``size`` bytes more (or fewer); counted in ``bytes`` while the
+        cache holds it. Called with the lock held; returns what it evicted (``_evict``)."""
+        prepared.size += size
+        key = prepared.key
+        if self._entries.get(key) is prepared or self._window.get(key) is prepared:
+            self.bytes += size
+            return self._evict()
+        return []
 
     def holds(self, key: CacheKey) -> bool:
         """Whether ``key``'s document is here (kept, or waiting in the window)."""
@@ -257,3 +327,47 @@ class DocumentCache:
             evicted = self._entries.pop(key, None) or self._window.pop(key, None)
             if evicted is not None:
                 self.bytes -= evicted.size
+
+
+def analysis_bytes(analysis: Analysis) -> int:
+    """What a kept analysis holds: ~700 bytes measured (bench/cache_bytes.py), more with a
+    cost breakdown or problems."""
+    return 720 + 200 * len(analysis.cost_breakdown) + 400 * len(analysis.problems)
+
+
+def decision_bytes(decision: Decision) -> int:
+    """What a kept decision holds: ~100 bytes when it denies nothing, ~600 and ~200 per
+    denied field when it does (measured)."""
+    denied = len(decision.paths)
+    return 620 + 200 * denied if denied else 120
+
+
+def errors_bytes(errors: tuple[GuardError, ...]) -> int:
+    """What a kept tuple of errors holds (each error's object, its message and location)."""
+    return 100 + sum(400 + len(error.message) for error in errors)
+
+
+def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
+    """What the values a walk read hold, counted generously (64 bytes a value, strings by
+    their length); None past ``_MAX_READ_BYTES`` or for a value of another kind than JSON's:
+    such an analysis is not kept."""
+    budget = _MAX_READ_BYTES
+    pending: list[Any] = [value for _, value in read]
+    counted = 64 * len(read)
+    while pending:
+        value = pending.pop()
+        counted += 64
+        if isinstance(value, str):
+            counted += len(value)
+        elif isinstance(value, Mapping):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        elif isinstance(value, int):
+            counted += value.bit_length() // 8
+        elif not (value is None or value is NOT_GIVEN or isinstance(value, float)):
+            return None
+        if counted > budget:
+            return None
+    return counted

@@ -60,11 +60,16 @@ from .analysis import Analysis, Analyzer, plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Authorizer, Decision, Principal
 from .config import ConfigError, GuardConfig
 from .document_cache import (
+    ACCEPTED_BYTES,
+    NOT_GIVEN,
     CacheKey,
     DocumentCache,
     PreparedDocument,
     Variant,
+    analysis_bytes,
     cache_key,
+    decision_bytes,
+    errors_bytes,
 )
 from .errors import ErrorCode, GuardError
 from .events import EventFile, facts_of, security_event
@@ -86,9 +91,6 @@ __all__ = ["CheckCallback", "Guard", "Verdict", "graphql_schema_of", "request_sh
 
 MASKED_VALIDATION_MESSAGE = "The query is not valid for this API."
 IntrospectionHook = Callable[[Any], bool]
-_DECISIONS_PER_DOCUMENT = 64
-_ANALYSES_PER_OPERATION = 16
-_MISSING = object()
 
 
 def graphql_schema_of(schema: Any) -> GraphQLSchema:
@@ -541,7 +543,7 @@ class Guard:
         )
         if settles and decision.allowed:
             kind = (checking.full.operation_name, *self.authorizer.decision_key(principal))
-            self.documents.keep_accepted(key, prepared, kind, verdict)
+            self.documents.keep_per_kind(prepared, "accepted", kind, verdict, ACCEPTED_BYTES)
         return verdict
 
     def _repeated(
@@ -694,9 +696,7 @@ class Guard:
         if not hidden:
             return analysis
         key = (analysis.operation_name, *self.authorizer.decision_key(principal))
-        seen = prepared.seen if prepared.seen is not None else {}
-        prepared.seen = seen
-        found = seen.get(key)
+        found = (prepared.seen or {}).get(key)
         if found is not None:
             return found
         as_seen = self.analyzer.analyze(
@@ -711,7 +711,7 @@ class Guard:
             hidden=hidden,
         )
         if as_seen.complete and not as_seen.variable_dependent:  # the same for every request
-            _keep(seen, key, as_seen)
+            self.documents.keep_per_kind(prepared, "seen", key, as_seen, analysis_bytes(as_seen))
         return as_seen
 
     def _authorize(
@@ -720,14 +720,12 @@ class Guard:
         if not self.authorizer.has_rules:
             return ALLOWED
         key = (analysis.operation_name, *self.authorizer.decision_key(principal))
-        decisions = prepared.decisions
-        if decisions is None:
-            decisions = prepared.decisions = {}
-        decision = decisions.get(key)
+        decision = (prepared.decisions or {}).get(key)
         if decision is None:
             operation = prepared.operation(analysis.operation_name)
             decision = self.authorizer.decide(prepared.document, operation, principal)
-            _keep(decisions, key, decision)
+            size = decision_bytes(decision)
+            self.documents.keep_per_kind(prepared, "decisions", key, decision, size)
         return decision
 
     def _as_unknown(
@@ -810,8 +808,8 @@ class Guard:
             return statics[operation_name]
         provided = variables if isinstance(variables, Mapping) else {}
         remembered = (prepared.variable_analyses or {}).get(operation_name, [])
-        for read, known in remembered:
-            if all(provided.get(name, _MISSING) == value for name, value in read):
+        for read, known, _ in remembered:
+            if all(provided.get(name, NOT_GIVEN) == value for name, value in read):
                 return known
         analysis = self.analyzer.analyze(
             prepared.document,
@@ -830,13 +828,8 @@ class Guard:
                 statics = prepared.static_analyses = {}
             statics[operation_name] = analysis
             return analysis
-        read = tuple((name, provided.get(name, _MISSING)) for name in analysis.variables_read)
-        if prepared.variable_analyses is None:
-            prepared.variable_analyses = {}
-        entries = prepared.variable_analyses.setdefault(operation_name, [])
-        if len(entries) >= _ANALYSES_PER_OPERATION:
-            entries.pop(0)
-        entries.append((read, analysis))
+        read = tuple((name, provided.get(name, NOT_GIVEN)) for name in analysis.variables_read)
+        self.documents.keep_variable_analysis(prepared, operation_name, read, analysis)
         return analysis
 
     def _validate(self, checking: _Checking, analysis: Analysis) -> tuple[GuardError, ...]:
@@ -856,16 +849,14 @@ class Guard:
                     if prepared.validation is None:
                         prepared.meter, prepared.validation = meter, validation
             return prepared.validation
-        known = prepared.view_validations
-        if known is None:
-            known = prepared.view_validations = {}
-        found = known.get(view.key)
+        found = (prepared.view_validations or {}).get(view.key)
         if found is None:
             # The work this kind of principal can cause: what it may know of the document.
             meter = WorkMeter(self.work_budget)
             meter.charge("tokens", prepared.tokens + prepared.comments)
             found = self._validated(view.schema, checking, meter, analysis.work)
-            _keep(known, view.key, found)
+            size = errors_bytes(found)
+            self.documents.keep_per_kind(prepared, "view_validations", view.key, found, size)
         return found
 
     def _validated(
@@ -1023,14 +1014,6 @@ class Guard:
             measured={e.code.value: e.measured for e in errors if e.measured is not None},
             **fields,
         )
-
-
-def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    """One per-document cache entry (per kind of principal or view), at most
-    ``_DECISIONS_PER_DOCUMENT`` of them: a client cycling scopes cannot grow one document."""
-    if len(cache) >= _DECISIONS_PER_DOCUMENT:
-        cache.clear()
-    cache[key] = value
 
 
 def batch_over_cost(
