@@ -163,6 +163,11 @@ ALLOWED = Decision()
 
 # Requirements of one field node: its parent field rules, its return type rules.
 _NodeRules = tuple[Requirement, ...]
+# A kind of principal as decisions see it: authenticated, relevant scopes, relevant policies.
+DecisionKind = tuple[bool, frozenset[str], frozenset[str]]
+# The kinds whose key objects are shared (a few per role in practice; bounded for clients
+# with many scope combinations).
+_KINDS_SHARED = 4096
 
 
 class Authorizer:
@@ -187,6 +192,9 @@ class Authorizer:
                         self._note(field_requirement)
         # Every policy the schema's ``@policy`` directives name (read on every check).
         self.policy_names: frozenset[str] = frozenset(self._policy_names)
+        # One key object per kind of principal, shared by every document that keeps
+        # something for that kind (each key's sets would otherwise be ~500 bytes a copy).
+        self._kinds: dict[DecisionKind, DecisionKind] = {}
 
     def _note(self, requirement: Requirement) -> None:
         self.has_rules = True
@@ -206,14 +214,21 @@ class Authorizer:
 
     def decision_key(
         self, principal: Principal, policies: frozenset[str] | None = None
-    ) -> tuple[bool, frozenset[str], frozenset[str]]:
+    ) -> DecisionKind:
         """What a decision depends on: a cache key per kind of principal (``policies``: the
-        ones granted for this request, when not yet the principal's)."""
-        return (
+        ones granted for this request, when not yet the principal's). The first
+        ``_KINDS_SHARED`` kinds get one key object each, whoever asks."""
+        key = (
             principal.authenticated,
             principal.scopes & self._relevant,
             (principal.policies if policies is None else policies) & self._policy_names,
         )
+        shared = self._kinds.get(key)
+        if shared is not None:
+            return shared
+        if len(self._kinds) < _KINDS_SHARED:
+            self._kinds.setdefault(key, key)
+        return key
 
     def coordinates_in(
         self, document: DocumentNode, operation: OperationDefinitionNode

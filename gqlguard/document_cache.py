@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -57,23 +57,27 @@ __all__ = [
     "DecisionKey",
     "DocumentCache",
     "PreparedDocument",
+    "Store",
     "Variant",
     "analysis_bytes",
     "cache_key",
     "decision_bytes",
     "errors_bytes",
+    "names_bytes",
     "read_bytes",
+    "same_value",
 ]
 
-# What one cached document holds (its AST, the source text, its analysis, validation and
-# decision), measured with tracemalloc over the persisted operations and GitHub/Shopify-style
-# pages (bench/cache_bytes.py): about 8 kB for the entry (the token chain's watch entry,
-# gqlguard/token_chain.py, included) and 360 bytes per token or comment, plus the text
-# itself, and per accepted verdict kept for repeats (its key and its kind's sets) 900 bytes
-# (docs/benchmarks.md gives the spread over every document measured; the estimate is
-# never under what one holds). What it learns per kind of principal or per variable values
-# is counted as it is kept (analysis_bytes, decision_bytes, errors_bytes, read_bytes).
-_ENTRY_BYTES = 8_000
+# What one cached document holds, measured with tracemalloc over the persisted operations and
+# GitHub/Shopify-style pages (bench/cache_bytes.py): about 3.2 kB for the entry (the token
+# chain's watch entry, gqlguard/token_chain.py, included) and 360 bytes per token or comment,
+# plus the text itself; what its checks learn of it afterwards — its analyses, the
+# coordinates and policies its operations need, a decision, an analysis and a validation per
+# kind of principal, accepted verdicts kept for repeats (900 bytes each: its key and its
+# kind's sets) — is counted as it is kept (_SIZE_OF), 3.5-8 kB for a document's first check
+# (docs/benchmarks.md gives the spread over every document measured; the estimate is never
+# under what one holds).
+_ENTRY_BYTES = 3_200
 ACCEPTED_BYTES = 900
 # The kinds of principal (authenticated or not, relevant scopes, granted policies) a
 # document keeps accepted verdicts for: the few that send most of the traffic.
@@ -258,28 +262,30 @@ class DocumentCache:
             self.bytes -= evicted[-1].size
         return evicted
 
-    def keep_per_kind(
-        self,
-        prepared: PreparedDocument,
-        store: Literal["accepted", "decisions", "seen", "view_validations"],
-        kind: Hashable,
-        value: Any,
-        size: int,
+    def keep_learnt(
+        self, prepared: PreparedDocument, store: Store, key: Hashable, value: Any
     ) -> None:
-        """Keep ``value`` in one of ``prepared``'s stores by kind of principal, ``size``
-        estimated bytes counted in ``bytes``, for the first kinds that ask (``accepted``:
-        ``_ACCEPTED_KINDS``, the others ``KINDS_PER_DOCUMENT``): never replaced, so a
-        client cycling its kind can neither grow a document nor make its estimate drift
-        from what it holds; a later kind is worked out again each time."""
-        most = _ACCEPTED_KINDS if store == "accepted" else KINDS_PER_DOCUMENT
+        """Keep what a check learnt of ``prepared`` in one of its stores, counted in
+        ``bytes`` as it is kept (``_SIZE_OF``). Per kind of principal: ``accepted`` for the
+        first ``_ACCEPTED_KINDS`` kinds, never replaced (a later kind is checked in full);
+        ``decisions``, ``seen`` and ``view_validations`` for ``KINDS_PER_DOCUMENT``, the
+        oldest replaced and its bytes given back. Per operation (``static_analyses``,
+        ``coordinates``, ``policies_needed``): one for each the document has."""
+        size_of = _SIZE_OF[store]
         with self._lock:
             kept: dict[Hashable, Any] | None = getattr(prepared, store)
             if kept is None:
                 kept = {}
                 setattr(prepared, store, kept)
-            if kind in kept or len(kept) >= most:
+            if key in kept:
                 return
-            kept[kind] = value
+            size = size_of(value)
+            most = _MOST.get(store)
+            if most is not None and len(kept) >= most:
+                if store == "accepted":
+                    return
+                size -= size_of(kept.pop(next(iter(kept))))
+            kept[key] = value
             _evicted = self._grow(prepared, size)  # freed after the lock, on return
 
     def keep_variable_analysis(
@@ -295,7 +301,7 @@ class DocumentCache:
         held = read_bytes(read)
         if held is None:
             return
-        size = analysis_bytes(analysis) + held
+        size = own = _KEY_BYTES + analysis_bytes(analysis) + held
         with self._lock:
             if prepared.variable_analyses is None:
                 prepared.variable_analyses = {}
@@ -303,7 +309,7 @@ class DocumentCache:
             if len(entries) >= ANALYSES_PER_OPERATION:
                 _, _, given_back = entries.pop(0)
                 size -= given_back
-            entries.append((read, analysis, analysis_bytes(analysis) + held))
+            entries.append((read, analysis, own))
             _evicted = self._grow(prepared, size)  # freed after the lock, on return
 
     def _grow(self, prepared: PreparedDocument, size: int) -> list[PreparedDocument]:
@@ -329,22 +335,43 @@ class DocumentCache:
                 self.bytes -= evicted.size
 
 
+# A kept entry's key and its slot in the store's dict: a (operation, kind) tuple whose sets
+# are shared (Authorizer.decision_key), or an operation's name.
+_KEY_BYTES = 150
+
+
 def analysis_bytes(analysis: Analysis) -> int:
     """What a kept analysis holds: ~700 bytes measured (bench/cache_bytes.py), more with a
-    cost breakdown or problems."""
+    cost breakdown or problems (an error each, with what it names)."""
     return 720 + 200 * len(analysis.cost_breakdown) + 400 * len(analysis.problems)
 
 
 def decision_bytes(decision: Decision) -> int:
-    """What a kept decision holds: ~100 bytes when it denies nothing, ~600 and ~200 per
-    denied field when it does (measured)."""
-    denied = len(decision.paths)
-    return 620 + 200 * denied if denied else 120
+    """What a kept decision holds: ~50 bytes when it denies nothing; else ~500, and per
+    denied node, root selection, path and coordinate (measured: 730 bytes for one denied
+    field beside an allowed one, 1,850 for ten)."""
+    if not decision.denied:
+        return 120
+    return (
+        500
+        + 70 * len(decision.denied)
+        + 55 * len(decision.root_keys)
+        + 55 * len(decision.paths)
+        + 30 * len(decision.fields)
+    )
 
 
 def errors_bytes(errors: tuple[GuardError, ...]) -> int:
-    """What a kept tuple of errors holds (each error's object, its message and location)."""
+    """What a kept tuple of errors holds: each error's object, message, locations and what
+    validation kept with them (measured: 2.7-3.3 kB a principal's view holds for one masked
+    error, with the analysis as that principal sees the document)."""
     return 100 + sum(400 + len(error.message) for error in errors)
+
+
+def names_bytes(names: frozenset[Any]) -> int:
+    """What a kept set of coordinates or policy names holds (~290 bytes for one, measured;
+    ~100 more for each coordinate, a new (type, field) tuple in the set's table)."""
+    return 300 + 100 * len(names)
 
 
 def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
@@ -357,8 +384,8 @@ def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
     while pending:
         value = pending.pop()
         counted += 64
-        if isinstance(value, str):
-            counted += len(value)
+        if isinstance(value, str):  # up to 4 bytes a character beyond ASCII
+            counted += len(value) if value.isascii() else 4 * len(value)
         elif isinstance(value, Mapping):
             pending.extend(value.keys())
             pending.extend(value.values())
@@ -371,3 +398,48 @@ def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
         if counted > budget:
             return None
     return counted
+
+
+def same_value(given: Any, kept: Any) -> bool:
+    """Whether a request's variable value is one a kept analysis read, as the analysis tells
+    values apart: by type too (to Python ``1 == True``, to the analysis a size and a flag)."""
+    if type(given) is not type(kept):
+        return False
+    if isinstance(kept, dict):
+        return given.keys() == kept.keys() and all(
+            same_value(given[name], value) for name, value in kept.items()
+        )
+    if isinstance(kept, list | tuple):
+        return len(given) == len(kept) and all(
+            same_value(item, value) for item, value in zip(given, kept, strict=True)
+        )
+    return bool(given == kept)
+
+
+# The stores of a PreparedDocument that DocumentCache.keep_learnt fills, and what each
+# entry holds.
+Store = Literal[
+    "accepted",
+    "decisions",
+    "seen",
+    "view_validations",
+    "static_analyses",
+    "coordinates",
+    "policies_needed",
+]
+_SIZE_OF: Final[dict[str, Callable[[Any], int]]] = {
+    "accepted": lambda _: ACCEPTED_BYTES,
+    "decisions": lambda value: _KEY_BYTES + decision_bytes(value),
+    "seen": lambda value: _KEY_BYTES + analysis_bytes(value),
+    "view_validations": lambda value: _KEY_BYTES + errors_bytes(value),
+    "static_analyses": lambda value: _KEY_BYTES + analysis_bytes(value),
+    "coordinates": lambda value: _KEY_BYTES + names_bytes(value),
+    "policies_needed": lambda value: _KEY_BYTES + names_bytes(value),
+}
+# Per kind of principal, how many a document keeps; per operation, no more than it has.
+_MOST: Final[dict[str, int]] = {
+    "accepted": _ACCEPTED_KINDS,
+    "decisions": KINDS_PER_DOCUMENT,
+    "seen": KINDS_PER_DOCUMENT,
+    "view_validations": KINDS_PER_DOCUMENT,
+}

@@ -60,16 +60,13 @@ from .analysis import Analysis, Analyzer, plain_number
 from .authorization import ALLOWED, UNAUTHORIZED_MESSAGE, Authorizer, Decision, Principal
 from .config import ConfigError, GuardConfig
 from .document_cache import (
-    ACCEPTED_BYTES,
     NOT_GIVEN,
     CacheKey,
     DocumentCache,
     PreparedDocument,
     Variant,
-    analysis_bytes,
     cache_key,
-    decision_bytes,
-    errors_bytes,
+    same_value,
 )
 from .errors import ErrorCode, GuardError
 from .events import EventFile, facts_of, security_event
@@ -543,7 +540,7 @@ class Guard:
         )
         if settles and decision.allowed:
             kind = (checking.full.operation_name, *self.authorizer.decision_key(principal))
-            self.documents.keep_per_kind(prepared, "accepted", kind, verdict, ACCEPTED_BYTES)
+            self.documents.keep_learnt(prepared, "accepted", kind, verdict)
         return verdict
 
     def _repeated(
@@ -649,28 +646,20 @@ class Guard:
             # Every policy, whatever the document names: which policies ran must not tell
             # (by the time they take) which names exist. Introspection reads them all too.
             return self.authorizer.policy_names
-        known = prepared.policies_needed
-        if known is None:
-            known = prepared.policies_needed = {}
-        found = known.get(analysis.operation_name)
+        found = (prepared.policies_needed or {}).get(analysis.operation_name)
         if found is None:
-            found = known[analysis.operation_name] = self.authorizer.policies_at(
-                self._coordinates(prepared, analysis)
-            )
+            found = self.authorizer.policies_at(self._coordinates(prepared, analysis))
+            self.documents.keep_learnt(prepared, "policies_needed", analysis.operation_name, found)
         return found
 
     def _coordinates(
         self, prepared: PreparedDocument, analysis: Analysis
     ) -> frozenset[tuple[str, str]]:
-        known = prepared.coordinates
-        if known is None:
-            known = prepared.coordinates = {}
-        found = known.get(analysis.operation_name)
+        found = (prepared.coordinates or {}).get(analysis.operation_name)
         if found is None:
             operation = prepared.operation(analysis.operation_name)
-            found = known[analysis.operation_name] = self.authorizer.coordinates_in(
-                prepared.document, operation
-            )
+            found = self.authorizer.coordinates_in(prepared.document, operation)
+            self.documents.keep_learnt(prepared, "coordinates", analysis.operation_name, found)
         return found
 
     def _as_seen_by(
@@ -711,7 +700,7 @@ class Guard:
             hidden=hidden,
         )
         if as_seen.complete and not as_seen.variable_dependent:  # the same for every request
-            self.documents.keep_per_kind(prepared, "seen", key, as_seen, analysis_bytes(as_seen))
+            self.documents.keep_learnt(prepared, "seen", key, as_seen)
         return as_seen
 
     def _authorize(
@@ -724,8 +713,7 @@ class Guard:
         if decision is None:
             operation = prepared.operation(analysis.operation_name)
             decision = self.authorizer.decide(prepared.document, operation, principal)
-            size = decision_bytes(decision)
-            self.documents.keep_per_kind(prepared, "decisions", key, decision, size)
+            self.documents.keep_learnt(prepared, "decisions", key, decision)
         return decision
 
     def _as_unknown(
@@ -809,7 +797,7 @@ class Guard:
         provided = variables if isinstance(variables, Mapping) else {}
         remembered = (prepared.variable_analyses or {}).get(operation_name, [])
         for read, known, _ in remembered:
-            if all(provided.get(name, NOT_GIVEN) == value for name, value in read):
+            if all(same_value(provided.get(name, NOT_GIVEN), value) for name, value in read):
                 return known
         analysis = self.analyzer.analyze(
             prepared.document,
@@ -824,9 +812,7 @@ class Guard:
         if not analysis.complete:
             return analysis
         if not analysis.variable_dependent:
-            if statics is None:
-                statics = prepared.static_analyses = {}
-            statics[operation_name] = analysis
+            self.documents.keep_learnt(prepared, "static_analyses", operation_name, analysis)
             return analysis
         read = tuple((name, provided.get(name, NOT_GIVEN)) for name in analysis.variables_read)
         self.documents.keep_variable_analysis(prepared, operation_name, read, analysis)
@@ -855,8 +841,7 @@ class Guard:
             meter = WorkMeter(self.work_budget)
             meter.charge("tokens", prepared.tokens + prepared.comments)
             found = self._validated(view.schema, checking, meter, analysis.work)
-            size = errors_bytes(found)
-            self.documents.keep_per_kind(prepared, "view_validations", view.key, found, size)
+            self.documents.keep_learnt(prepared, "view_validations", view.key, found)
         return found
 
     def _validated(

@@ -18,7 +18,7 @@ from gqlguard import DIRECTIVES_SDL, Guard, GuardConfig
 from gqlguard.authorization import Principal
 from gqlguard.document_cache import ANALYSES_PER_OPERATION, KINDS_PER_DOCUMENT
 
-SCOPES = [f"s{n}" for n in range(7)]
+SCOPES = [f"s{n}" for n in range(10)]
 SDL = (
     DIRECTIVES_SDL
     + "type Query {\n"
@@ -40,10 +40,9 @@ def new_guard(config: GuardConfig | None = None) -> Guard:
 
 
 def kinds() -> Iterator[Principal]:
-    """Principals of distinct kinds: every subset of the scopes the rules read."""
-    for size in range(len(SCOPES) + 1):
-        for scopes in itertools.combinations(SCOPES, size):
-            yield Principal("someone", frozenset(scopes))
+    """Principals of distinct kinds denied as many fields each: every five of ten scopes."""
+    for scopes in itertools.combinations(SCOPES, 5):
+        yield Principal("someone", frozenset(scopes))
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +81,8 @@ def test_each_kind_of_principal_is_counted_up_to_a_cap(config: GuardConfig) -> N
         assert verdict.authorization.paths == first.authorization.paths
     # The anonymous kind came with the document; each new kind costs bytes, until the cap.
     assert all(size > 0 for size in grown[: KINDS_PER_DOCUMENT - 1]), grown
+    # Then each takes the oldest one's place, its bytes given back: the anonymous kind's
+    # first, then kinds of the same size.
     assert grown[KINDS_PER_DOCUMENT:] == [0] * 8
 
 
@@ -123,3 +124,69 @@ def test_a_requests_large_variable_values_are_never_kept() -> None:
         tracemalloc.stop()
     assert held < 200_000, held  # 16 kept values would hold 3.2 MB
     assert guard.cached_bytes == estimated
+
+
+def test_what_each_kind_holds_is_counted_never_under() -> None:
+    # Denied repeats: each kind's decision holds every denied node and root selection.
+    query = "{ books(first: 1) { id } " + " ".join(f"f{n % 10}" for n in range(60)) + " }"
+    guard = new_guard()
+    principals = list(itertools.islice(kinds(), 20))
+    warm = query.replace("{ books", "{ warm: books", 1)
+    for principal in principals:  # the process's own first-time allocations, elsewhere
+        guard.check(warm, principal=principal)
+    cached(guard, query)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+        for principal in principals:
+            assert guard.check(query, principal=principal).authorization.paths
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = guard.cached_bytes - estimated
+    assert held <= counted <= 1.5 * held, (held, counted)
+
+
+@pytest.mark.parametrize("policy", [True, False], ids=["with a policy", "without"])
+def test_what_each_operation_holds_is_counted_never_under(policy: bool) -> None:
+    # Per operation: its analysis, and with a policy in the schema the coordinates it
+    # selects and the policies they need (a hundred coordinates each here).
+    fields = [f"a{n}" for n in range(100)]
+    rule = '@policy(policies: [["open"]])' if policy else ""
+    schema = build_schema(
+        DIRECTIVES_SDL
+        + f"type Query {{ x: X memo: String {rule} }}\n"
+        + "type X { " + " ".join(f"{name}: Int" for name in fields) + " }\n"
+    )  # fmt: skip
+    policies = {"open": lambda *_: True} if policy else {}
+    guard = Guard(schema, GuardConfig(max_fields=10_000), policies=policies)
+    operations = [f"query Q{n} {{ x {{ ...F }} memo }}" for n in range(6)]
+    document = "\n".join([*operations, "fragment F on X { " + " ".join(fields) + " }"])
+    for _ in range(2):
+        assert guard.check(document, operation_name="Q0").accepted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+        for n in range(1, 6):
+            assert guard.check(document, operation_name=f"Q{n}").accepted
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = guard.cached_bytes - estimated
+    assert held <= counted <= 1.5 * held, (held, counted)
+
+
+def test_a_kept_analysis_answers_only_values_of_the_same_type() -> None:
+    # To Python 1 == True; to the analysis `true` is no list size: each its own analysis.
+    guard = new_guard()
+    cached(guard, BY_VARIABLES)
+    for first, then in (({"n": True}, {"n": 1}), ({"n": 3}, {"n": 3.0}), ({"t": 0}, {"t": False})):
+        guard.check(BY_VARIABLES, first)
+        assert (
+            guard.check(BY_VARIABLES, then).analysis
+            == new_guard().check(BY_VARIABLES, then).analysis
+        )
