@@ -9,7 +9,7 @@ import gc
 import itertools
 import logging
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from graphql import build_schema
@@ -51,6 +51,21 @@ def _no_event_records() -> Iterator[None]:
     logging.disable(logging.CRITICAL)
     yield
     logging.disable(logging.NOTSET)
+
+
+def held_and_counted(guard: Guard, checks: Callable[[], object]) -> tuple[int, int]:
+    """What ``checks`` left the process holding (tracemalloc, after a collection) and what
+    the guard's cache counted for it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+        checks()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return held, guard.cached_bytes - estimated
 
 
 def cached(guard: Guard, query: str) -> None:
@@ -109,21 +124,16 @@ def test_variable_dependent_analyses_are_counted_the_oldest_replaced() -> None:
 def test_a_requests_large_variable_values_are_never_kept() -> None:
     guard = new_guard()
     cached(guard, BY_VARIABLES)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+
+    def large_values() -> None:
         for n in range(ANALYSES_PER_OPERATION):
             # 200 kB each, read by the analysis (the slicing argument), refused by coercion.
             verdict = guard.check(BY_VARIABLES, {"n": str(n) * 200_000, "t": True})
             assert not verdict.accepted
-        del verdict
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+
+    held, counted = held_and_counted(guard, large_values)
     assert held < 200_000, held  # 16 kept values would hold 3.2 MB
-    assert guard.cached_bytes == estimated
+    assert counted == 0
 
 
 def test_what_each_kind_holds_is_counted_never_under() -> None:
@@ -135,17 +145,12 @@ def test_what_each_kind_holds_is_counted_never_under() -> None:
     for principal in principals:  # the process's own first-time allocations, elsewhere
         guard.check(warm, principal=principal)
     cached(guard, query)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+
+    def each_kind() -> None:
         for principal in principals:
             assert guard.check(query, principal=principal).authorization.paths
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    counted = guard.cached_bytes - estimated
+
+    held, counted = held_and_counted(guard, each_kind)
     assert held <= counted <= 1.5 * held, (held, counted)
 
 
@@ -166,17 +171,12 @@ def test_what_each_operation_holds_is_counted_never_under(policy: bool) -> None:
     document = "\n".join([*operations, "fragment F on X { " + " ".join(fields) + " }"])
     for _ in range(2):
         assert guard.check(document, operation_name="Q0").accepted
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, estimated = tracemalloc.get_traced_memory()[0], guard.cached_bytes
+
+    def each_operation() -> None:
         for n in range(1, 6):
             assert guard.check(document, operation_name=f"Q{n}").accepted
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    counted = guard.cached_bytes - estimated
+
+    held, counted = held_and_counted(guard, each_operation)
     assert held <= counted <= 1.5 * held, (held, counted)
 
 
