@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from .guard import Verdict
 
 __all__ = [
-    "ACCEPTED_BYTES",
     "ANALYSES_PER_OPERATION",
     "KINDS_PER_DOCUMENT",
     "NOT_GIVEN",
@@ -57,14 +56,12 @@ __all__ = [
     "DecisionKey",
     "DocumentCache",
     "PreparedDocument",
-    "Store",
     "Variant",
-    "analysis_bytes",
+    "_Store",
+    "_errors_bytes",
+    "_names_bytes",
+    "_read_bytes",
     "cache_key",
-    "decision_bytes",
-    "errors_bytes",
-    "names_bytes",
-    "read_bytes",
     "same_value",
 ]
 
@@ -74,11 +71,11 @@ __all__ = [
 # plus the text itself; what its checks learn of it afterwards — its analyses, the
 # coordinates and policies its operations need, a decision, an analysis and a validation per
 # kind of principal, accepted verdicts kept for repeats (900 bytes each: its key and its
-# kind's sets) — is counted as it is kept (_SIZE_OF), 3.5-8 kB for a document's first check
+# kind's sets) — is counted as it is kept (_STORES), 3.5-8 kB for a document's first check
 # (docs/benchmarks.md gives the spread over every document measured; the estimate is never
 # under what one holds).
 _ENTRY_BYTES = 3_200
-ACCEPTED_BYTES = 900
+_ACCEPTED_BYTES = 750
 # The kinds of principal (authenticated or not, relevant scopes, granted policies) a
 # document keeps accepted verdicts for: the few that send most of the traffic.
 _ACCEPTED_KINDS = 4
@@ -119,9 +116,9 @@ class PreparedDocument:
     static_analyses: dict[str | None, Analysis] | None = None
     # Same values read, same walk: the analysis is reused, so a repeated variable-dependent
     # operation is free.
-    # Per operation: (values of the variables the walk read, its analysis, its bytes).
+    # Per operation: (values of the variables the walk read, its analysis).
     variable_analyses: (
-        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis, int]]] | None
+        dict[str | None, list[tuple[tuple[tuple[str, Any], ...], Analysis]]] | None
     ) = None
     decisions: dict[DecisionKey, Decision] | None = None
     # Per principal kind, the (variable-free) analysis of the document as it may know it.
@@ -263,28 +260,30 @@ class DocumentCache:
         return evicted
 
     def keep_learnt(
-        self, prepared: PreparedDocument, store: Store, key: Hashable, value: Any
+        self, prepared: PreparedDocument, store: _Store, key: Hashable, value: Any
     ) -> None:
-        """Keep what a check learnt of ``prepared`` in one of its stores, counted in
-        ``bytes`` as it is kept (``_SIZE_OF``). Per kind of principal: ``accepted`` for the
-        first ``_ACCEPTED_KINDS`` kinds, never replaced (a later kind is checked in full);
-        ``decisions``, ``seen`` and ``view_validations`` for ``KINDS_PER_DOCUMENT``, the
-        oldest replaced and its bytes given back. Per operation (``static_analyses``,
+        """Keep what a check learnt of ``prepared`` in one of its stores, its key and value
+        counted in ``bytes`` as it is kept (``_STORES``). Per kind of principal: ``accepted``
+        for the first ``_ACCEPTED_KINDS`` kinds, never replaced (a later kind is checked in
+        full); ``decisions``, ``seen`` and ``view_validations`` for ``KINDS_PER_DOCUMENT``,
+        the oldest replaced and its bytes given back. Per operation (``static_analyses``,
         ``coordinates``, ``policies_needed``): one for each the document has."""
-        size_of = _SIZE_OF[store]
+        size_of, most, replaces = _STORES[store]
+        kept: dict[Hashable, Any] | None = getattr(prepared, store)
+        if kept is not None and not replaces and most is not None and len(kept) >= most:
+            return  # full for good: no lock to take
         with self._lock:
-            kept: dict[Hashable, Any] | None = getattr(prepared, store)
+            kept = getattr(prepared, store)
             if kept is None:
                 kept = {}
                 setattr(prepared, store, kept)
             if key in kept:
                 return
-            size = size_of(value)
-            most = _MOST.get(store)
+            size = _KEY_BYTES + size_of(value)
             if most is not None and len(kept) >= most:
-                if store == "accepted":
+                if not replaces:
                     return
-                size -= size_of(kept.pop(next(iter(kept))))
+                size -= _KEY_BYTES + size_of(kept.pop(next(iter(kept))))
             kept[key] = value
             _evicted = self._grow(prepared, size)  # freed after the lock, on return
 
@@ -295,21 +294,21 @@ class DocumentCache:
         read: tuple[tuple[str, Any], ...],
         analysis: Analysis,
     ) -> None:
-        """Keep a variable-dependent analysis by the values its walk ``read``: at most
-        ``ANALYSES_PER_OPERATION`` per operation, the oldest replaced (its bytes given back);
-        never when the values are larger than ``_MAX_READ_BYTES`` (see ``read_bytes``)."""
-        held = read_bytes(read)
-        if held is None:
+        """Keep a variable-dependent analysis by the values its walk ``read`` (a list: the
+        values need not be hashable): at most ``ANALYSES_PER_OPERATION`` per operation, the
+        oldest replaced (its bytes given back); never when the values are larger than
+        ``_MAX_READ_BYTES`` (see ``_read_bytes``)."""
+        size = _variable_analysis_bytes(read, analysis)
+        if size is None:
             return
-        size = own = _KEY_BYTES + analysis_bytes(analysis) + held
         with self._lock:
             if prepared.variable_analyses is None:
                 prepared.variable_analyses = {}
             entries = prepared.variable_analyses.setdefault(operation_name, [])
             if len(entries) >= ANALYSES_PER_OPERATION:
-                _, _, given_back = entries.pop(0)
-                size -= given_back
-            entries.append((read, analysis, own))
+                given_back = _variable_analysis_bytes(*entries.pop(0))
+                size -= given_back or 0
+            entries.append((read, analysis))
             _evicted = self._grow(prepared, size)  # freed after the lock, on return
 
     def _grow(self, prepared: PreparedDocument, size: int) -> list[PreparedDocument]:
@@ -340,13 +339,13 @@ class DocumentCache:
 _KEY_BYTES = 150
 
 
-def analysis_bytes(analysis: Analysis) -> int:
+def _analysis_bytes(analysis: Analysis) -> int:
     """What a kept analysis holds: ~700 bytes measured (bench/cache_bytes.py), more with a
     cost breakdown or problems (an error each, with what it names)."""
     return 720 + 200 * len(analysis.cost_breakdown) + 400 * len(analysis.problems)
 
 
-def decision_bytes(decision: Decision) -> int:
+def _decision_bytes(decision: Decision) -> int:
     """What a kept decision holds: ~50 bytes when it denies nothing; else ~500, and per
     denied node, root selection, path and coordinate (measured: 730 bytes for one denied
     field beside an allowed one, 1,850 for ten)."""
@@ -361,20 +360,19 @@ def decision_bytes(decision: Decision) -> int:
     )
 
 
-def errors_bytes(errors: tuple[GuardError, ...]) -> int:
-    """What a kept tuple of errors holds: each error's object, message, locations and what
-    validation kept with them (measured: 2.7-3.3 kB a principal's view holds for one masked
-    error, with the analysis as that principal sees the document)."""
+def _errors_bytes(errors: tuple[GuardError, ...]) -> int:
+    """What a kept tuple of errors holds: each error's object, message and locations
+    (measured: ~440 bytes for a tuple of one masked error)."""
     return 100 + sum(400 + len(error.message) for error in errors)
 
 
-def names_bytes(names: frozenset[Any]) -> int:
+def _names_bytes(names: frozenset[Any]) -> int:
     """What a kept set of coordinates or policy names holds (~290 bytes for one, measured;
     ~100 more for each coordinate, a new (type, field) tuple in the set's table)."""
     return 300 + 100 * len(names)
 
 
-def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
+def _read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
     """What the values a walk read hold, counted generously (64 bytes a value, strings by
     their length); None past ``_MAX_READ_BYTES`` or for a value of another kind than JSON's:
     such an analysis is not kept."""
@@ -386,11 +384,11 @@ def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
         counted += 64
         if isinstance(value, str):  # up to 4 bytes a character beyond ASCII
             counted += len(value) if value.isascii() else 4 * len(value)
-        elif isinstance(value, Mapping):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list | tuple):
-            pending.extend(value)
+        elif isinstance(value, Mapping | list | tuple):
+            if counted + 64 * len(value) > budget:  # never copies a large value to walk it
+                return None
+            pending.extend(value.keys() if isinstance(value, Mapping) else ())
+            pending.extend(value.values() if isinstance(value, Mapping) else value)
         elif isinstance(value, int):
             counted += value.bit_length() // 8
         elif not (value is None or value is NOT_GIVEN or isinstance(value, float)):
@@ -398,6 +396,13 @@ def read_bytes(read: tuple[tuple[str, Any], ...]) -> int | None:
         if counted > budget:
             return None
     return counted
+
+
+def _variable_analysis_bytes(read: tuple[tuple[str, Any], ...], analysis: Analysis) -> int | None:
+    """A kept variable-dependent analysis: its values, the analysis and its slot; None when
+    the values are not to be kept."""
+    held = _read_bytes(read)
+    return None if held is None else _KEY_BYTES + _analysis_bytes(analysis) + held
 
 
 def same_value(given: Any, kept: Any) -> bool:
@@ -416,9 +421,10 @@ def same_value(given: Any, kept: Any) -> bool:
     return bool(given == kept)
 
 
-# The stores of a PreparedDocument that DocumentCache.keep_learnt fills, and what each
-# entry holds.
-Store = Literal[
+# The stores of a PreparedDocument that DocumentCache.keep_learnt fills: per store, what an
+# entry holds beside its key, how many it keeps (per kind of principal; per operation, no
+# more than the document has) and whether a new one then takes the oldest one's place.
+_Store = Literal[
     "accepted",
     "decisions",
     "seen",
@@ -427,19 +433,12 @@ Store = Literal[
     "coordinates",
     "policies_needed",
 ]
-_SIZE_OF: Final[dict[str, Callable[[Any], int]]] = {
-    "accepted": lambda _: ACCEPTED_BYTES,
-    "decisions": lambda value: _KEY_BYTES + decision_bytes(value),
-    "seen": lambda value: _KEY_BYTES + analysis_bytes(value),
-    "view_validations": lambda value: _KEY_BYTES + errors_bytes(value),
-    "static_analyses": lambda value: _KEY_BYTES + analysis_bytes(value),
-    "coordinates": lambda value: _KEY_BYTES + names_bytes(value),
-    "policies_needed": lambda value: _KEY_BYTES + names_bytes(value),
-}
-# Per kind of principal, how many a document keeps; per operation, no more than it has.
-_MOST: Final[dict[str, int]] = {
-    "accepted": _ACCEPTED_KINDS,
-    "decisions": KINDS_PER_DOCUMENT,
-    "seen": KINDS_PER_DOCUMENT,
-    "view_validations": KINDS_PER_DOCUMENT,
+_STORES: Final[dict[str, tuple[Callable[[Any], int], int | None, bool]]] = {
+    "accepted": (lambda _: _ACCEPTED_BYTES, _ACCEPTED_KINDS, False),
+    "decisions": (_decision_bytes, KINDS_PER_DOCUMENT, True),
+    "seen": (_analysis_bytes, KINDS_PER_DOCUMENT, True),
+    "view_validations": (_errors_bytes, KINDS_PER_DOCUMENT, True),
+    "static_analyses": (_analysis_bytes, None, False),
+    "coordinates": (_names_bytes, None, False),
+    "policies_needed": (_names_bytes, None, False),
 }

@@ -796,7 +796,7 @@ class Guard:
             return statics[operation_name]
         provided = variables if isinstance(variables, Mapping) else {}
         remembered = (prepared.variable_analyses or {}).get(operation_name, [])
-        for read, known, _ in remembered:
+        for read, known in remembered:
             if all(same_value(provided.get(name, NOT_GIVEN), value) for name, value in read):
                 return known
         analysis = self.analyzer.analyze(

@@ -84,11 +84,12 @@ def prescan(
     token_cap = -1 if max_tokens is None else max_tokens
     comment_cap = -1 if max_comments is None else max_comments
     nesting_cap = -1 if max_nesting is None else max_nesting
-    if max_comments is not None and text.count("#") > max_comments:
+    hashes = text.count("#") if max_comments is not None else 0
+    if max_comments is not None and hashes > max_comments:
         if '"' in text:  # a string may hide a `#`
             flood = _COMMENT_OR_STRING.findall(text).count("#")
         elif _SECOND_HASH.search(text) is None:  # one `#` per line: each opens a comment
-            flood = text.count("#")
+            flood = hashes
         else:  # every comment, counted in C
             flood = _COMMENT.subn("", text)[1]
         if flood > max_comments:

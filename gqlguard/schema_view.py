@@ -42,11 +42,11 @@ from graphql import (
     get_named_type,
 )
 
-from .authorization import Authorizer, Principal
+from .authorization import Authorizer, DecisionKind, Principal
 
 __all__ = ["SchemaViews", "View", "ViewKey", "schema_without"]
 
-ViewKey = tuple[bool, frozenset[str], frozenset[str]]  # Authorizer.decision_key
+ViewKey = DecisionKind  # Authorizer.decision_key
 _VIEWS = 64  # views kept (kinds of principal), the least recently used dropped
 
 
